@@ -1,0 +1,80 @@
+/**
+ * The whole fleet: a deploy key, every hypervisor prepared, and every host as a KVM
+ * instance on its VLAN, on the hypervisor placement chose for it.
+ */
+import * as fs from "fs";
+import * as pulumi from "@pulumi/pulumi";
+import * as tls from "@pulumi/tls";
+import { LoadedFleet } from "../config/load";
+import { HypervisorHost } from "./hypervisorHost";
+import { KvmInstance } from "./kvmInstance";
+import { planVlan, VlanPlan } from "./network";
+
+export interface HostOutput {
+    role: string;
+    address: string;
+    vlan: string;
+    hypervisor: string;
+    hostKey: pulumi.Output<string>;
+    volumeSerials: Record<string, string>;
+}
+
+export class Fleet extends pulumi.ComponentResource {
+    public readonly hypervisors: Record<string, HypervisorHost> = {};
+    public readonly instances: Record<string, KvmInstance> = {};
+    public readonly vlans: VlanPlan[];
+    public readonly deployPublicKey: pulumi.Output<string>;
+    /** The key guests accept, for operators who need to log in by hand (secret). */
+    public readonly deployPrivateKey: pulumi.Output<string>;
+
+    constructor(name: string, private readonly loaded: LoadedFleet, opts?: pulumi.ComponentResourceOptions) {
+        super("nordfleet:fleet:Fleet", name, {}, opts);
+        const { config, placement } = loaded;
+
+        const deployKey = new tls.PrivateKey(`${name}-deploy-key`, { algorithm: "ED25519" }, { parent: this });
+        this.deployPublicKey = deployKey.publicKeyOpenssh.apply(k => k.trim());
+        this.deployPrivateKey = pulumi.secret(deployKey.privateKeyOpenssh);
+
+        const hypervisorKey = config.ssh.keyFile === undefined ? undefined
+            : pulumi.secret(fs.readFileSync(config.ssh.keyFile, "utf8"));
+
+        this.vlans = config.vlans.map(planVlan);
+        for (const hv of config.hypervisors) {
+            this.hypervisors[hv.name] = new HypervisorHost(`${name}-${hv.name}`, {
+                hypervisor: hv,
+                ssh: config.ssh,
+                vlans: this.vlans,
+                baseImage: config.baseImage,
+                privateKey: hypervisorKey,
+            }, { parent: this });
+        }
+
+        for (const host of config.hosts) {
+            const hypervisor = this.hypervisors[placement.get(host.name)!];
+            this.instances[host.name] = new KvmInstance(`${name}-${host.name}`, {
+                host,
+                vlan: this.vlans.find(v => v.name === host.vlan)!,
+                hypervisor,
+                baseImage: config.baseImage,
+                ssh: config.ssh,
+                deployPrivateKey: this.deployPrivateKey,
+                deployPublicKey: this.deployPublicKey,
+                accelerator: hypervisor.spec.accelerator,
+            }, { parent: this });
+        }
+        this.registerOutputs({ deployPublicKey: this.deployPublicKey });
+    }
+
+    /** What other teams may read: per host its role, address, placement and pinned host key. */
+    public hostOutputs(): Record<string, HostOutput> {
+        const { config, placement } = this.loaded;
+        return Object.fromEntries(config.hosts.map(h => [h.name, {
+            role: h.role,
+            address: h.address,
+            vlan: h.vlan,
+            hypervisor: placement.get(h.name)!,
+            hostKey: this.instances[h.name].hostKey,
+            volumeSerials: this.instances[h.name].volumeSerials,
+        }]));
+    }
+}

@@ -1,0 +1,50 @@
+/**
+ * A hypervisor prepared over SSH: libvirt answering, an image pool and an NVMe-backed
+ * data pool, one bridge per VLAN, the base image present.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import * as command from "@pulumi/command";
+import { Hypervisor, SshSettings } from "../config/types";
+import { Connection, hypervisorConnection } from "./connection";
+import { VlanPlan } from "./network";
+import { readTemplate, shellAssignments } from "./render";
+
+export interface HypervisorHostArgs {
+    hypervisor: Hypervisor;
+    ssh: SshSettings;
+    vlans: VlanPlan[];
+    baseImage: string;
+    /** Key for the hypervisor's sshd; without one the SSH agent is used. */
+    privateKey?: pulumi.Input<string>;
+}
+
+export class HypervisorHost extends pulumi.ComponentResource {
+    /** How nordfleet reaches this hypervisor, and through it the guests. */
+    public readonly connection: Connection;
+    /** Finishes once the hypervisor is ready to define domains. */
+    public readonly ready: pulumi.Output<string>;
+    public readonly spec: Hypervisor;
+
+    constructor(name: string, args: HypervisorHostArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("nordfleet:compute:HypervisorHost", name, {}, opts);
+        this.spec = args.hypervisor;
+        this.connection = hypervisorConnection(args.hypervisor, args.ssh, args.privateKey);
+
+        const script = shellAssignments({
+            IMAGE_POOL: args.hypervisor.imagePoolPath,
+            NVME_POOL: args.hypervisor.nvmePoolPath,
+            BASE_IMAGE: args.baseImage,
+            UPLINK: args.hypervisor.uplink ?? "",
+            VLAN_IDS: args.vlans.map(v => v.id).join(" "),
+        }) + readTemplate("hypervisor/prepare.sh");
+
+        const prepare = new command.remote.Command(`${name}-prepare`, {
+            connection: this.connection,
+            create: "bash -s",
+            stdin: script,
+        }, { parent: this });
+
+        this.ready = prepare.stdout;
+        this.registerOutputs({ ready: this.ready });
+    }
+}

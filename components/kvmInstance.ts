@@ -1,0 +1,163 @@
+/**
+ * One KVM instance: a libvirt domain on a qcow2 overlay of the base image, data
+ * volumes from the NVMe pool with stable serials, and a cloud-init NoCloud seed
+ * carrying its name, static VLAN address, the deploy key and a host key nordfleet
+ * generated, so the guest's identity is pinned before it first boots.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import * as command from "@pulumi/command";
+import * as tls from "@pulumi/tls";
+import { HostSpec, SshSettings } from "../config/types";
+import { guestConnection } from "./connection";
+import { HypervisorHost } from "./hypervisorHost";
+import { stableMac, VlanPlan, volumeSerial } from "./network";
+import { readTemplate, renderTemplate, shellAssignments } from "./render";
+
+export interface KvmInstanceArgs {
+    host: HostSpec;
+    vlan: VlanPlan;
+    hypervisor: HypervisorHost;
+    baseImage: string;
+    ssh: SshSettings;
+    /** OpenSSH private key nordfleet logs in with (secret). */
+    deployPrivateKey: pulumi.Input<string>;
+    deployPublicKey: pulumi.Input<string>;
+    /** "kvm" where guests really run accelerated, "qemu" (software emulation) elsewhere. */
+    accelerator: "kvm" | "qemu";
+}
+
+export interface DomainContext {
+    name: string;
+    role: string;
+    domainType: "kvm" | "qemu";
+    hostCpu: boolean;
+    memoryMb: number;
+    vcpus: number;
+    vlan: VlanPlan;
+    privateMac: string;
+    publicBridge?: string;
+    publicMac: string;
+    osDisk: string;
+    seedIso: string;
+    consoleLog: string;
+    kernel?: string;
+    initrd?: string;
+    dataDisks: { path: string; target: string; serial: string }[];
+}
+
+export function domainContext(args: Pick<KvmInstanceArgs, "host" | "vlan" | "accelerator"> & {
+    imagePool: string; nvmePool: string; publicBridge?: string;
+}): DomainContext {
+    const { host } = args;
+    const dir = `${args.imagePool}/${host.name}`;
+    return {
+        name: host.name,
+        role: host.role,
+        domainType: args.accelerator,
+        hostCpu: args.accelerator === "kvm",
+        memoryMb: host.memoryMb,
+        vcpus: host.vcpus,
+        vlan: args.vlan,
+        privateMac: stableMac(host.name, "private"),
+        // Only gateways face the outside world.
+        publicBridge: host.role === "gateway" ? args.publicBridge : undefined,
+        publicMac: stableMac(host.name, "public"),
+        osDisk: `${dir}/os.qcow2`,
+        seedIso: `${dir}/seed.iso`,
+        consoleLog: `${dir}/console.log`,
+        dataDisks: host.dataDisks.map((d, i) => ({
+            path: `${args.nvmePool}/${host.name}-${d.name}.qcow2`,
+            target: `vd${String.fromCharCode("b".charCodeAt(0) + i)}`,
+            serial: volumeSerial(host.name, d.name),
+        })),
+    };
+}
+
+export function renderDomainXml(ctx: DomainContext): string {
+    return renderTemplate("kvm/domain.xml.hbs", ctx);
+}
+
+export class KvmInstance extends pulumi.ComponentResource {
+    public readonly name: string;
+    public readonly privateAddress: string;
+    /** The guest's SSH host key, pinned in every connection to it. */
+    public readonly hostKey: pulumi.Output<string>;
+    /** Serial of each data volume, as the guest sees it under /dev/disk/by-id/virtio-<serial>. */
+    public readonly volumeSerials: Record<string, string>;
+    /** How to reach the guest: through its hypervisor, host key pinned. */
+    public readonly connection: command.types.input.remote.ConnectionArgs;
+    /** Finishes once the guest answers SSH and cloud-init is done. */
+    public readonly ready: pulumi.Output<string>;
+
+    constructor(name: string, args: KvmInstanceArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("nordfleet:compute:KvmInstance", name, {}, opts);
+        const { host, hypervisor } = args;
+        const hv = hypervisor.spec;
+        this.name = host.name;
+        this.privateAddress = host.address;
+
+        const hostKey = new tls.PrivateKey(`${name}-host-key`, { algorithm: "ED25519" }, { parent: this });
+        this.hostKey = hostKey.publicKeyOpenssh.apply(k => k.trim());
+
+        const ctx = domainContext({
+            host, vlan: args.vlan, accelerator: args.accelerator,
+            imagePool: hv.imagePoolPath, nvmePool: hv.nvmePoolPath, publicBridge: hv.publicBridge,
+        });
+        this.volumeSerials = Object.fromEntries(host.dataDisks.map((d, i) => [d.name, ctx.dataDisks[i].serial]));
+
+        const disks = host.dataDisks.map(d => `${d.name}:${d.sizeGb}`).join(" ");
+        const location = { NAME: host.name, IMAGE_POOL: hv.imagePoolPath, NVME_POOL: hv.nvmePoolPath, DATA_DISKS: disks };
+        const b64 = (text: string) => Buffer.from(text).toString("base64");
+
+        const seedFiles = pulumi.all([hostKey.privateKeyOpenssh, this.hostKey, args.deployPublicKey])
+            .apply(([hostPrivateKey, hostPublicKey, authorizedKey]) => ({
+                userData: renderTemplate("cloud-init/user-data.hbs", {
+                    name: host.name, sshUser: args.ssh.user, isRoot: args.ssh.user === "root",
+                    authorizedKey: authorizedKey.trim(), hostPrivateKey, hostPublicKey,
+                }),
+                metaData: renderTemplate("cloud-init/meta-data.hbs", { instanceId: host.name, name: host.name }),
+                networkConfig: renderTemplate("cloud-init/network-config.hbs", {
+                    address: host.address, prefix: args.vlan.prefix, privateMac: ctx.privateMac,
+                    publicBridge: ctx.publicBridge, publicMac: ctx.publicMac,
+                }),
+            }));
+
+        // The seed carries the host's private key, so the whole script travels on stdin
+        // (a secret input), never in the command string.
+        const applyScript = pulumi.secret(seedFiles.apply(f => shellAssignments({
+            ...location,
+            BASE_IMAGE: args.baseImage,
+            ROOT_GB: host.rootDiskGb,
+            DOMAIN_XML: b64(renderDomainXml(ctx)),
+            USER_DATA: b64(f.userData),
+            META_DATA: b64(f.metaData),
+            NETWORK_CONFIG: b64(f.networkConfig),
+        }) + readTemplate("kvm/apply.sh")));
+
+        const removeScript = shellAssignments({
+            ...location,
+            PROTECTED_DISKS: host.dataDisks.filter(d => d.protect).map(d => d.name).join(" "),
+        }) + readTemplate("kvm/remove.sh");
+
+        const domain = new command.remote.Command(`${name}-domain`, {
+            connection: hypervisor.connection,
+            create: "bash -s",
+            stdin: applyScript,
+            delete: `bash -s <<'NORDFLEET_REMOVE'\n${removeScript}NORDFLEET_REMOVE\n`,
+            logging: "stderr",
+        }, { parent: this, dependsOn: [hypervisor] });
+
+        this.connection = guestConnection(hypervisor.connection, host.address, this.hostKey, args.ssh,
+            args.deployPrivateKey);
+
+        const sshReady = new command.remote.Command(`${name}-ssh-ready`, {
+            connection: this.connection,
+            create: "cloud-init status --wait >/dev/null 2>&1; hostname",
+            // A rebuilt domain is a new machine: wait for it again.
+            triggers: [domain.id],
+        }, { parent: this, dependsOn: [domain] });
+
+        this.ready = sshReady.stdout.apply(s => s.trim());
+        this.registerOutputs({ hostKey: this.hostKey, ready: this.ready });
+    }
+}

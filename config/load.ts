@@ -1,0 +1,172 @@
+/**
+ * One typed loader for the whole stack config. It fills in defaults, runs every
+ * validator and throws a single error listing every problem, so that `pulumi
+ * preview` stops before any resource is declared.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { placeHosts, Placement } from "./placement";
+import { EEA_COUNTRIES } from "./sites";
+import {
+    Capacity, DataDisk, Environment, FleetConfig, HostSpec, Hypervisor, Role, ServiceSpec, SshSettings, Vlan,
+} from "./types";
+import {
+    Problems, validateAllowedCountries, validateConsulServers, validateHosts, validateHypervisors, validateServices,
+    validateSsh, validateVlans,
+} from "./validate";
+
+export class ConfigError extends Error {
+    constructor(public readonly problems: Problems) {
+        super(`nordfleet config is invalid (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n` +
+            problems.map(p => `  - ${p}`).join("\n"));
+        this.name = "ConfigError";
+    }
+}
+
+/** Raw config as Pulumi hands it over: key (without the "nordfleet:" prefix) -> parsed YAML value. */
+export type RawConfig = Record<string, unknown>;
+
+export const CONFIG_KEYS = [
+    "environment", "allowedCountries", "ssh", "baseImage", "hypervisors", "vlans", "hosts", "services",
+] as const;
+
+type Obj = Record<string, any>;
+
+const asList = (value: unknown): Obj[] => (Array.isArray(value) ? value : []);
+
+function hypervisorFrom(raw: Obj): Hypervisor {
+    const capacity: Obj = raw.capacity ?? {};
+    return {
+        name: raw.name,
+        site: raw.site,
+        address: raw.address,
+        hostKey: raw.hostKey,
+        uplink: raw.uplink,
+        publicBridge: raw.publicBridge,
+        capacity: { vcpus: capacity.vcpus, memoryMb: capacity.memoryMb, nvmeGb: capacity.nvmeGb } as Capacity,
+        accelerator: raw.accelerator ?? "kvm",
+        imagePoolPath: raw.imagePoolPath ?? "/var/lib/nordfleet/images",
+        nvmePoolPath: raw.nvmePoolPath ?? "/var/lib/nordfleet/nvme",
+    };
+}
+
+function hostFrom(raw: Obj): HostSpec {
+    return {
+        name: raw.name,
+        role: raw.role as Role,
+        vlan: raw.vlan,
+        address: raw.address,
+        vcpus: raw.vcpus ?? 1,
+        memoryMb: raw.memoryMb ?? 1024,
+        rootDiskGb: raw.rootDiskGb ?? 10,
+        dataDisks: asList(raw.dataDisks).map(d => ({
+            name: d.name,
+            sizeGb: d.sizeGb,
+            protect: d.protect ?? raw.role === "postgres",
+        } as DataDisk)),
+        hypervisor: raw.hypervisor,
+        services: Array.isArray(raw.services) ? raw.services : [],
+    };
+}
+
+function serviceFrom(raw: Obj): ServiceSpec {
+    return {
+        name: raw.name,
+        port: raw.port,
+        gatewayPath: raw.gatewayPath ?? `/${raw.name}/`,
+        replicas: raw.replicas ?? 1,
+        healthPath: raw.healthPath ?? "/healthz",
+        database: raw.database ?? false,
+        queue: raw.queue ?? false,
+    };
+}
+
+export interface LoadedFleet {
+    config: FleetConfig;
+    placement: Placement;
+}
+
+/** Pure: raw config in, validated config and placement out (or a ConfigError naming every problem). */
+export function parseFleetConfig(raw: RawConfig): LoadedFleet {
+    const problems: Problems = [];
+    const unknownKeys = Object.keys(raw).filter(k => !(CONFIG_KEYS as readonly string[]).includes(k));
+    problems.push(...unknownKeys.map(k =>
+        `nordfleet:${k}: is not a nordfleet setting; remove it or use one of: ${CONFIG_KEYS.join(", ")}`));
+
+    const environment = (raw.environment ?? "prod") as Environment;
+    if (environment !== "lab" && environment !== "prod") {
+        problems.push(`nordfleet:environment: ${JSON.stringify(environment)} is not an environment; use "prod" or "lab"`);
+    }
+    const allowedCountries = (raw.allowedCountries ?? [...EEA_COUNTRIES]) as string[];
+    problems.push(...validateAllowedCountries("nordfleet:allowedCountries", allowedCountries));
+    const allowed = new Set(Array.isArray(allowedCountries) ? allowedCountries : []);
+
+    const sshRaw: Obj = (raw.ssh as Obj) ?? {};
+    const ssh: SshSettings = {
+        user: sshRaw.user ?? "root",
+        port: sshRaw.port ?? 22,
+        dialErrorLimit: sshRaw.dialErrorLimit ?? 60,
+        perDialTimeout: sshRaw.perDialTimeout ?? 10,
+        keyFile: sshRaw.keyFile,
+    };
+    const hypervisors = asList(raw.hypervisors).map(hypervisorFrom);
+    const vlans = asList(raw.vlans).map(v => ({ name: v.name, id: v.id, cidr: v.cidr } as Vlan));
+    const services = asList(raw.services).map(serviceFrom);
+    const hosts = asList(raw.hosts).map(hostFrom);
+    const baseImage = (raw.baseImage as string) ?? "debian-12-nordfleet.qcow2";
+
+    problems.push(
+        ...validateSsh("nordfleet:ssh", ssh),
+        ...validateHypervisors("nordfleet:hypervisors", hypervisors, allowed, environment),
+        ...validateVlans("nordfleet:vlans", vlans),
+        ...validateServices("nordfleet:services", services),
+        ...validateHosts("nordfleet:hosts", hosts, vlans, hypervisors, services),
+    );
+    if (typeof baseImage !== "string" || !/^[A-Za-z0-9._-]+$/.test(baseImage)) {
+        problems.push(`nordfleet:baseImage: ${JSON.stringify(baseImage)} is not a file name; use the name of the ` +
+            `image in each hypervisor's image pool, e.g. "debian-12-nordfleet.qcow2"`);
+    }
+
+    const consulServers = hosts.filter(h => h.role === "consul-server").length;
+    problems.push(...validateConsulServers("nordfleet:hosts", consulServers, environment));
+    for (const svc of services) {
+        const running = hosts.filter(h => h.services.includes(svc.name)).length;
+        if (running < svc.replicas) {
+            problems.push(`nordfleet:services: ${JSON.stringify(svc.name)} asks for ${svc.replicas} replica(s) but ` +
+                `${running} service host(s) list it; add it to more hosts' services or lower replicas`);
+        }
+    }
+    if (problems.length) {
+        throw new ConfigError(problems);
+    }
+
+    const config: FleetConfig = {
+        environment, allowedCountries, ssh, baseImage, hypervisors, vlans, hosts, services, consulServers,
+    };
+    let placement: Placement;
+    try {
+        placement = placeHosts(hosts, hypervisors);
+    } catch (e) {
+        throw new ConfigError([(e as Error).message]);
+    }
+    return { config, placement };
+}
+
+/** Reads the current stack's `nordfleet:*` config (every key, so a misspelt one is reported) and validates it. */
+export function loadFleetConfig(): LoadedFleet {
+    const raw: RawConfig = {};
+    for (const [key, text] of Object.entries(pulumi.runtime.allConfig())) {
+        if (key.startsWith("nordfleet:")) {
+            raw[key.slice("nordfleet:".length)] = parseConfigValue(text);
+        }
+    }
+    return parseFleetConfig(raw);
+}
+
+/** Structured values arrive as JSON text, plain strings as themselves. */
+function parseConfigValue(text: string): unknown {
+    try {
+        return JSON.parse(text);
+    } catch {
+        return text;
+    }
+}

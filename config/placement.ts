@@ -1,0 +1,77 @@
+/**
+ * Placement: which hypervisor runs each host. Pinned hosts stay where they are
+ * pinned; the rest are spread so that hosts of one role (the Consul servers, the
+ * replicas of a service) land on different hypervisors where there is more than one.
+ * A fleet that does not fit the declared capacity is refused.
+ */
+import { HostSpec, Hypervisor } from "./types";
+
+export type Placement = Map<string, string>;
+
+interface Usage {
+    vcpus: number;
+    memoryMb: number;
+    nvmeGb: number;
+}
+
+function hostDemand(host: HostSpec): Usage {
+    const dataGb = host.dataDisks.reduce((sum, d) => sum + d.sizeGb, 0);
+    return { vcpus: host.vcpus, memoryMb: host.memoryMb, nvmeGb: host.rootDiskGb + dataGb };
+}
+
+/** The group a host is spread within: the same role and, for service hosts, the same services. */
+function spreadGroup(host: HostSpec): string {
+    return host.role === "service" ? `service:${[...host.services].sort().join(",")}` : host.role;
+}
+
+/** Returns host name -> hypervisor name, or throws listing every hypervisor that is over capacity. */
+export function placeHosts(hosts: HostSpec[], hypervisors: Hypervisor[]): Placement {
+    const placement: Placement = new Map();
+    const used = new Map<string, Usage>(hypervisors.map(h => [h.name, { vcpus: 0, memoryMb: 0, nvmeGb: 0 }]));
+    const groupCount = new Map<string, number>();
+
+    const assign = (host: HostSpec, hypervisor: string) => {
+        placement.set(host.name, hypervisor);
+        const u = used.get(hypervisor)!;
+        const d = hostDemand(host);
+        u.vcpus += d.vcpus;
+        u.memoryMb += d.memoryMb;
+        u.nvmeGb += d.nvmeGb;
+        const key = `${spreadGroup(host)}@${hypervisor}`;
+        groupCount.set(key, (groupCount.get(key) ?? 0) + 1);
+    };
+
+    hosts.filter(h => h.hypervisor !== undefined).forEach(h => assign(h, h.hypervisor!));
+
+    // Unpinned hosts in declaration order: the hypervisor with the fewest hosts of the
+    // same group wins, then the one with the most free memory, then declaration order.
+    // Each host sees only the hosts declared before it, so appending a host never moves
+    // another. Production stacks should still pin hosts, which makes placement explicit.
+    for (const host of hosts.filter(h => h.hypervisor === undefined)) {
+        const group = spreadGroup(host);
+        const ranked = hypervisors
+            .map((hv, index) => ({
+                name: hv.name,
+                index,
+                sameGroup: groupCount.get(`${group}@${hv.name}`) ?? 0,
+                freeMemory: hv.capacity.memoryMb - used.get(hv.name)!.memoryMb,
+            }))
+            .sort((a, b) => a.sameGroup - b.sameGroup || b.freeMemory - a.freeMemory || a.index - b.index);
+        assign(host, ranked[0].name);
+    }
+
+    const over = hypervisors.flatMap(hv => {
+        const u = used.get(hv.name)!;
+        const c = hv.capacity;
+        return [
+            u.vcpus > c.vcpus ? `${u.vcpus} vCPUs of ${c.vcpus}` : "",
+            u.memoryMb > c.memoryMb ? `${u.memoryMb} MB memory of ${c.memoryMb}` : "",
+            u.nvmeGb > c.nvmeGb ? `${u.nvmeGb} GB NVMe of ${c.nvmeGb}` : "",
+        ].filter(Boolean).map(what => `hypervisor ${JSON.stringify(hv.name)} would need ${what}`);
+    });
+    if (over.length) {
+        throw new Error(`nordfleet:hosts: the fleet does not fit the declared capacity: ${over.join("; ")}. ` +
+            `Add a hypervisor, raise its nordfleet:hypervisors[].capacity, or shrink the hosts.`);
+    }
+    return placement;
+}

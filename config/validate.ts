@@ -1,0 +1,318 @@
+/**
+ * Pure validators of stack config. Each returns the problems it found as messages
+ * that name the field, the bad value and the fix; an empty list means "valid".
+ * `loadFleetConfig` runs all of them before a single resource is declared.
+ */
+import { allowedSites, describeSites, EEA_COUNTRIES, findSite } from "./sites";
+import { Capacity, Environment, HostSpec, Hypervisor, ROLES, ServiceSpec, SshSettings, Vlan } from "./types";
+
+export type Problems = string[];
+
+const show = (value: unknown): string => JSON.stringify(value);
+
+// ---------------------------------------------------------------- addresses
+
+export interface Cidr {
+    network: number;
+    prefix: number;
+}
+
+export function parseIpv4(text: string): number | undefined {
+    const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
+    if (!m) {
+        return undefined;
+    }
+    const octets = m.slice(1).map(Number);
+    if (octets.some(o => o > 255) || m.slice(1).some(o => o.length > 1 && o.startsWith("0"))) {
+        return undefined;
+    }
+    return octets.reduce((acc, o) => acc * 256 + o, 0);
+}
+
+export function formatIpv4(value: number): string {
+    return [24, 16, 8, 0].map(shift => Math.floor(value / 2 ** shift) % 256).join(".");
+}
+
+export function parseCidr(text: string): Cidr | undefined {
+    const [addr, prefixText, ...rest] = text.split("/");
+    if (rest.length || prefixText === undefined || !/^\d{1,2}$/.test(prefixText)) {
+        return undefined;
+    }
+    const address = parseIpv4(addr);
+    const prefix = Number(prefixText);
+    if (address === undefined || prefix > 30 || prefix < 8) {
+        return undefined;
+    }
+    const size = 2 ** (32 - prefix);
+    if (address % size !== 0) {
+        return undefined;
+    }
+    return { network: address, prefix };
+}
+
+/** First and last usable host address of a CIDR (network and broadcast excluded). */
+export function usableRange(cidr: Cidr): [number, number] {
+    return [cidr.network + 1, cidr.network + 2 ** (32 - cidr.prefix) - 2];
+}
+
+/** The VLAN's router/bridge address on the hypervisor: the first usable address. */
+export function bridgeAddress(cidr: Cidr): number {
+    return cidr.network + 1;
+}
+
+// ---------------------------------------------------------------- scalar checks
+
+const RFC1123_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+export function validateHostName(field: string, name: unknown): Problems {
+    if (typeof name !== "string" || !RFC1123_LABEL.test(name)) {
+        return [`${field}: ${show(name)} is not a valid host name; use 1-63 lower-case letters, digits and ` +
+            `hyphens, starting and ending with a letter or digit (RFC 1123)`];
+    }
+    return [];
+}
+
+export function validateInteger(field: string, value: unknown, min: number, max: number): Problems {
+    if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+        return [`${field}: ${show(value)} is out of range; use a whole number from ${min} to ${max}`];
+    }
+    return [];
+}
+
+export function validateVlanId(field: string, id: unknown): Problems {
+    return validateInteger(field, id, 1, 4094);
+}
+
+export function validateCidr(field: string, cidr: unknown): Problems {
+    if (typeof cidr !== "string" || parseCidr(cidr) === undefined) {
+        return [`${field}: ${show(cidr)} is not a usable IPv4 network; use the network address with a ` +
+            `prefix from /8 to /30, e.g. "10.20.0.0/24"`];
+    }
+    return [];
+}
+
+// ---------------------------------------------------------------- residency
+
+export function validateAllowedCountries(field: string, countries: unknown): Problems {
+    if (!Array.isArray(countries) || countries.length === 0) {
+        return [`${field}: ${show(countries)} must be a non-empty list of EEA country codes, e.g. ["NO", "SE"]`];
+    }
+    const outside = countries.filter(c => typeof c !== "string" || !EEA_COUNTRIES.has(c));
+    if (outside.length) {
+        return [`${field}: ${show(outside)} ${outside.length === 1 ? "is" : "are"} not in the EEA; a stack may ` +
+            `only narrow residency to EEA countries: ${[...EEA_COUNTRIES].join(", ")}`];
+    }
+    return [];
+}
+
+export function validateSite(field: string, site: unknown, allowedCountries: ReadonlySet<string>,
+                             environment: Environment): Problems {
+    const allowed = allowedSites(allowedCountries, environment === "lab");
+    if (typeof site === "string" && allowed.some(s => s.id === site)) {
+        return [];
+    }
+    const known = typeof site === "string" ? findSite(site) : undefined;
+    const why = known === undefined ? "is not a known site"
+        : known.lab ? "is the local lab, allowed only in a lab stack"
+            : `is in ${known.country}, outside the allowed countries (${[...allowedCountries].join(", ")})`;
+    return [`${field}: ${show(site)} ${why}; use one of: ${describeSites(allowed)}`];
+}
+
+// ---------------------------------------------------------------- compound checks
+
+export function validateSsh(field: string, ssh: SshSettings): Problems {
+    return [
+        ...(typeof ssh.user === "string" && /^[a-z_][a-z0-9_-]{0,31}$/.test(ssh.user) ? []
+            : [`${field}.user: ${show(ssh.user)} is not a valid login name; use a POSIX user name such as "root" or "deploy"`]),
+        ...validateInteger(`${field}.port`, ssh.port, 1, 65535),
+        ...validateInteger(`${field}.dialErrorLimit`, ssh.dialErrorLimit, 1, 1000),
+        ...validateInteger(`${field}.perDialTimeout`, ssh.perDialTimeout, 1, 600),
+        ...(ssh.keyFile === undefined ? [] : validateAbsolutePath(`${field}.keyFile`, ssh.keyFile)),
+    ];
+}
+
+export function validateCapacity(field: string, capacity: Capacity): Problems {
+    return [
+        ...validateInteger(`${field}.vcpus`, capacity.vcpus, 1, 1024),
+        ...validateInteger(`${field}.memoryMb`, capacity.memoryMb, 256, 16 * 1024 * 1024),
+        ...validateInteger(`${field}.nvmeGb`, capacity.nvmeGb, 1, 1024 * 1024),
+    ];
+}
+
+export function validateHypervisors(field: string, hypervisors: Hypervisor[], allowedCountries: ReadonlySet<string>,
+                                    environment: Environment): Problems {
+    if (hypervisors.length === 0) {
+        return [`${field}: no hypervisors are declared; add at least one with a name, site and address`];
+    }
+    return [
+        ...duplicates(hypervisors.map(h => h.name)).map(n =>
+            `${field}: the name ${show(n)} is used more than once; give every hypervisor its own name`),
+        ...hypervisors.flatMap((h, i) => [
+            ...validateHostName(`${field}[${i}].name`, h.name),
+            ...validateSite(`${field}[${i}].site`, h.site, allowedCountries, environment),
+            ...(typeof h.address === "string" && h.address.length > 0 ? []
+                : [`${field}[${i}].address: ${show(h.address)} is empty; give the address nordfleet reaches its sshd on`]),
+            ...validateCapacity(`${field}[${i}].capacity`, h.capacity),
+            ...(h.hostKey === undefined || /^(ssh-ed25519|ecdsa-sha2-nistp256|ssh-rsa) [A-Za-z0-9+/]+=*$/.test(h.hostKey) ? []
+                : [`${field}[${i}].hostKey: ${show(h.hostKey)} is not an SSH public key; use the "TYPE BASE64" ` +
+                    `part of \`ssh-keyscan -t ed25519 ${h.address}\``]),
+            ...(h.accelerator === "kvm" || h.accelerator === "qemu" ? []
+                : [`${field}[${i}].accelerator: ${show(h.accelerator)} is not an accelerator; use "kvm", or "qemu" ` +
+                    `for software emulation where guests do not run under KVM`]),
+            ...validateAbsolutePath(`${field}[${i}].imagePoolPath`, h.imagePoolPath),
+            ...validateAbsolutePath(`${field}[${i}].nvmePoolPath`, h.nvmePoolPath),
+        ]),
+    ];
+}
+
+function validateAbsolutePath(field: string, path: unknown): Problems {
+    if (typeof path !== "string" || !/^\/[A-Za-z0-9._/-]*$/.test(path) || path.includes("..")) {
+        return [`${field}: ${show(path)} is not a plain absolute path; use one like "/var/lib/nordfleet/images"`];
+    }
+    return [];
+}
+
+export function validateVlans(field: string, vlans: Vlan[]): Problems {
+    if (vlans.length === 0) {
+        return [`${field}: no VLANs are declared; add one with a name, id (1-4094) and cidr`];
+    }
+    const problems: Problems = [
+        ...duplicates(vlans.map(v => v.name)).map(n => `${field}: the name ${show(n)} is used more than once; give every VLAN its own name`),
+        ...duplicates(vlans.map(v => v.id)).map(id => `${field}: the id ${id} is used more than once; give every VLAN its own id`),
+        ...vlans.flatMap((v, i) => [
+            ...validateHostName(`${field}[${i}].name`, v.name),
+            ...validateVlanId(`${field}[${i}].id`, v.id),
+            ...validateCidr(`${field}[${i}].cidr`, v.cidr),
+        ]),
+    ];
+    const parsed = vlans.map(v => (typeof v.cidr === "string" ? parseCidr(v.cidr) : undefined));
+    for (let a = 0; a < vlans.length; a++) {
+        for (let b = a + 1; b < vlans.length; b++) {
+            const ca = parsed[a];
+            const cb = parsed[b];
+            if (ca && cb && cidrsOverlap(ca, cb)) {
+                problems.push(`${field}[${b}].cidr: ${show(vlans[b].cidr)} overlaps ${show(vlans[a].cidr)} of VLAN ` +
+                    `${show(vlans[a].name)}; give every VLAN its own network`);
+            }
+        }
+    }
+    return problems;
+}
+
+function cidrsOverlap(a: Cidr, b: Cidr): boolean {
+    const [aStart, aEnd] = [a.network, a.network + 2 ** (32 - a.prefix) - 1];
+    const [bStart, bEnd] = [b.network, b.network + 2 ** (32 - b.prefix) - 1];
+    return aStart <= bEnd && bStart <= aEnd;
+}
+
+export function validateHosts(field: string, hosts: HostSpec[], vlans: Vlan[], hypervisors: Hypervisor[],
+                              services: ServiceSpec[]): Problems {
+    const problems: Problems = [
+        ...duplicates(hosts.map(h => h.name)).map(n => `${field}: the name ${show(n)} is used more than once; give every host its own name`),
+        ...duplicates(hosts.map(h => h.address)).map(a =>
+            `${field}: the address ${show(a)} is given to more than one host; give every host its own address`),
+    ];
+    hosts.forEach((host, i) => {
+        const at = `${field}[${i}]`;
+        problems.push(...validateHostName(`${at}.name`, host.name));
+        if (!(ROLES as readonly string[]).includes(host.role)) {
+            problems.push(`${at}.role: ${show(host.role)} is not a role; use one of: ${ROLES.join(", ")}`);
+        }
+        const vlan = vlans.find(v => v.name === host.vlan);
+        if (!vlan) {
+            problems.push(`${at}.vlan: ${show(host.vlan)} is not a declared VLAN; use one of: ${vlans.map(v => v.name).join(", ")}`);
+        } else {
+            problems.push(...validateAddressInVlan(`${at}.address`, host.address, vlan));
+        }
+        problems.push(
+            ...validateInteger(`${at}.vcpus`, host.vcpus, 1, 64),
+            ...validateInteger(`${at}.memoryMb`, host.memoryMb, 256, 1024 * 1024),
+            ...validateInteger(`${at}.rootDiskGb`, host.rootDiskGb, 2, 2048),
+            ...duplicates(host.dataDisks.map(d => d.name)).map(n =>
+                `${at}.dataDisks: the name ${show(n)} is used more than once; give every data disk its own name`),
+            ...host.dataDisks.flatMap((d, j) => [
+                ...validateHostName(`${at}.dataDisks[${j}].name`, d.name),
+                ...validateInteger(`${at}.dataDisks[${j}].sizeGb`, d.sizeGb, 1, 65536),
+            ]),
+        );
+        if (host.hypervisor !== undefined && !hypervisors.some(h => h.name === host.hypervisor)) {
+            problems.push(`${at}.hypervisor: ${show(host.hypervisor)} is not a declared hypervisor; use one of: ` +
+                `${hypervisors.map(h => h.name).join(", ")}, or leave it out to let placement choose`);
+        }
+        host.services.forEach((s, j) => {
+            if (!services.some(svc => svc.name === s)) {
+                problems.push(`${at}.services[${j}]: ${show(s)} is not a declared service; use one of: ` +
+                    `${services.map(svc => svc.name).join(", ") || "(none declared)"}`);
+            }
+        });
+        if (host.services.length > 0 && host.role !== "service") {
+            problems.push(`${at}.services: only hosts with role "service" run services; move ${show(host.services)} ` +
+                `to a service host or set role to "service"`);
+        }
+    });
+    return problems;
+}
+
+export function validateAddressInVlan(field: string, address: unknown, vlan: Vlan): Problems {
+    const cidr = parseCidr(vlan.cidr);
+    const value = typeof address === "string" ? parseIpv4(address) : undefined;
+    if (!cidr) {
+        return [];
+    }
+    const [first, last] = usableRange(cidr);
+    if (value === undefined || value <= bridgeAddress(cidr) || value > last) {
+        return [`${field}: ${show(address)} is not a usable address of VLAN ${show(vlan.name)} (${vlan.cidr}); use one from ` +
+            `${formatIpv4(first + 1)} to ${formatIpv4(last)} (${formatIpv4(first)} is the hypervisor's bridge)`];
+    }
+    return [];
+}
+
+export function validateConsulServers(field: string, count: number, environment: Environment): Problems {
+    const allowed = environment === "lab" ? [1, 3, 5] : [3, 5];
+    if (!allowed.includes(count)) {
+        return [`${field}: ${count} Consul servers cannot keep a safe quorum; declare ${allowed.join(" or ")} hosts ` +
+            `with role "consul-server"${environment === "lab" ? "" : " (1 is allowed only in a lab stack)"}`];
+    }
+    return [];
+}
+
+export function validateServices(field: string, services: ServiceSpec[]): Problems {
+    const problems: Problems = [
+        ...duplicates(services.map(s => s.name)).map(n => `${field}: the name ${show(n)} is used more than once; give every service its own name`),
+        ...duplicates(services.map(s => s.port)).map(p => `${field}: the port ${p} is used by more than one service; give every service its own port`),
+    ];
+    services.forEach((s, i) => {
+        const at = `${field}[${i}]`;
+        problems.push(
+            ...validateHostName(`${at}.name`, s.name),
+            ...validateInteger(`${at}.port`, s.port, 1024, 65535),
+            ...validateInteger(`${at}.replicas`, s.replicas, 1, 100),
+            ...validatePath(`${at}.gatewayPath`, s.gatewayPath, true),
+            ...validatePath(`${at}.healthPath`, s.healthPath, false),
+        );
+    });
+    for (let a = 0; a < services.length; a++) {
+        for (let b = a + 1; b < services.length; b++) {
+            const [pa, pb] = [services[a].gatewayPath, services[b].gatewayPath];
+            if (typeof pa === "string" && typeof pb === "string" && (pa.startsWith(pb) || pb.startsWith(pa))) {
+                problems.push(`${field}[${b}].gatewayPath: ${show(pb)} overlaps ${show(pa)} of service ` +
+                    `${show(services[a].name)}; give every service a path prefix no other one starts with`);
+            }
+        }
+    }
+    return problems;
+}
+
+function validatePath(field: string, path: unknown, prefix: boolean): Problems {
+    const pattern = prefix ? /^\/[a-z0-9._~-]+(\/[a-z0-9._~-]+)*\/$/ : /^\/[A-Za-z0-9._~\/-]*$/;
+    if (typeof path !== "string" || !pattern.test(path)) {
+        return [`${field}: ${show(path)} is not a valid path; use ${prefix
+            ? "a lower-case prefix that starts and ends with \"/\", e.g. \"/orders/\""
+            : "an absolute path such as \"/healthz\""}`];
+    }
+    return [];
+}
+
+function duplicates<T>(values: T[]): T[] {
+    return [...new Set(values.filter((v, i) => values.indexOf(v) !== i))];
+}

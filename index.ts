@@ -1,0 +1,18 @@
+/**
+ * nordfleet: read config -> validate -> build the fleet -> export outputs.
+ * Config is validated in full before any resource is declared.
+ */
+import { loadFleetConfig } from "./config/load";
+import { Fleet } from "./components/fleet";
+
+const loaded = loadFleetConfig();
+const fleet = new Fleet("nordfleet", loaded);
+
+/** Version of the output contract below; bumped on any breaking change. */
+export const contractVersion = "1";
+export const environment = loaded.config.environment;
+export const sites = loaded.config.hypervisors.map(h => ({ hypervisor: h.name, site: h.site }));
+export const vlans = fleet.vlans.map(v => ({ name: v.name, id: v.id, cidr: v.cidr }));
+export const hosts = fleet.hostOutputs();
+export const deployPublicKey = fleet.deployPublicKey;
+export const deployPrivateKey = fleet.deployPrivateKey;

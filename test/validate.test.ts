@@ -1,0 +1,153 @@
+import { expect } from "chai";
+import {
+    validateAddressInVlan, validateAllowedCountries, validateCidr, validateConsulServers, validateHostName,
+    validateServices, validateSite, validateVlanId, validateVlans,
+} from "../config/validate";
+import { EEA_COUNTRIES } from "../config/sites";
+import { ServiceSpec } from "../config/types";
+
+const EEA = EEA_COUNTRIES;
+const NORDIC_PROD_SITES = "oslo-1 (NO), oslo-2 (NO), bergen-1 (NO), stockholm-1 (SE), stockholm-2 (SE), " +
+    "helsinki-1 (FI), copenhagen-1 (DK), reykjavik-1 (IS), frankfurt-1 (DE), amsterdam-1 (NL), dublin-1 (IE)";
+
+describe("validators", () => {
+    describe("validateSite", () => {
+        const cases: [unknown, ReadonlySet<string>, "lab" | "prod", string[]][] = [
+            ["oslo-1", EEA, "prod", []],
+            ["stockholm-1", new Set(["NO", "SE"]), "prod", []],
+            ["lab", EEA, "lab", []],
+            ["ashburn-1", EEA, "prod", [`f: "ashburn-1" is in US, outside the allowed countries (${[...EEA].join(", ")}); ` +
+                `use one of: ${NORDIC_PROD_SITES}`]],
+            ["london-1", new Set(["NO"]), "prod", [`f: "london-1" is in GB, outside the allowed countries (NO); ` +
+                `use one of: oslo-1 (NO), oslo-2 (NO), bergen-1 (NO)`]],
+            ["zurich-1", new Set(["NO"]), "prod", [`f: "zurich-1" is in CH, outside the allowed countries (NO); ` +
+                `use one of: oslo-1 (NO), oslo-2 (NO), bergen-1 (NO)`]],
+            ["stockholm-1", new Set(["NO"]), "prod", [`f: "stockholm-1" is in SE, outside the allowed countries (NO); ` +
+                `use one of: oslo-1 (NO), oslo-2 (NO), bergen-1 (NO)`]],
+            ["lab", new Set(["NO"]), "prod", [`f: "lab" is the local lab, allowed only in a lab stack; ` +
+                `use one of: oslo-1 (NO), oslo-2 (NO), bergen-1 (NO)`]],
+            ["mars-1", new Set(["IS"]), "prod", [`f: "mars-1" is not a known site; use one of: reykjavik-1 (IS)`]],
+            [42, new Set(["IS"]), "lab", [`f: 42 is not a known site; use one of: reykjavik-1 (IS), lab (local)`]],
+        ];
+        for (const [site, countries, env, expected] of cases) {
+            it(`${JSON.stringify(site)} in ${[...countries].length} countries (${env})`, () => {
+                expect(validateSite("f", site, countries, env)).to.deep.equal(expected);
+            });
+        }
+    });
+
+    describe("validateAllowedCountries", () => {
+        const cases: [unknown, string[]][] = [
+            [["NO"], []],
+            [["NO", "SE", "IS", "LI"], []],
+            [["NO", "GB"], [`f: ["GB"] is not in the EEA; a stack may only narrow residency to EEA countries: ${[...EEA].join(", ")}`]],
+            [["CH", "US"], [`f: ["CH","US"] are not in the EEA; a stack may only narrow residency to EEA countries: ${[...EEA].join(", ")}`]],
+            [[], [`f: [] must be a non-empty list of EEA country codes, e.g. ["NO", "SE"]`]],
+            ["NO", [`f: "NO" must be a non-empty list of EEA country codes, e.g. ["NO", "SE"]`]],
+        ];
+        for (const [value, expected] of cases) {
+            it(JSON.stringify(value), () => expect(validateAllowedCountries("f", value)).to.deep.equal(expected));
+        }
+    });
+
+    describe("validateHostName (RFC 1123)", () => {
+        const bad = (v: unknown) => [`f: ${JSON.stringify(v)} is not a valid host name; use 1-63 lower-case letters, ` +
+            `digits and hyphens, starting and ending with a letter or digit (RFC 1123)`];
+        const cases: [unknown, string[]][] = [
+            ["gw-1", []], ["a", []], ["x".repeat(63), []],
+            ["x".repeat(64), bad("x".repeat(64))], ["-gw", bad("-gw")], ["gw-", bad("gw-")],
+            ["GW1", bad("GW1")], ["gw_1", bad("gw_1")], ["gw.1", bad("gw.1")], ["", bad("")], [undefined, bad(undefined)],
+        ];
+        for (const [value, expected] of cases) {
+            it(JSON.stringify(value) ?? "undefined", () => expect(validateHostName("f", value)).to.deep.equal(expected));
+        }
+    });
+
+    describe("validateVlanId", () => {
+        const bad = (v: unknown) => [`f: ${JSON.stringify(v)} is out of range; use a whole number from 1 to 4094`];
+        const cases: [unknown, string[]][] = [[1, []], [4094, []], [0, bad(0)], [4095, bad(4095)], [1.5, bad(1.5)], ["110", bad("110")]];
+        for (const [value, expected] of cases) {
+            it(JSON.stringify(value), () => expect(validateVlanId("f", value)).to.deep.equal(expected));
+        }
+    });
+
+    describe("validateCidr", () => {
+        const bad = (v: unknown) => [`f: ${JSON.stringify(v)} is not a usable IPv4 network; use the network address ` +
+            `with a prefix from /8 to /30, e.g. "10.20.0.0/24"`];
+        const cases: [unknown, string[]][] = [
+            ["10.110.0.0/24", []], ["10.0.0.0/8", []], ["192.168.4.0/30", []],
+            ["10.110.0.1/24", bad("10.110.0.1/24")], ["10.110.0.0/31", bad("10.110.0.0/31")],
+            ["10.110.0.0", bad("10.110.0.0")], ["300.1.0.0/16", bad("300.1.0.0/16")], ["10.01.0.0/16", bad("10.01.0.0/16")],
+        ];
+        for (const [value, expected] of cases) {
+            it(JSON.stringify(value), () => expect(validateCidr("f", value)).to.deep.equal(expected));
+        }
+    });
+
+    describe("validateAddressInVlan", () => {
+        const vlan = { name: "platform", id: 110, cidr: "10.110.0.0/24" };
+        const bad = (v: unknown) => [`f: ${JSON.stringify(v)} is not a usable address of VLAN "platform" (10.110.0.0/24); ` +
+            `use one from 10.110.0.2 to 10.110.0.254 (10.110.0.1 is the hypervisor's bridge)`];
+        const cases: [unknown, string[]][] = [
+            ["10.110.0.2", []], ["10.110.0.254", []],
+            ["10.110.0.1", bad("10.110.0.1")], ["10.110.0.255", bad("10.110.0.255")], ["10.110.0.0", bad("10.110.0.0")],
+            ["10.111.0.5", bad("10.111.0.5")], ["gw", bad("gw")],
+        ];
+        for (const [value, expected] of cases) {
+            it(JSON.stringify(value), () => expect(validateAddressInVlan("f", value, vlan)).to.deep.equal(expected));
+        }
+    });
+
+    describe("validateVlans", () => {
+        it("refuses duplicate ids and overlapping networks", () => {
+            expect(validateVlans("v", [
+                { name: "a", id: 10, cidr: "10.0.0.0/16" },
+                { name: "b", id: 10, cidr: "10.0.4.0/24" },
+            ])).to.deep.equal([
+                `v: the id 10 is used more than once; give every VLAN its own id`,
+                `v[1].cidr: "10.0.4.0/24" overlaps "10.0.0.0/16" of VLAN "a"; give every VLAN its own network`,
+            ]);
+        });
+        it("refuses an empty list", () => {
+            expect(validateVlans("v", [])).to.deep.equal([`v: no VLANs are declared; add one with a name, id (1-4094) and cidr`]);
+        });
+    });
+
+    describe("validateConsulServers", () => {
+        const cases: [number, "lab" | "prod", string[]][] = [
+            [3, "prod", []], [5, "prod", []], [1, "lab", []], [3, "lab", []],
+            [1, "prod", [`f: 1 Consul servers cannot keep a safe quorum; declare 3 or 5 hosts with role "consul-server" ` +
+                `(1 is allowed only in a lab stack)`]],
+            [4, "prod", [`f: 4 Consul servers cannot keep a safe quorum; declare 3 or 5 hosts with role "consul-server" ` +
+                `(1 is allowed only in a lab stack)`]],
+            [2, "lab", [`f: 2 Consul servers cannot keep a safe quorum; declare 1 or 3 or 5 hosts with role "consul-server"`]],
+        ];
+        for (const [count, env, expected] of cases) {
+            it(`${count} in ${env}`, () => expect(validateConsulServers("f", count, env)).to.deep.equal(expected));
+        }
+    });
+
+    describe("validateServices", () => {
+        const svc = (over: Partial<ServiceSpec>): ServiceSpec => ({
+            name: "orders", port: 8081, gatewayPath: "/orders/", replicas: 1, healthPath: "/healthz",
+            database: false, queue: false, ...over,
+        });
+        it("accepts distinct services", () => {
+            expect(validateServices("s", [svc({}), svc({ name: "pay", port: 8082, gatewayPath: "/pay/" })])).to.deep.equal([]);
+        });
+        it("refuses duplicate names and ports and overlapping paths", () => {
+            expect(validateServices("s", [svc({}), svc({ gatewayPath: "/orders/v2/" })])).to.deep.equal([
+                `s: the name "orders" is used more than once; give every service its own name`,
+                `s: the port 8081 is used by more than one service; give every service its own port`,
+                `s[1].gatewayPath: "/orders/v2/" overlaps "/orders/" of service "orders"; give every service a path ` +
+                `prefix no other one starts with`,
+            ]);
+        });
+        it("refuses zero replicas and a path without slashes", () => {
+            expect(validateServices("s", [svc({ replicas: 0, gatewayPath: "orders" })])).to.deep.equal([
+                `s[0].replicas: 0 is out of range; use a whole number from 1 to 100`,
+                `s[0].gatewayPath: "orders" is not a valid path; use a lower-case prefix that starts and ends with "/", e.g. "/orders/"`,
+            ]);
+        });
+    });
+});
