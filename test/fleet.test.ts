@@ -1,0 +1,90 @@
+import { expect } from "chai";
+import * as pulumi from "@pulumi/pulumi";
+import { fakePrivateKey, isSecretValue, recorded, reveal, settle, valueOf } from "./mocks";
+import { labConfig } from "./fixtures";
+import { parseFleetConfig } from "../config/load";
+import { Fleet } from "../components/fleet";
+
+describe("Fleet (mocked engine)", () => {
+    let fleet: Fleet;
+    const byName = (name: string) => {
+        const found = recorded.find(r => r.name === name);
+        expect(found, `resource ${name}`).to.not.equal(undefined);
+        return found!;
+    };
+
+    before(async () => {
+        recorded.length = 0;
+        fleet = new Fleet("nf", parseFleetConfig(labConfig()));
+        await valueOf(fleet.instances["probe-1"].ready);
+        await settle();
+    });
+
+    it("prepares every hypervisor once", () => {
+        const prepares = recorded.filter(r => r.name.endsWith("-prepare"));
+        expect(prepares.map(r => r.name)).to.deep.equal(["nf-hv-a-prepare"]);
+        expect(prepares[0].type).to.equal("command:remote:Command");
+        expect(reveal(prepares[0].inputs.stdin)).to.include("VLAN_IDS='110 120'");
+    });
+
+    it("gives every host a host key, a libvirt domain and an SSH readiness check", () => {
+        for (const host of ["gw-1", "consul-1", "app-1", "pg-1", "probe-1"]) {
+            expect(byName(`nf-${host}-host-key`).type).to.equal("tls:index/privateKey:PrivateKey");
+            expect(byName(`nf-${host}-domain`).type).to.equal("command:remote:Command");
+            expect(byName(`nf-${host}-ssh-ready`).type).to.equal("command:remote:Command");
+        }
+        const kinds = recorded.map(r => r.type).sort();
+        expect(kinds.filter(t => t === "nordfleet:compute:KvmInstance")).to.have.length(5);
+        expect(kinds.filter(t => t === "nordfleet:compute:HypervisorHost")).to.have.length(1);
+    });
+
+    it("parents each host's resources under its KvmInstance, under the Fleet", async () => {
+        const urn = await valueOf(fleet.instances["app-1"].urn);
+        expect(urn).to.equal("urn:pulumi:unit::nordfleet::nordfleet:fleet:Fleet$nordfleet:compute:KvmInstance::nf-app-1");
+    });
+
+    it("reaches guests only through the hypervisor, with the guest host key pinned", () => {
+        const conn = reveal(byName("nf-app-1-ssh-ready").inputs.connection);
+        expect(conn.host).to.equal("10.110.0.30");
+        expect(conn.proxy.host).to.equal("10.199.0.1");
+        expect(conn.hostKey).to.match(/^ssh-ed25519 AAAAC3Nza/);
+    });
+
+    it("marks key material and the seed-carrying script secret", () => {
+        const domain = byName("nf-app-1-domain");
+        expect(isSecretValue(domain.inputs.stdin), "domain stdin").to.equal(true);
+        const conn = byName("nf-app-1-ssh-ready").inputs.connection;
+        const privateKey = isSecretValue(conn) ? conn.value.privateKey : conn.privateKey;
+        expect(isSecretValue(conn) || isSecretValue(privateKey), "guest connection key").to.equal(true);
+    });
+
+    it("never puts a secret into a command string", () => {
+        const secrets = recorded.filter(r => r.type === "tls:index/privateKey:PrivateKey").map(r => fakePrivateKey(r.name));
+        const commands = recorded.filter(r => r.type === "command:remote:Command");
+        expect(commands).to.have.length(11);
+        for (const cmd of commands) {
+            for (const field of ["create", "update", "delete"]) {
+                const text = JSON.stringify(reveal(cmd.inputs[field]) ?? "");
+                for (const secret of secrets) {
+                    expect(text, `${cmd.name}.${field}`).to.not.include(secret.split("\n")[1]);
+                }
+            }
+        }
+    });
+
+    it("carries the host key to the guest only inside the secret stdin", () => {
+        const stdin: string = reveal(byName("nf-app-1-domain").inputs.stdin);
+        const userData = Buffer.from(/USER_DATA='([^']*)'/.exec(stdin)![1], "base64").toString();
+        expect(userData).to.include("SECRET-nf-app-1-host-key");
+        expect(userData).to.include("ssh_authorized_keys");
+    });
+
+    it("keeps database volumes on destroy and removes the rest", () => {
+        expect(reveal(byName("nf-pg-1-domain").inputs.delete)).to.include("PROTECTED_DISKS='hello'");
+        expect(reveal(byName("nf-app-1-domain").inputs.delete)).to.include("PROTECTED_DISKS=''");
+    });
+
+    it("exports the deploy private key as a secret", async () => {
+        expect(await pulumi.isSecret(fleet.deployPrivateKey)).to.equal(true);
+    });
+});

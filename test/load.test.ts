@@ -1,0 +1,100 @@
+import { expect } from "chai";
+import { ConfigError, parseFleetConfig } from "../config/load";
+import { placeHosts } from "../config/placement";
+import { labConfig } from "./fixtures";
+
+function problemsOf(raw: Record<string, unknown>): string[] {
+    try {
+        parseFleetConfig(raw);
+    } catch (e) {
+        expect(e).to.be.instanceOf(ConfigError);
+        return (e as ConfigError).problems;
+    }
+    return [];
+}
+
+describe("parseFleetConfig", () => {
+    it("accepts the lab fixture and fills in defaults", () => {
+        const { config } = parseFleetConfig(labConfig());
+        expect(config.consulServers).to.equal(1);
+        expect(config.services[0]).to.deep.include({ gatewayPath: "/hello/", healthPath: "/healthz" });
+        expect(config.hosts.find(h => h.name === "pg-1")!.dataDisks[0].protect).to.equal(true);
+        expect(config.hosts.find(h => h.name === "app-1")!.dataDisks[0].protect).to.equal(false);
+    });
+
+    it("refuses a hypervisor outside the EEA, naming the field and the allowed sites", () => {
+        const raw = labConfig();
+        raw.environment = "prod";
+        raw.allowedCountries = ["NO"];
+        (raw.hypervisors as any[])[0].site = "ashburn-1";
+        (raw.hosts as any[]).splice(1, 0,
+            { name: "consul-2", role: "consul-server", vlan: "platform", address: "10.110.0.21" },
+            { name: "consul-3", role: "consul-server", vlan: "platform", address: "10.110.0.22" });
+        expect(problemsOf(raw)).to.deep.equal([
+            `nordfleet:hypervisors[0].site: "ashburn-1" is in US, outside the allowed countries (NO); ` +
+            `use one of: oslo-1 (NO), oslo-2 (NO), bergen-1 (NO)`,
+        ]);
+    });
+
+    it("reports every problem at once, including misspelt keys", () => {
+        const raw = labConfig();
+        raw.hostz = [];
+        (raw.hosts as any[])[1].address = "10.110.0.10";
+        (raw.hosts as any[])[2].role = "webserver";
+        expect(problemsOf(raw)).to.deep.equal([
+            `nordfleet:hostz: is not a nordfleet setting; remove it or use one of: environment, allowedCountries, ssh, ` +
+            `baseImage, hypervisors, vlans, hosts, services`,
+            `nordfleet:hosts: the address "10.110.0.10" is given to more than one host; give every host its own address`,
+            `nordfleet:hosts[2].role: "webserver" is not a role; use one of: gateway, consul-server, service, postgres, rabbitmq`,
+            `nordfleet:hosts[2].services: only hosts with role "service" run services; move ["hello"] to a service host ` +
+            `or set role to "service"`,
+        ]);
+    });
+
+    it("refuses a fleet that does not fit its hypervisors", () => {
+        const raw = labConfig();
+        (raw.hypervisors as any[])[0].capacity = { vcpus: 2, memoryMb: 1024, nvmeGb: 20 };
+        expect(problemsOf(raw)).to.deep.equal([
+            `nordfleet:hosts: the fleet does not fit the declared capacity: hypervisor "hv-a" would need 5 vCPUs of 2; ` +
+            `hypervisor "hv-a" would need 2432 MB memory of 1024; hypervisor "hv-a" would need 53 GB NVMe of 20. ` +
+            `Add a hypervisor, raise its nordfleet:hypervisors[].capacity, or shrink the hosts.`,
+        ]);
+    });
+
+    it("refuses more replicas than hosts running the service", () => {
+        const raw = labConfig();
+        (raw.services as any[])[0].replicas = 2;
+        expect(problemsOf(raw)).to.deep.equal([
+            `nordfleet:services: "hello" asks for 2 replica(s) but 1 service host(s) list it; add it to more hosts' ` +
+            `services or lower replicas`,
+        ]);
+    });
+});
+
+describe("placeHosts", () => {
+    const hv = (name: string) => ({
+        name, site: "lab", address: name, accelerator: "qemu" as const, capacity: { vcpus: 16, memoryMb: 16384, nvmeGb: 500 },
+        imagePoolPath: "/i", nvmePoolPath: "/n",
+    });
+    const host = (name: string, role: any, services: string[] = []) => ({
+        name, role, vlan: "v", address: "", vcpus: 1, memoryMb: 1024, rootDiskGb: 10, dataDisks: [], services,
+    });
+
+    it("spreads Consul servers and a service's replicas across hypervisors", () => {
+        const placement = placeHosts([
+            host("c1", "consul-server"), host("c2", "consul-server"), host("c3", "consul-server"),
+            host("a1", "service", ["orders"]), host("a2", "service", ["orders"]),
+        ], [hv("h1"), hv("h2"), hv("h3")]);
+        expect(new Set(["c1", "c2", "c3"].map(h => placement.get(h))).size).to.equal(3);
+        expect(placement.get("a1")).to.not.equal(placement.get("a2"));
+    });
+
+    it("never moves an existing host when one is appended", () => {
+        const hosts = [host("c1", "consul-server"), host("a1", "service", ["x"]), host("a2", "service", ["x"])];
+        const before = placeHosts(hosts, [hv("h1"), hv("h2")]);
+        const after = placeHosts([...hosts, host("a3", "service", ["x"])], [hv("h1"), hv("h2")]);
+        for (const h of hosts) {
+            expect(after.get(h.name)).to.equal(before.get(h.name));
+        }
+    });
+});
