@@ -1,0 +1,20 @@
+# Source this to use the engine engine/setup.sh set up: Node.js 22, pulumi and its
+# plugins, all from the cache. Sets nothing outside the current shell.
+NORDFLEET_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export NORDFLEET_CACHE=${NORDFLEET_CACHE:-$HOME/.cache/nordfleet}
+
+# Pinned versions of what does not come from package-lock.json.
+export NORDFLEET_NODE_VERSION=22.23.3
+export NORDFLEET_LANGUAGE_HOST_VERSION=3.68.0
+# Commit of the v1.2.1 tag of pulumi-command, whose provider module has no tags of its own.
+export NORDFLEET_COMMAND_PROVIDER_COMMIT=7f3eb6f3b77cd0fa3895ba437a695dd393f7dd25
+
+export NORDFLEET_NODE_DIR="$NORDFLEET_CACHE/node-$NORDFLEET_NODE_VERSION"
+nordfleet_pulumi_version=$(sed -n 's/^ *"@pulumi\/pulumi": "\([0-9.]*\)".*/\1/p' "$NORDFLEET_ROOT/package.json")
+export PATH="$NORDFLEET_NODE_DIR/bin:$NORDFLEET_CACHE/pulumi-$nordfleet_pulumi_version/bin:/usr/local/go/bin:$PATH"
+unset nordfleet_pulumi_version
+
+# Plugins live in nordfleet's own Pulumi home, away from any other Pulumi set-up.
+export PULUMI_HOME=${PULUMI_HOME:-$NORDFLEET_CACHE/pulumi-home}
+export PULUMI_SKIP_UPDATE_CHECK=true
+export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true

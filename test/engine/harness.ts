@@ -1,0 +1,76 @@
+/**
+ * Runs the real pulumi CLI against a throwaway copy of the project, with a local file
+ * backend and a passphrase secrets provider in a temporary folder, so a test never
+ * touches the working tree or a real backend.
+ */
+import { spawnSync, SpawnSyncReturns } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+
+const ROOT = path.join(__dirname, "..", "..");
+const PROJECT_FILES = ["Pulumi.yaml", "package.json", "tsconfig.json", "index.ts", "components", "config", "templates"];
+
+export interface CliResult {
+    status: number | null;
+    output: string;
+}
+
+export class ScratchProject {
+    public readonly dir: string;
+    private readonly env: NodeJS.ProcessEnv;
+
+    constructor() {
+        this.dir = fs.mkdtempSync(path.join(os.tmpdir(), "nordfleet-engine-"));
+        for (const entry of PROJECT_FILES) {
+            fs.cpSync(path.join(ROOT, entry), path.join(this.dir, entry), { recursive: true });
+        }
+        fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(this.dir, "node_modules"));
+        fs.mkdirSync(path.join(this.dir, ".state"));
+        this.env = {
+            ...process.env,
+            PULUMI_BACKEND_URL: `file://${path.join(this.dir, ".state")}`,
+            PULUMI_CONFIG_PASSPHRASE: "engine-test-only",
+        };
+    }
+
+    /** Creates a stack whose config is a stack file of the repo, or one given inline. */
+    public initStack(stack: string, configYaml: string): void {
+        fs.writeFileSync(path.join(this.dir, `Pulumi.${stack}.yaml`), configYaml);
+        this.mustPulumi("stack", "init", stack, "--secrets-provider", "passphrase");
+    }
+
+    public pulumi(...args: string[]): CliResult {
+        const result: SpawnSyncReturns<string> = spawnSync("pulumi", [...args, "--non-interactive"], {
+            cwd: this.dir, env: this.env, encoding: "utf8", timeout: 10 * 60 * 1000,
+        });
+        return { status: result.status, output: `${result.stdout}${result.stderr}` };
+    }
+
+    public mustPulumi(...args: string[]): string {
+        const result = this.pulumi(...args);
+        if (result.status !== 0) {
+            throw new Error(`pulumi ${args.join(" ")} failed (${result.status}):\n${result.output}`);
+        }
+        return result.output;
+    }
+
+    public remove(): void {
+        fs.rmSync(this.dir, { recursive: true, force: true });
+    }
+}
+
+export function repoFile(name: string): string {
+    return fs.readFileSync(path.join(ROOT, name), "utf8");
+}
+
+/** Resource plugins engine/setup.sh could not install on this machine (empty when all are there). */
+export function missingPlugins(): string[] {
+    const cache = process.env.NORDFLEET_CACHE ?? path.join(os.homedir(), ".cache", "nordfleet");
+    const version = JSON.parse(repoFile("package.json")).dependencies["@pulumi/pulumi"];
+    const file = path.join(cache, `missing-plugins-${version}`);
+    if (!fs.existsSync(file)) {
+        throw new Error(`${file} is missing: run engine/setup.sh first`);
+    }
+    return fs.readFileSync(file, "utf8").split("\n").filter(Boolean);
+}

@@ -1,0 +1,40 @@
+import { expect } from "chai";
+import { missingPlugins, repoFile, ScratchProject } from "./harness";
+
+describe("pulumi preview on the real engine", function () {
+    this.timeout(15 * 60 * 1000);
+    let project: ScratchProject;
+
+    beforeEach(() => { project = new ScratchProject(); });
+    afterEach(() => project.remove());
+
+    it("refuses a hypervisor outside the EEA before declaring any resource", () => {
+        const config = repoFile("Pulumi.prod.yaml").replace("site: stockholm-1", "site: ashburn-1");
+        project.initStack("outside", config);
+
+        const result = project.pulumi("preview", "--stack", "outside");
+
+        expect(result.status, result.output).to.not.equal(0);
+        expect(result.output).to.include(
+            `nordfleet:hypervisors[2].site: "ashburn-1" is in US, outside the allowed countries (NO, SE); ` +
+            `use one of: oslo-1 (NO), oslo-2 (NO), bergen-1 (NO), stockholm-1 (SE), stockholm-2 (SE)`);
+        const state = JSON.parse(project.mustPulumi("stack", "export", "--stack", "outside"));
+        expect(state.deployment.resources ?? []).to.deep.equal([]);
+    });
+
+    for (const stack of ["prod", "lab"]) {
+        it(`previews the ${stack} stack and lists the planned resources`, function () {
+            const missing = missingPlugins();
+            if (missing.length) {
+                // Stated in the run's output; see README "The engine".
+                console.log(`      not run: resource plugins missing on this machine: ${missing.join(", ")}`);
+                this.skip();
+            }
+            project.initStack(stack, repoFile(`Pulumi.${stack}.yaml`));
+            const output = project.mustPulumi("preview", "--stack", stack, "--diff");
+            expect(output).to.match(/nordfleet:fleet:Fleet/);
+            expect(output).to.match(/command:remote:Command/);
+            expect(output).to.match(/\+ \d+ to create/);
+        });
+    }
+});
