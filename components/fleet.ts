@@ -60,6 +60,8 @@ export class Fleet extends pulumi.ComponentResource {
                 deployPrivateKey: this.deployPrivateKey,
                 deployPublicKey: this.deployPublicKey,
                 accelerator: hypervisor.spec.accelerator,
+                boot: config.baseKernel && config.baseInitrd
+                    ? { kernel: config.baseKernel, initrd: config.baseInitrd } : undefined,
             }, { parent: this });
         }
         this.registerOutputs({ deployPublicKey: this.deployPublicKey });

@@ -24,6 +24,8 @@ export interface KvmInstanceArgs {
     deployPublicKey: pulumi.Input<string>;
     /** "kvm" where guests really run accelerated, "qemu" (software emulation) elsewhere. */
     accelerator: "kvm" | "qemu";
+    /** Direct kernel boot, for base images without a boot loader. */
+    boot?: { kernel: string; initrd: string };
 }
 
 export interface DomainContext {
@@ -45,7 +47,7 @@ export interface DomainContext {
     dataDisks: { path: string; target: string; serial: string }[];
 }
 
-export function domainContext(args: Pick<KvmInstanceArgs, "host" | "vlan" | "accelerator"> & {
+export function domainContext(args: Pick<KvmInstanceArgs, "host" | "vlan" | "accelerator" | "boot"> & {
     imagePool: string; nvmePool: string; publicBridge?: string;
 }): DomainContext {
     const { host } = args;
@@ -65,6 +67,8 @@ export function domainContext(args: Pick<KvmInstanceArgs, "host" | "vlan" | "acc
         osDisk: `${dir}/os.qcow2`,
         seedIso: `${dir}/seed.iso`,
         consoleLog: `${dir}/console.log`,
+        kernel: args.boot && `${args.imagePool}/${args.boot.kernel}`,
+        initrd: args.boot && `${args.imagePool}/${args.boot.initrd}`,
         dataDisks: host.dataDisks.map((d, i) => ({
             path: `${args.nvmePool}/${host.name}-${d.name}.qcow2`,
             target: `vd${String.fromCharCode("b".charCodeAt(0) + i)}`,
@@ -75,6 +79,72 @@ export function domainContext(args: Pick<KvmInstanceArgs, "host" | "vlan" | "acc
 
 export function renderDomainXml(ctx: DomainContext): string {
     return renderTemplate("kvm/domain.xml.hbs", ctx);
+}
+
+export interface InstanceKeys {
+    hostPrivateKey: string;
+    hostPublicKey: string;
+    deployPublicKey: string;
+}
+
+export interface InstanceScriptArgs {
+    host: HostSpec;
+    vlan: VlanPlan;
+    ctx: DomainContext;
+    ssh: SshSettings;
+    baseImage: string;
+    imagePool: string;
+    nvmePool: string;
+    keys: InstanceKeys;
+}
+
+const b64 = (text: string) => Buffer.from(text).toString("base64");
+
+function locationVars(host: HostSpec, imagePool: string, nvmePool: string) {
+    return {
+        NAME: host.name,
+        IMAGE_POOL: imagePool,
+        NVME_POOL: nvmePool,
+        DATA_DISKS: host.dataDisks.map(d => `${d.name}:${d.sizeGb}`).join(" "),
+    };
+}
+
+/** The cloud-init NoCloud seed: host name, static VLAN address, deploy key and pinned host key. */
+export function renderSeed(a: Omit<InstanceScriptArgs, "baseImage" | "imagePool" | "nvmePool">) {
+    return {
+        userData: renderTemplate("cloud-init/user-data.hbs", {
+            name: a.host.name, sshUser: a.ssh.user, isRoot: a.ssh.user === "root",
+            authorizedKey: a.keys.deployPublicKey.trim(), hostPrivateKey: a.keys.hostPrivateKey,
+            hostPublicKey: a.keys.hostPublicKey.trim(),
+        }),
+        metaData: renderTemplate("cloud-init/meta-data.hbs", { instanceId: a.host.name, name: a.host.name }),
+        networkConfig: renderTemplate("cloud-init/network-config.hbs", {
+            address: a.host.address, prefix: a.vlan.prefix, privateMac: a.ctx.privateMac,
+            publicBridge: a.ctx.publicBridge, publicMac: a.ctx.publicMac,
+        }),
+    };
+}
+
+/** The hypervisor-side script that creates or updates the domain (contains the host key: secret). */
+export function applyInstanceScript(a: InstanceScriptArgs): string {
+    const seed = renderSeed(a);
+    return shellAssignments({
+        ...locationVars(a.host, a.imagePool, a.nvmePool),
+        BASE_IMAGE: a.baseImage,
+        ROOT_GB: a.host.rootDiskGb,
+        DOMAIN_XML: b64(renderDomainXml(a.ctx)),
+        USER_DATA: b64(seed.userData),
+        META_DATA: b64(seed.metaData),
+        NETWORK_CONFIG: b64(seed.networkConfig),
+    }) + readTemplate("kvm/apply.sh");
+}
+
+/** The hypervisor-side script that removes the domain, keeping protected data volumes. */
+export function removeInstanceScript(host: HostSpec, imagePool: string, nvmePool: string): string {
+    return shellAssignments({
+        ...locationVars(host, imagePool, nvmePool),
+        PROTECTED_DISKS: host.dataDisks.filter(d => d.protect).map(d => d.name).join(" "),
+    }) + readTemplate("kvm/remove.sh");
 }
 
 export class KvmInstance extends pulumi.ComponentResource {
@@ -100,44 +170,20 @@ export class KvmInstance extends pulumi.ComponentResource {
         this.hostKey = hostKey.publicKeyOpenssh.apply(k => k.trim());
 
         const ctx = domainContext({
-            host, vlan: args.vlan, accelerator: args.accelerator,
+            host, vlan: args.vlan, accelerator: args.accelerator, boot: args.boot,
             imagePool: hv.imagePoolPath, nvmePool: hv.nvmePoolPath, publicBridge: hv.publicBridge,
         });
         this.volumeSerials = Object.fromEntries(host.dataDisks.map((d, i) => [d.name, ctx.dataDisks[i].serial]));
 
-        const disks = host.dataDisks.map(d => `${d.name}:${d.sizeGb}`).join(" ");
-        const location = { NAME: host.name, IMAGE_POOL: hv.imagePoolPath, NVME_POOL: hv.nvmePoolPath, DATA_DISKS: disks };
-        const b64 = (text: string) => Buffer.from(text).toString("base64");
-
-        const seedFiles = pulumi.all([hostKey.privateKeyOpenssh, this.hostKey, args.deployPublicKey])
-            .apply(([hostPrivateKey, hostPublicKey, authorizedKey]) => ({
-                userData: renderTemplate("cloud-init/user-data.hbs", {
-                    name: host.name, sshUser: args.ssh.user, isRoot: args.ssh.user === "root",
-                    authorizedKey: authorizedKey.trim(), hostPrivateKey, hostPublicKey,
-                }),
-                metaData: renderTemplate("cloud-init/meta-data.hbs", { instanceId: host.name, name: host.name }),
-                networkConfig: renderTemplate("cloud-init/network-config.hbs", {
-                    address: host.address, prefix: args.vlan.prefix, privateMac: ctx.privateMac,
-                    publicBridge: ctx.publicBridge, publicMac: ctx.publicMac,
-                }),
-            }));
-
-        // The seed carries the host's private key, so the whole script travels on stdin
+        // The seed carries the host's private key, so the apply script travels on stdin
         // (a secret input), never in the command string.
-        const applyScript = pulumi.secret(seedFiles.apply(f => shellAssignments({
-            ...location,
-            BASE_IMAGE: args.baseImage,
-            ROOT_GB: host.rootDiskGb,
-            DOMAIN_XML: b64(renderDomainXml(ctx)),
-            USER_DATA: b64(f.userData),
-            META_DATA: b64(f.metaData),
-            NETWORK_CONFIG: b64(f.networkConfig),
-        }) + readTemplate("kvm/apply.sh")));
-
-        const removeScript = shellAssignments({
-            ...location,
-            PROTECTED_DISKS: host.dataDisks.filter(d => d.protect).map(d => d.name).join(" "),
-        }) + readTemplate("kvm/remove.sh");
+        const applyScript = pulumi.secret(pulumi.all([hostKey.privateKeyOpenssh, this.hostKey, args.deployPublicKey])
+            .apply(([hostPrivateKey, hostPublicKey, deployPublicKey]) => applyInstanceScript({
+                host, vlan: args.vlan, ctx, ssh: args.ssh, baseImage: args.baseImage,
+                imagePool: hv.imagePoolPath, nvmePool: hv.nvmePoolPath,
+                keys: { hostPrivateKey, hostPublicKey, deployPublicKey },
+            })));
+        const removeScript = removeInstanceScript(host, hv.imagePoolPath, hv.nvmePoolPath);
 
         const domain = new command.remote.Command(`${name}-domain`, {
             connection: hypervisor.connection,

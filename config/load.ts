@@ -10,7 +10,7 @@ import {
     Capacity, DataDisk, Environment, FleetConfig, HostSpec, Hypervisor, Role, ServiceSpec, SshSettings, Vlan,
 } from "./types";
 import {
-    Problems, validateAllowedCountries, validateConsulServers, validateHosts, validateHypervisors, validateServices,
+    Problems, validateAllowedCountries, validateConsulServers, validateFileName, validateHosts, validateHypervisors, validateServices,
     validateSsh, validateVlans,
 } from "./validate";
 
@@ -26,7 +26,8 @@ export class ConfigError extends Error {
 export type RawConfig = Record<string, unknown>;
 
 export const CONFIG_KEYS = [
-    "environment", "allowedCountries", "ssh", "baseImage", "hypervisors", "vlans", "hosts", "services",
+    "environment", "allowedCountries", "ssh", "baseImage", "baseKernel", "baseInitrd", "hypervisors", "vlans", "hosts",
+    "services",
 ] as const;
 
 type Obj = Record<string, any>;
@@ -113,6 +114,8 @@ export function parseFleetConfig(raw: RawConfig): LoadedFleet {
     const services = asList(raw.services).map(serviceFrom);
     const hosts = asList(raw.hosts).map(hostFrom);
     const baseImage = (raw.baseImage as string) ?? "debian-12-nordfleet.qcow2";
+    const baseKernel = raw.baseKernel as string | undefined;
+    const baseInitrd = raw.baseInitrd as string | undefined;
 
     problems.push(
         ...validateSsh("nordfleet:ssh", ssh),
@@ -121,9 +124,13 @@ export function parseFleetConfig(raw: RawConfig): LoadedFleet {
         ...validateServices("nordfleet:services", services),
         ...validateHosts("nordfleet:hosts", hosts, vlans, hypervisors, services),
     );
-    if (typeof baseImage !== "string" || !/^[A-Za-z0-9._-]+$/.test(baseImage)) {
-        problems.push(`nordfleet:baseImage: ${JSON.stringify(baseImage)} is not a file name; use the name of the ` +
-            `image in each hypervisor's image pool, e.g. "debian-12-nordfleet.qcow2"`);
+    problems.push(
+        ...validateFileName("nordfleet:baseImage", baseImage, "debian-12-nordfleet.qcow2"),
+        ...(baseKernel === undefined ? [] : validateFileName("nordfleet:baseKernel", baseKernel, "vmlinuz-nordfleet")),
+        ...(baseInitrd === undefined ? [] : validateFileName("nordfleet:baseInitrd", baseInitrd, "initrd-nordfleet.img")),
+    );
+    if ((baseKernel === undefined) !== (baseInitrd === undefined)) {
+        problems.push(`nordfleet:baseInitrd: direct kernel boot needs both baseKernel and baseInitrd; set both or neither`);
     }
 
     const consulServers = hosts.filter(h => h.role === "consul-server").length;
@@ -140,7 +147,7 @@ export function parseFleetConfig(raw: RawConfig): LoadedFleet {
     }
 
     const config: FleetConfig = {
-        environment, allowedCountries, ssh, baseImage, hypervisors, vlans, hosts, services, consulServers,
+        environment, allowedCountries, ssh, baseImage, baseKernel, baseInitrd, hypervisors, vlans, hosts, services, consulServers,
     };
     let placement: Placement;
     try {

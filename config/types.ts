@@ -94,8 +94,14 @@ export interface FleetConfig {
     /** Countries where data may live, narrowed from the EEA by the stack. */
     allowedCountries: string[];
     ssh: SshSettings;
-    /** Path of the base OS image on every hypervisor. */
+    /** File name of the base OS image in every hypervisor's image pool. */
     baseImage: string;
+    /**
+     * Kernel and initrd (file names in the image pool) for direct kernel boot, for base
+     * images that carry no boot loader, such as the lab's. Absent: boot from the disk.
+     */
+    baseKernel?: string;
+    baseInitrd?: string;
     hypervisors: Hypervisor[];
     vlans: Vlan[];
     hosts: HostSpec[];

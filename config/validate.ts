@@ -166,6 +166,14 @@ export function validateHypervisors(field: string, hypervisors: Hypervisor[], al
     ];
 }
 
+export function validateFileName(field: string, name: unknown, example: string): Problems {
+    if (typeof name !== "string" || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) {
+        return [`${field}: ${show(name)} is not a file name; use the name of a file in each hypervisor's image ` +
+            `pool, e.g. "${example}"`];
+    }
+    return [];
+}
+
 function validateKeyFile(field: string, file: string): Problems {
     const problems = validateAbsolutePath(field, file);
     if (problems.length === 0 && !fs.existsSync(file)) {

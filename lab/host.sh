@@ -1,0 +1,111 @@
+# The lab hypervisor's pieces: Debian packages, the namespace, libvirtd, sshd, the
+# image pool, and pulumi run from inside the namespace.
+LAB_PACKAGES="libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils genisoimage debootstrap
+openssh-server openssh-client iproute2 e2fsprogs"
+
+lab_install_packages() {
+    local missing=()
+    for p in $LAB_PACKAGES; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+lab_namespace() {
+    ip netns list | grep -qw "$LAB_NS" || ip netns add "$LAB_NS"
+    in_ns ip link set lo up
+    in_ns ip link show "$LAB_MGMT_IF" >/dev/null 2>&1 || in_ns ip link add "$LAB_MGMT_IF" type dummy
+    in_ns ip addr show dev "$LAB_MGMT_IF" | grep -q "$LAB_ADDR/" || in_ns ip addr add "$LAB_ADDR/24" dev "$LAB_MGMT_IF"
+    in_ns ip link set "$LAB_MGMT_IF" up
+    # The namespace forwards nothing: VLANs meet only on the bridges that carry them.
+    in_ns sysctl -qw net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=0
+}
+
+lab_libvirtd() {
+    mkdir -p /var/log/libvirt /var/lib/nordfleet-lab
+    # libvirt's "default" NAT network would turn forwarding on; the lab never uses it.
+    rm -f /etc/libvirt/qemu/networks/autostart/default.xml
+    if ! virsh -c qemu:///system version >/dev/null 2>&1; then
+        in_ns virtlogd -d
+        in_ns libvirtd -d
+        for _ in $(seq 30); do virsh -c qemu:///system version >/dev/null 2>&1 && break; sleep 1; done
+    fi
+    virsh -c qemu:///system version >/dev/null
+    # libvirtd must live in the lab namespace, or guest NICs would land outside it.
+    local pid
+    pid=$(pgrep -xo libvirtd)
+    [ "$(stat -L -c %i "/proc/$pid/ns/net")" = "$(stat -L -c %i "/run/netns/$LAB_NS")" ] || {
+        echo "lab: a libvirtd outside the lab namespace is running (pid $pid); stop it and run lab/up again" >&2
+        return 1
+    }
+}
+
+lab_sshd() {
+    mkdir -p "$LAB_HOME" && chmod 700 "$LAB_HOME"
+    [ -f "$LAB_HOME/hypervisor_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C nordfleet-lab -f "$LAB_HOME/hypervisor_ed25519"
+    [ -f "$LAB_HOME/ssh_host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -f "$LAB_HOME/ssh_host_ed25519_key"
+    cp "$LAB_HOME/hypervisor_ed25519.pub" "$LAB_HOME/authorized_keys"
+    cat >"$LAB_HOME/sshd_config" <<CFG
+ListenAddress $LAB_ADDR
+HostKey $LAB_HOME/ssh_host_ed25519_key
+AuthorizedKeysFile $LAB_HOME/authorized_keys
+PidFile $LAB_HOME/sshd.pid
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+AllowTcpForwarding yes
+UsePAM no
+MaxStartups 50:30:100
+CFG
+    mkdir -p /run/sshd
+    if ! { [ -f "$LAB_HOME/sshd.pid" ] && kill -0 "$(cat "$LAB_HOME/sshd.pid")" 2>/dev/null; }; then
+        in_ns /usr/sbin/sshd -f "$LAB_HOME/sshd_config"
+    fi
+    in_ns ssh -q -i "$LAB_HOME/hypervisor_ed25519" -o BatchMode=yes -o StrictHostKeyChecking=no \
+        -o UserKnownHostsFile=/dev/null "root@$LAB_ADDR" true
+}
+
+lab_seed_image_pool() {
+    local image
+    image=$(lab_image_dir)
+    mkdir -p "$LAB_VAR/images" "$LAB_VAR/nvme"
+    # Copies, not links: libvirt relabels what a guest uses, and the cache stays untouched.
+    cmp -s "$image/root.qcow2" "$LAB_VAR/images/debian-12-nordfleet.qcow2" ||
+        cp "$image/root.qcow2" "$LAB_VAR/images/debian-12-nordfleet.qcow2"
+    cp "$image/vmlinuz" "$LAB_VAR/images/vmlinuz-nordfleet"
+    cp "$image/initrd.img" "$LAB_VAR/images/initrd-nordfleet.img"
+}
+
+lab_pulumi() { # pulumi arguments (up|destroy ...)
+    mkdir -p "$LAB_HOME/state"
+    [ -f "$LAB_HOME/passphrase" ] || (umask 077 && head -c 32 /dev/urandom | base64 >"$LAB_HOME/passphrase")
+    local env=(env PULUMI_BACKEND_URL="file://$LAB_HOME/state" PULUMI_CONFIG_PASSPHRASE_FILE="$LAB_HOME/passphrase")
+    if ! "${env[@]}" pulumi stack select lab --non-interactive 2>/dev/null; then
+        "${env[@]}" pulumi stack init lab --secrets-provider passphrase --non-interactive
+    fi
+    # The engine runs inside the namespace: it reaches the lab hypervisor and nothing else.
+    in_ns "${env[@]}" PATH="$PATH" pulumi "$@" --stack lab --non-interactive
+}
+
+lab_teardown() {
+    if virsh -c qemu:///system version >/dev/null 2>&1; then
+        for dom in $(virsh -q list --all --name); do
+            case "$(virsh -q dumpxml "$dom" 2>/dev/null)" in
+                *"$LAB_VAR"*) virsh -q destroy "$dom" >/dev/null 2>&1 || true; virsh -q undefine "$dom" >/dev/null ;;
+            esac
+        done
+        for pool in nordfleet-images nordfleet-nvme; do
+            virsh -q pool-destroy "$pool" >/dev/null 2>&1 || true
+            virsh -q pool-undefine "$pool" >/dev/null 2>&1 || true
+        done
+    fi
+    [ -f "$LAB_HOME/sshd.pid" ] && kill "$(cat "$LAB_HOME/sshd.pid")" 2>/dev/null || true
+    if ip netns list | grep -qw "$LAB_NS"; then
+        for pid in $(ip netns pids "$LAB_NS"); do kill "$pid" 2>/dev/null || true; done
+        sleep 1
+        ip netns delete "$LAB_NS"
+    fi
+    rm -rf "$LAB_VAR" "$LAB_HOME"
+}

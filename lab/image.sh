@@ -1,0 +1,48 @@
+# Builds the lab's base image with debootstrap from Debian's packages. Guests have no
+# network, so every package the fleet needs is baked in, with its service disabled:
+# each role starts only what it needs. Cached by the hash of this file.
+LAB_IMAGE_PACKAGES="systemd-sysv,udev,dbus,openssh-server,cloud-init,python3-cffi-backend,ifupdown,iproute2,\
+linux-image-amd64,initramfs-tools,nftables,nginx-light,postgresql-15,rabbitmq-server,curl,ca-certificates,\
+procps,less,netcat-openbsd,fio"
+LAB_IMAGE_DISABLED="nginx postgresql rabbitmq-server"
+
+lab_image_dir() {
+    local key
+    key=$(sha256sum "$NORDFLEET_ROOT/lab/image.sh" | cut -c1-12)
+    echo "$NORDFLEET_CACHE/lab-image-$key"
+}
+
+lab_build_image() {
+    local out tmp rootfs
+    out=$(lab_image_dir)
+    if [ -f "$out/root.qcow2" ]; then
+        lab_log "base image cached at $out"
+        return
+    fi
+    tmp=$(mktemp -d "$NORDFLEET_CACHE/lab-image-build.XXXXXX")
+    rootfs="$tmp/rootfs"
+    debootstrap --variant=minbase --include="$LAB_IMAGE_PACKAGES" bookworm "$rootfs" http://deb.debian.org/debian \
+        >"$tmp/debootstrap.log" 2>&1 || { tail -n 30 "$tmp/debootstrap.log" >&2; return 1; }
+
+    echo "LABEL=root / ext4 defaults,discard 0 1" >"$rootfs/etc/fstab"
+    cat >"$rootfs/etc/cloud/cloud.cfg.d/90-nordfleet.cfg" <<'CFG'
+datasource_list: [NoCloud, None]
+network: {renderers: [eni]}
+CFG
+    for svc in $LAB_IMAGE_DISABLED; do
+        chroot "$rootfs" systemctl disable "$svc" >/dev/null 2>&1 || true
+    done
+    # No host key in the image: every guest gets the one nordfleet generated for it.
+    rm -f "$rootfs"/etc/ssh/ssh_host_*
+    rm -f "$rootfs/etc/machine-id" && touch "$rootfs/etc/machine-id"
+    chroot "$rootfs" apt-get clean
+
+    mkdir -p "$out.partial"
+    cp "$rootfs"/boot/vmlinuz-* "$out.partial/vmlinuz"
+    cp "$rootfs"/boot/initrd.img-* "$out.partial/initrd.img"
+    mkfs.ext4 -q -L root -d "$rootfs" "$tmp/root.raw" 6G
+    qemu-img convert -O qcow2 "$tmp/root.raw" "$out.partial/root.qcow2"
+    rm -rf "$tmp" "$out"
+    mv "$out.partial" "$out"
+    lab_log "base image built at $out ($(du -sh "$out" | cut -f1))"
+}

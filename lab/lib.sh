@@ -1,0 +1,23 @@
+# Shared by lab/up and lab/down. The lab turns this machine into one hypervisor that
+# lives entirely inside a network namespace the lab creates: its management address,
+# its VLAN bridges, libvirtd (so every guest NIC lands in the namespace), its sshd,
+# and the pulumi engine that talks to them. Nothing in it can reach any other address.
+LAB_NS=nordfleet-lab
+LAB_HOME=/root/.nordfleet-lab          # keys, state backend, passphrase (Pulumi.lab.yaml names the key)
+LAB_VAR=/var/lib/nordfleet-lab         # image and NVMe pools (Pulumi.lab.yaml names them)
+LAB_ADDR=10.199.0.1                    # the hypervisor's management address, inside the namespace
+LAB_MGMT_IF=nfmgmt
+
+lab_log() { printf '[lab] %s\n' "$*"; }
+lab_step() { # name command...
+    local name=$1 start=$SECONDS
+    shift
+    lab_log "$name ..."
+    "$@"
+    lab_log "$name: done in $((SECONDS - start)) s"
+}
+in_ns() { ip netns exec "$LAB_NS" "$@"; }
+
+lab_require_root() {
+    [ "$(id -u)" = 0 ] || { echo "lab: run as root (it creates a network namespace and runs libvirtd)" >&2; exit 1; }
+}
