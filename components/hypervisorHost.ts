@@ -18,6 +18,18 @@ export interface HypervisorHostArgs {
     privateKey?: pulumi.Input<string>;
 }
 
+/** The idempotent script that readies a hypervisor; it holds no secret. */
+export function prepareHypervisorScript(hv: Hypervisor, vlans: VlanPlan[], baseImage: string): string {
+    return shellAssignments({
+        IMAGE_POOL: hv.imagePoolPath,
+        NVME_POOL: hv.nvmePoolPath,
+        BASE_IMAGE: baseImage,
+        UPLINK: hv.uplink ?? "",
+        // id:bridge-address/prefix for each VLAN
+        VLANS: vlans.map(v => `${v.id}:${v.bridgeAddress}/${v.prefix}`).join(" "),
+    }) + readTemplate("hypervisor/prepare.sh");
+}
+
 export class HypervisorHost extends pulumi.ComponentResource {
     /** How nordfleet reaches this hypervisor, and through it the guests. */
     public readonly connection: Connection;
@@ -30,18 +42,10 @@ export class HypervisorHost extends pulumi.ComponentResource {
         this.spec = args.hypervisor;
         this.connection = hypervisorConnection(args.hypervisor, args.ssh, args.privateKey);
 
-        const script = shellAssignments({
-            IMAGE_POOL: args.hypervisor.imagePoolPath,
-            NVME_POOL: args.hypervisor.nvmePoolPath,
-            BASE_IMAGE: args.baseImage,
-            UPLINK: args.hypervisor.uplink ?? "",
-            VLAN_IDS: args.vlans.map(v => v.id).join(" "),
-        }) + readTemplate("hypervisor/prepare.sh");
-
         const prepare = new command.remote.Command(`${name}-prepare`, {
             connection: this.connection,
             create: "bash -s",
-            stdin: script,
+            stdin: prepareHypervisorScript(args.hypervisor, args.vlans, args.baseImage),
         }, { parent: this });
 
         this.ready = prepare.stdout;

@@ -10,9 +10,9 @@ export NORDFLEET_LANGUAGE_HOST_VERSION=3.68.0
 export NORDFLEET_COMMAND_PROVIDER_COMMIT=7f3eb6f3b77cd0fa3895ba437a695dd393f7dd25
 
 export NORDFLEET_NODE_DIR="$NORDFLEET_CACHE/node-$NORDFLEET_NODE_VERSION"
-nordfleet_pulumi_version=$(sed -n 's/^ *"@pulumi\/pulumi": "\([0-9.]*\)".*/\1/p' "$NORDFLEET_ROOT/package.json")
-export PATH="$NORDFLEET_NODE_DIR/bin:$NORDFLEET_CACHE/pulumi-$nordfleet_pulumi_version/bin:/usr/local/go/bin:$PATH"
-unset nordfleet_pulumi_version
+NORDFLEET_PULUMI_VERSION=$(sed -n 's/^ *"@pulumi\/pulumi": "\([0-9.]*\)".*/\1/p' "$NORDFLEET_ROOT/package.json")
+export NORDFLEET_PULUMI_VERSION
+export PATH="$NORDFLEET_NODE_DIR/bin:$NORDFLEET_CACHE/pulumi-$NORDFLEET_PULUMI_VERSION/bin:/usr/local/go/bin:$PATH"
 
 # Plugins live in nordfleet's own Pulumi home, away from any other Pulumi set-up.
 export PULUMI_HOME=${PULUMI_HOME:-$NORDFLEET_CACHE/pulumi-home}

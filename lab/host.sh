@@ -79,6 +79,12 @@ lab_seed_image_pool() {
 }
 
 lab_pulumi() { # pulumi arguments (up|destroy ...)
+    local missing
+    missing=$(tr '\n' ' ' <"$NORDFLEET_CACHE/missing-plugins-$NORDFLEET_PULUMI_VERSION")
+    if [ -n "${missing// /}" ]; then
+        echo "lab: cannot run pulumi $1: resource plugins missing on this machine: $missing(see README, The engine)" >&2
+        return 1
+    fi
     mkdir -p "$LAB_HOME/state"
     [ -f "$LAB_HOME/passphrase" ] || (umask 077 && head -c 32 /dev/urandom | base64 >"$LAB_HOME/passphrase")
     local env=(env PULUMI_BACKEND_URL="file://$LAB_HOME/state" PULUMI_CONFIG_PASSPHRASE_FILE="$LAB_HOME/passphrase")

@@ -24,7 +24,7 @@ describe("Fleet (mocked engine)", () => {
         const prepares = recorded.filter(r => r.name.endsWith("-prepare"));
         expect(prepares.map(r => r.name)).to.deep.equal(["nf-hv-a-prepare"]);
         expect(prepares[0].type).to.equal("command:remote:Command");
-        expect(reveal(prepares[0].inputs.stdin)).to.include("VLAN_IDS='110 120'");
+        expect(reveal(prepares[0].inputs.stdin)).to.include("VLANS='110:10.110.0.1/24 120:10.120.0.1/24'");
     });
 
     it("gives every host a host key, a libvirt domain and an SSH readiness check", () => {

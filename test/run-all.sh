@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
 # Sets up the engine (idempotent, cached) and runs every test: the unit tests under
-# Pulumi mocks, then the tests that drive the real pulumi CLI.
+# Pulumi mocks, the tests that drive the real pulumi CLI, and the tests against real
+# VMs in the lab (set up by lab/up --no-fleet and removed again by lab/down).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash engine/setup.sh
 . engine/env.sh
+
 npx tsc --noEmit
 npx mocha
 npx mocha --spec 'test/engine/**/*.test.ts' --timeout 900000
+
+trap 'bash lab/down' EXIT
+bash lab/up --no-fleet
+npx mocha --spec 'test/lab/**/*.test.ts' --timeout 1800000

@@ -1,0 +1,145 @@
+/**
+ * The compute layer on a real hypervisor: the lab (lab/up) with libvirt and real VMs.
+ * It pushes the very scripts the HypervisorHost and KvmInstance components push, over
+ * SSH from inside the lab namespace, and checks what a user relies on: SSH through the
+ * jump host with pinned host keys, data volumes with their serials, VLAN isolation that
+ * a guest cannot undo, and a removal that leaves nothing behind.
+ */
+import { expect } from "chai";
+import { prepareHypervisorScript } from "../../components/hypervisorHost";
+import { applyInstanceScript, domainContext, removeInstanceScript } from "../../components/kvmInstance";
+import { planVlan } from "../../components/network";
+import { HostSpec } from "../../config/types";
+import { LabSsh, labIsUp, loadLabFleet, sleep } from "./labHost";
+
+describe("compute layer on the lab hypervisor", function () {
+    this.timeout(20 * 60 * 1000);
+    const { config } = loadLabFleet();
+    const hv = config.hypervisors[0];
+    const vlans = config.vlans.map(planVlan);
+    const hosts = config.hosts;
+    let lab: LabSsh;
+    let deployKey: { file: string; publicKey: string };
+    const hostKeys = new Map<string, { privateKey: string; publicKey: string }>();
+
+    const guest = (host: HostSpec, command: string) =>
+        lab.onGuest(host.address, hostKeys.get(host.name)!.publicKey, deployKey.file, command);
+    const hostNamed = (name: string) => hosts.find(h => h.name === name)!;
+    const contextOf = (host: HostSpec) => domainContext({
+        host, vlan: vlans.find(v => v.name === host.vlan)!, accelerator: hv.accelerator,
+        boot: { kernel: config.baseKernel!, initrd: config.baseInitrd! },
+        imagePool: hv.imagePoolPath, nvmePool: hv.nvmePoolPath, publicBridge: hv.publicBridge,
+    });
+
+    before(async function () {
+        if (!labIsUp()) {
+            throw new Error("the lab is not up: run lab/up (or lab/up --no-fleet) first");
+        }
+        lab = new LabSsh(hv.address);
+        deployKey = lab.newKey("deploy");
+        const prepared = lab.onHypervisor(prepareHypervisorScript(hv, vlans, config.baseImage));
+        expect(prepared.status, prepared.stderr).to.equal(0);
+
+        for (const host of hosts) {
+            const keys = lab.newKey(`host-${host.name}`);
+            hostKeys.set(host.name, keys);
+            const started = Date.now();
+            const applied = lab.onHypervisor(applyInstanceScript({
+                host, vlan: vlans.find(v => v.name === host.vlan)!, ctx: contextOf(host), ssh: config.ssh,
+                baseImage: config.baseImage, imagePool: hv.imagePoolPath, nvmePool: hv.nvmePoolPath,
+                keys: { hostPrivateKey: keys.privateKey, hostPublicKey: keys.publicKey, deployPublicKey: deployKey.publicKey },
+            }));
+            expect(applied.status, applied.stderr).to.equal(0);
+            console.log(`      ${host.name}: domain defined and started in ${Date.now() - started} ms`);
+        }
+        const bootStart = Date.now();
+        for (const host of hosts) {
+            let answer = guest(host, "hostname");
+            for (let i = 0; i < 120 && answer.status !== 0; i++) {
+                await sleep(5000);
+                answer = guest(host, "hostname");
+            }
+            expect(answer.status, `${host.name}: ${answer.stderr}`).to.equal(0);
+            console.log(`      ${host.name}: SSH through the jump host after ${Math.round((Date.now() - bootStart) / 1000)} s`);
+        }
+    });
+
+    after(() => {
+        if (!lab) {
+            return;
+        }
+        for (const host of hosts) {
+            lab.onHypervisor(removeInstanceScript(host, hv.imagePoolPath, hv.nvmePoolPath));
+        }
+        lab.remove();
+    });
+
+    it("runs at least 3 VMs on one VLAN, each answering SSH as itself with its pinned host key", () => {
+        const platform = hosts.filter(h => h.vlan === "platform");
+        expect(platform.length).to.be.at.least(3);
+        for (const host of hosts) {
+            expect(guest(host, "hostname").stdout.trim()).to.equal(host.name);
+        }
+    });
+
+    it("refuses a guest whose host key is not the pinned one", () => {
+        const other = hostKeys.get("gw-1")!.publicKey;
+        const app = hostNamed("app-1");
+        const r = lab.onGuest(app.address, other, deployKey.file, "true");
+        expect(r.status).to.not.equal(0);
+        expect(r.stderr).to.match(/REMOTE HOST IDENTIFICATION HAS CHANGED|Host key verification failed/);
+    });
+
+    it("shows each data volume in the guest under its serial", () => {
+        for (const host of hosts.filter(h => h.dataDisks.length)) {
+            for (const disk of contextOf(host).dataDisks) {
+                const r = guest(host, `test -b /dev/disk/by-id/virtio-${disk.serial} && echo present`);
+                expect(r.stdout.trim(), `${host.name} ${disk.serial}: ${r.stderr}`).to.equal("present");
+            }
+        }
+    });
+
+    it("lets two VMs on the same VLAN reach each other", () => {
+        const [a, b] = hosts.filter(h => h.vlan === "platform");
+        const r = guest(a, `timeout 5 bash -c '</dev/tcp/${b.address}/22' && echo open`);
+        expect(r.stdout.trim(), r.stderr).to.equal("open");
+    });
+
+    it("keeps a VM on another VLAN out, even with an 802.1Q sub-interface of their VLAN", () => {
+        const probe = hosts.find(h => h.vlan !== "platform")!;
+        const target = hostNamed("app-1");
+        const platform = vlans.find(v => v.name === "platform")!;
+        // Control: the probe does reach its own VLAN (the hypervisor's bridge refuses port 22 at once).
+        const own = guest(probe, `timeout 5 bash -c '</dev/tcp/${vlans.find(v => v.name === probe.vlan)!.bridgeAddress}/22' 2>&1; echo rc=$?`);
+        expect(own.stdout).to.include("Connection refused");
+
+        const joined = guest(probe, [
+            `ip link add link eth0 name eth0.${platform.id} type vlan id ${platform.id}`,
+            `ip addr add 10.110.0.250/24 dev eth0.${platform.id}`,
+            `ip link set eth0.${platform.id} up`,
+            `ip -d link show eth0.${platform.id} | grep -o 'vlan protocol 802.1Q id ${platform.id}'`,
+        ].join(" && "));
+        expect(joined.stdout.trim(), joined.stderr).to.equal(`vlan protocol 802.1Q id ${platform.id}`);
+
+        const attempt = guest(probe, `timeout 8 bash -c '</dev/tcp/${target.address}/22' 2>&1; echo rc=$?`);
+        expect(attempt.stdout).to.not.include("rc=0");
+        expect(attempt.stdout).to.not.include("Connection refused");
+        const neighbours = guest(probe, `ip neigh show ${target.address}`);
+        expect(neighbours.stdout).to.not.match(/lladdr/);
+    });
+
+    it("removes every domain, overlay and seed, and keeps only protected volumes", () => {
+        for (const host of hosts) {
+            const r = lab.onHypervisor(removeInstanceScript(host, hv.imagePoolPath, hv.nvmePoolPath));
+            expect(r.status, r.stderr).to.equal(0);
+        }
+        const left = lab.onHypervisor([
+            `virsh -q list --all --name | grep -E '^(${hosts.map(h => h.name).join("|")})$' || true`,
+            `ls ${hv.imagePoolPath}`,
+            `ls ${hv.nvmePoolPath}`,
+        ].join("\n"));
+        const kept = hosts.flatMap(h => h.dataDisks.filter(d => d.protect).map(d => `${h.name}-${d.name}.qcow2`));
+        expect(left.stdout.split("\n").filter(Boolean).sort()).to.deep.equal(
+            [config.baseImage, config.baseInitrd!, config.baseKernel!, ...kept].sort());
+    });
+});
