@@ -16,7 +16,7 @@ lab_install_packages() {
 lab_namespace() {
     ip netns list | grep -qw "$LAB_NS" || ip netns add "$LAB_NS"
     in_ns ip link set lo up
-    in_ns ip link show "$LAB_MGMT_IF" >/dev/null 2>&1 || in_ns ip link add "$LAB_MGMT_IF" type dummy
+    in_ns ip link show "$LAB_MGMT_IF" >/dev/null 2>&1 || in_ns ip link add "$LAB_MGMT_IF" type bridge
     in_ns ip addr show dev "$LAB_MGMT_IF" | grep -q "$LAB_ADDR/" || in_ns ip addr add "$LAB_ADDR/24" dev "$LAB_MGMT_IF"
     in_ns ip link set "$LAB_MGMT_IF" up
     # The namespace forwards nothing: VLANs meet only on the bridges that carry them.

@@ -9,8 +9,8 @@ bash engine/setup.sh
 
 npx tsc --noEmit
 npx mocha
-npx mocha --spec 'test/engine/**/*.test.ts' --timeout 900000
+npx mocha --no-config --require ts-node/register/transpile-only --extension ts --timeout 900000 'test/engine/**/*.test.ts'
 
 trap 'bash lab/down' EXIT
 bash lab/up --no-fleet
-npx mocha --spec 'test/lab/**/*.test.ts' --timeout 1800000
+npx mocha --no-config --require ts-node/register/transpile-only --extension ts --timeout 1800000 'test/lab/**/*.test.ts'
