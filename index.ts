@@ -2,10 +2,20 @@
  * nordfleet: read config -> validate -> build the fleet -> export outputs.
  * Config is validated in full before any resource is declared.
  */
-import { loadFleetConfig } from "./config/load";
+import * as pulumi from "@pulumi/pulumi";
+import { ConfigError, LoadedFleet, loadFleetConfig } from "./config/load";
 import { Fleet } from "./components/fleet";
 
-const loaded = loadFleetConfig();
+function load(): LoadedFleet {
+    try {
+        return loadFleetConfig();
+    } catch (e) {
+        // A config problem is the user's to fix, not a crash: print it without a stack trace.
+        throw e instanceof ConfigError ? new pulumi.RunError(e.message) : e;
+    }
+}
+
+const loaded = load();
 const fleet = new Fleet("nordfleet", loaded);
 
 /** Version of the output contract below; bumped on any breaking change. */
