@@ -6,7 +6,7 @@ openssh-server openssh-client iproute2 e2fsprogs"
 lab_install_packages() {
     local missing=()
     for p in $LAB_PACKAGES; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep "install ok installed" >/dev/null || missing+=("$p")
     done
     [ ${#missing[@]} -eq 0 ] && return
     apt-get update -qq
@@ -14,10 +14,10 @@ lab_install_packages() {
 }
 
 lab_namespace() {
-    ip netns list | grep -qw "$LAB_NS" || ip netns add "$LAB_NS"
+    ip netns list | grep -w "$LAB_NS" >/dev/null || ip netns add "$LAB_NS"
     in_ns ip link set lo up
     in_ns ip link show "$LAB_MGMT_IF" >/dev/null 2>&1 || in_ns ip link add "$LAB_MGMT_IF" type bridge
-    in_ns ip addr show dev "$LAB_MGMT_IF" | grep -q "$LAB_ADDR/" || in_ns ip addr add "$LAB_ADDR/24" dev "$LAB_MGMT_IF"
+    in_ns ip addr show dev "$LAB_MGMT_IF" | grep "$LAB_ADDR/" >/dev/null || in_ns ip addr add "$LAB_ADDR/24" dev "$LAB_MGMT_IF"
     in_ns ip link set "$LAB_MGMT_IF" up
     # The namespace forwards nothing: VLANs meet only on the bridges that carry them.
     in_ns sysctl -qw net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=0
@@ -108,7 +108,7 @@ lab_teardown() {
         done
     fi
     [ -f "$LAB_HOME/sshd.pid" ] && kill "$(cat "$LAB_HOME/sshd.pid")" 2>/dev/null || true
-    if ip netns list | grep -qw "$LAB_NS"; then
+    if ip netns list | grep -w "$LAB_NS" >/dev/null; then
         for pid in $(ip netns pids "$LAB_NS"); do kill "$pid" 2>/dev/null || true; done
         sleep 1
         ip netns delete "$LAB_NS"

@@ -27,7 +27,6 @@ lab_build_image() {
     echo "LABEL=root / ext4 defaults,discard 0 1" >"$rootfs/etc/fstab"
     cat >"$rootfs/etc/cloud/cloud.cfg.d/90-nordfleet.cfg" <<'CFG'
 datasource_list: [NoCloud, None]
-network: {renderers: [eni]}
 CFG
     for svc in $LAB_IMAGE_DISABLED; do
         chroot "$rootfs" systemctl disable "$svc" >/dev/null 2>&1 || true

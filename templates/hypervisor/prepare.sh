@@ -17,7 +17,10 @@ define_pool() { # name path
         virsh -q pool-define-as "$1" dir --target "$2" >/dev/null
         virsh -q pool-autostart "$1" >/dev/null
     fi
-    virsh -q pool-info "$1" | grep -q 'State: *running' || virsh -q pool-start "$1" >/dev/null
+    case "$(virsh -q pool-info "$1")" in
+        *"State:"*running*) ;;
+        *) virsh -q pool-start "$1" >/dev/null ;;
+    esac
 }
 define_pool nordfleet-images "$IMAGE_POOL"
 define_pool nordfleet-nvme "$NVME_POOL"
@@ -37,7 +40,10 @@ for vlan in $VLANS; do
         ip link show "$UPLINK.$id" >/dev/null 2>&1 || ip link add link "$UPLINK" name "$UPLINK.$id" type vlan id "$id"
         ip link set "$UPLINK.$id" master "$br" up
     fi
-    ip -o addr show dev "$br" | grep -q " ${addr%/*}/" || ip addr add "$addr" dev "$br"
+    case "$(ip -o addr show dev "$br")" in
+        *" $addr "*) ;;
+        *) ip addr add "$addr" dev "$br" ;;
+    esac
     ip link set "$br" up
 done
 

@@ -5,10 +5,12 @@ set -euo pipefail
 umask 077
 dir="$IMAGE_POOL/$NAME"
 mkdir -p "$dir"
+# libvirt hands each file to the qemu user at start; that user must be able to pass through.
+chmod 0711 "$dir"
 overlay="$dir/os.qcow2"
 [ -f "$overlay" ] || qemu-img create -q -f qcow2 -F qcow2 -b "$IMAGE_POOL/$BASE_IMAGE" "$overlay" "${ROOT_GB}G"
 
-running() { virsh -q domstate "$NAME" 2>/dev/null | grep -q running; }
+running() { [ "$(virsh -q domstate "$NAME" 2>/dev/null)" = running ]; }
 
 for disk in $DATA_DISKS; do
     vol="$NVME_POOL/$NAME-${disk%%:*}.qcow2"
