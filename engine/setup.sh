@@ -13,14 +13,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . engine/env.sh
 
-log() { printf '[engine] %s\n' "$*"; }
-step() { # name command...
-    local name=$1 start=$SECONDS
-    shift
-    log "$name ..."
-    "$@"
-    log "$name: done in $((SECONDS - start)) s"
-}
+STEP_LABEL=engine
+. engine/steps.sh
 
 # ---------------------------------------------------------------- Node.js 22
 install_node() {
@@ -37,7 +31,7 @@ install_node() {
     rm -rf "$tmp"
 }
 step "Node.js $NORDFLEET_NODE_VERSION" install_node
-log "node $(node --version) at $(command -v node)"
+step_log "node $(node --version) at $(command -v node)"
 
 # ---------------------------------------------------------------- npm dependencies
 install_deps() {
@@ -90,7 +84,7 @@ replace github.com/atotto/clipboard => github.com/tgummerer/clipboard v0.0.0-202
 }
 step "pulumi CLI v$PULUMI_VERSION" install_cli
 export PATH="$PULUMI_BIN_DIR:$PATH"
-log "$(pulumi version) at $(command -v pulumi)"
+step_log "$(pulumi version) at $(command -v pulumi)"
 
 # ---------------------------------------------------------------- language host
 install_language_host() {
@@ -150,7 +144,7 @@ require $3 $(printf '%s' "$origin" | node -e 'let s="";process.stdin.on("data",d
     if [ -x "$bin" ]; then
         pulumi plugin install resource "$name" "$version" --file "$bin"
     elif ! pulumi plugin install resource "$name" "$version" >/dev/null 2>&1; then
-        log "plugin $name $version: NOT INSTALLED: $why; and the plugin download is unreachable"
+        step_log "plugin $name $version: NOT INSTALLED: $why; and the plugin download is unreachable"
         MISSING_PLUGINS+=("$name-$version")
     fi
 }
@@ -170,7 +164,7 @@ step "plugin tls $TLS_VERSION" install_plugin tls "$TLS_VERSION" \
 
 printf '%s\n' "${MISSING_PLUGINS[@]}" >"$NORDFLEET_CACHE/missing-plugins-$PULUMI_VERSION"
 if [ ${#MISSING_PLUGINS[@]} -gt 0 ]; then
-    log "engine ready WITHOUT plugins: ${MISSING_PLUGINS[*]} (previews that reach resources need them)"
+    step_log "engine ready WITHOUT plugins: ${MISSING_PLUGINS[*]} (previews that reach resources need them)"
 else
-    log "engine ready: pulumi $PULUMI_VERSION with command $COMMAND_VERSION, random $RANDOM_VERSION, tls $TLS_VERSION"
+    step_log "engine ready: pulumi $PULUMI_VERSION with command $COMMAND_VERSION, random $RANDOM_VERSION, tls $TLS_VERSION"
 fi

@@ -1,6 +1,6 @@
 # Builds the lab's base image with debootstrap from Debian's packages. Guests have no
 # network, so every package the fleet needs is baked in, with its service disabled:
-# each role starts only what it needs. Cached by the hash of this file.
+# each role starts only what it needs. Cached by the hash of the recipe itself.
 LAB_IMAGE_PACKAGES="systemd-sysv,udev,dbus,openssh-server,cloud-init,python3-cffi-backend,ifupdown,iproute2,\
 linux-image-amd64,initramfs-tools,nftables,nginx-light,postgresql-15,rabbitmq-server,curl,ca-certificates,\
 procps,less,netcat-openbsd,fio"
@@ -8,7 +8,7 @@ LAB_IMAGE_DISABLED="nginx postgresql rabbitmq-server"
 
 lab_image_dir() {
     local key
-    key=$(sha256sum "$NORDFLEET_ROOT/lab/image.sh" | cut -c1-12)
+    key=$( { echo "$LAB_IMAGE_PACKAGES $LAB_IMAGE_DISABLED"; declare -f lab_build_image; } | sha256sum | cut -c1-12)
     echo "$NORDFLEET_CACHE/lab-image-$key"
 }
 
@@ -16,7 +16,7 @@ lab_build_image() {
     local out tmp rootfs
     out=$(lab_image_dir)
     if [ -f "$out/root.qcow2" ]; then
-        lab_log "base image cached at $out"
+        step_log "base image cached at $out"
         return
     fi
     tmp=$(mktemp -d "$NORDFLEET_CACHE/lab-image-build.XXXXXX")
@@ -43,5 +43,5 @@ CFG
     qemu-img convert -O qcow2 "$tmp/root.raw" "$out.partial/root.qcow2"
     rm -rf "$tmp" "$out"
     mv "$out.partial" "$out"
-    lab_log "base image built at $out ($(du -sh "$out" | cut -f1))"
+    step_log "base image built at $out ($(du -sh "$out" | cut -f1))"
 }

@@ -8,14 +8,8 @@ LAB_VAR=/var/lib/nordfleet-lab         # image and NVMe pools (Pulumi.lab.yaml n
 LAB_ADDR=10.199.0.1                    # the hypervisor's management address, inside the namespace
 LAB_MGMT_IF=nfmgmt
 
-lab_log() { printf '[lab] %s\n' "$*"; }
-lab_step() { # name command...
-    local name=$1 start=$SECONDS
-    shift
-    lab_log "$name ..."
-    "$@"
-    lab_log "$name: done in $((SECONDS - start)) s"
-}
+STEP_LABEL=lab
+. "$(dirname "${BASH_SOURCE[0]}")/../engine/steps.sh"
 in_ns() { ip netns exec "$LAB_NS" "$@"; }
 
 lab_require_root() {
