@@ -27,6 +27,13 @@ lab_libvirtd() {
     mkdir -p /var/log/libvirt /var/lib/nordfleet-lab
     # libvirt's "default" NAT network would turn forwarding on; the lab never uses it.
     rm -f /etc/libvirt/qemu/networks/autostart/default.xml
+    # What udev does on a normal host. Without it libvirtd (root) sees /dev/kvm but the
+    # qemu user cannot, so libvirt throws away its capability cache and re-probes qemu
+    # (over a minute under emulation) on every domain definition.
+    if [ -c /dev/kvm ]; then
+        chgrp kvm /dev/kvm
+        chmod 0660 /dev/kvm
+    fi
     if ! virsh -c qemu:///system version >/dev/null 2>&1; then
         in_ns virtlogd -d
         in_ns libvirtd -d
