@@ -6,6 +6,9 @@ export NORDFLEET_CACHE=${NORDFLEET_CACHE:-$HOME/.cache/nordfleet}
 # Pinned versions of what does not come from package-lock.json.
 export NORDFLEET_NODE_VERSION=22.23.3
 export NORDFLEET_LANGUAGE_HOST_VERSION=3.68.0
+# The last Consul release under the MPL 2.0 that needs none of the modules whose
+# licence is not open source (envoyextensions, troubleshoot arrived in 1.15).
+export NORDFLEET_CONSUL_VERSION=1.14.11
 # Commit of the v1.2.1 tag of pulumi-command, whose provider module has no tags of its own.
 export NORDFLEET_COMMAND_PROVIDER_COMMIT=7f3eb6f3b77cd0fa3895ba437a695dd393f7dd25
 

@@ -109,6 +109,26 @@ replace golang.org/x/text => golang.org/x/text v0.3.6"
 }
 step "pulumi-language-nodejs" install_language_host
 
+# ---------------------------------------------------------------- consul (for lab images)
+install_consul() {
+    local bin="$NORDFLEET_CACHE/consul-$NORDFLEET_CONSUL_VERSION/consul"
+    [ -x "$bin" ] && return
+    local src="$NORDFLEET_CACHE/src/consul-$NORDFLEET_CONSUL_VERSION"
+    # Consul's own go.mod points its api, sdk and proto-public modules at local folders;
+    # a wrapper module takes their published versions instead.
+    write_wrapper "$src" github.com/hashicorp/consul "module nordfleet.local/consul
+
+go 1.26
+
+require github.com/hashicorp/consul v$NORDFLEET_CONSUL_VERSION
+
+replace launchpad.net/gocheck => github.com/go-check/check v0.0.0-20140225173054-eb6ee6f84d0a"
+    mkdir -p "$(dirname "$bin")"
+    go_build "$src" github.com/hashicorp/consul "$bin"
+}
+step "consul $NORDFLEET_CONSUL_VERSION" install_consul
+step_log "$("$NORDFLEET_CACHE/consul-$NORDFLEET_CONSUL_VERSION/consul" version | head -n 1)"
+
 # ---------------------------------------------------------------- resource plugins
 plugin_installed() { # name version
     pulumi plugin ls --json 2>/dev/null |
