@@ -31,6 +31,23 @@ describe("compute layer on the lab hypervisor", function () {
         imagePool: hv.imagePoolPath, nvmePool: hv.nvmePoolPath, publicBridge: hv.publicBridge,
     });
 
+    const apply = (host: HostSpec) => {
+        const keys = hostKeys.get(host.name)!;
+        return lab.onHypervisor(applyInstanceScript({
+            host, vlan: vlans.find(v => v.name === host.vlan)!, ctx: contextOf(host), ssh: config.ssh,
+            baseImage: config.baseImage, imagePool: hv.imagePoolPath, nvmePool: hv.nvmePoolPath,
+            keys: { hostPrivateKey: keys.privateKey, hostPublicKey: keys.publicKey, deployPublicKey: deployKey.publicKey },
+        }));
+    };
+    const waitForSsh = async (host: HostSpec) => {
+        let answer = guest(host, "hostname");
+        for (let i = 0; i < 120 && answer.status !== 0; i++) {
+            await sleep(5000);
+            answer = guest(host, "hostname");
+        }
+        expect(answer.status, `${host.name}: ${answer.stderr}`).to.equal(0);
+    };
+
     before(async function () {
         if (!labIsUp()) {
             throw new Error("the lab is not up: run lab/up (or lab/up --no-fleet) first");
@@ -41,25 +58,15 @@ describe("compute layer on the lab hypervisor", function () {
         expect(prepared.status, prepared.stderr).to.equal(0);
 
         for (const host of hosts) {
-            const keys = lab.newKey(`host-${host.name}`);
-            hostKeys.set(host.name, keys);
+            hostKeys.set(host.name, lab.newKey(`host-${host.name}`));
             const started = Date.now();
-            const applied = lab.onHypervisor(applyInstanceScript({
-                host, vlan: vlans.find(v => v.name === host.vlan)!, ctx: contextOf(host), ssh: config.ssh,
-                baseImage: config.baseImage, imagePool: hv.imagePoolPath, nvmePool: hv.nvmePoolPath,
-                keys: { hostPrivateKey: keys.privateKey, hostPublicKey: keys.publicKey, deployPublicKey: deployKey.publicKey },
-            }));
+            const applied = apply(host);
             expect(applied.status, applied.stderr).to.equal(0);
             console.log(`      ${host.name}: domain defined and started in ${Date.now() - started} ms`);
         }
         const bootStart = Date.now();
         for (const host of hosts) {
-            let answer = guest(host, "hostname");
-            for (let i = 0; i < 120 && answer.status !== 0; i++) {
-                await sleep(5000);
-                answer = guest(host, "hostname");
-            }
-            expect(answer.status, `${host.name}: ${answer.stderr}`).to.equal(0);
+            await waitForSsh(host);
             console.log(`      ${host.name}: SSH through the jump host after ${Math.round((Date.now() - bootStart) / 1000)} s`);
         }
     });
@@ -128,18 +135,68 @@ describe("compute layer on the lab hypervisor", function () {
         expect(neighbours.stdout).to.not.match(/lladdr/);
     });
 
-    it("removes every domain, overlay and seed, and keeps only protected volumes", () => {
-        for (const host of hosts) {
-            const r = lab.onHypervisor(removeInstanceScript(host, hv.imagePoolPath, hv.nvmePoolPath));
+    describe("lifecycle of app-1", () => {
+        const bootId = (host: HostSpec) => guest(host, "cat /proc/sys/kernel/random/boot_id").stdout.trim();
+        const disk = () => `/dev/disk/by-id/virtio-${contextOf(hostNamed("app-1")).dataDisks[0].serial}`;
+
+        it("leaves a running guest alone when nothing changed", () => {
+            const app = hostNamed("app-1");
+            expect(guest(app, `printf nordfleet-data | dd of=${disk()} conv=fsync status=none && echo written`).stdout.trim())
+                .to.equal("written");
+            const before = bootId(app);
+            expect(apply(app).status).to.equal(0);
+            expect(bootId(app)).to.equal(before);
+        });
+
+        it("grows a data volume in place, keeping its data", () => {
+            const app = hostNamed("app-1");
+            const before = Number(guest(app, `blockdev --getsize64 ${disk()}`).stdout.trim());
+            app.dataDisks[0].sizeGb += 1;
+            const r = apply(app);
             expect(r.status, r.stderr).to.equal(0);
-        }
-        const left = lab.onHypervisor([
-            `virsh -q list --all --name | grep -E '^(${hosts.map(h => h.name).join("|")})$' || true`,
-            `ls ${hv.imagePoolPath}`,
-            `ls ${hv.nvmePoolPath}`,
-        ].join("\n"));
-        const kept = hosts.flatMap(h => h.dataDisks.filter(d => d.protect).map(d => `${h.name}-${d.name}.qcow2`));
-        expect(left.stdout.split("\n").filter(Boolean).sort()).to.deep.equal(
-            [config.baseImage, config.baseInitrd!, config.baseKernel!, ...kept].sort());
+            expect(Number(guest(app, `blockdev --getsize64 ${disk()}`).stdout.trim())).to.equal(before + 2 ** 30);
+            expect(guest(app, `head -c 14 ${disk()}`).stdout).to.equal("nordfleet-data");
+        });
+
+        it("refuses to shrink a data volume and leaves it as it is", () => {
+            const app = hostNamed("app-1");
+            app.dataDisks[0].sizeGb -= 1;
+            const r = apply(app);
+            app.dataDisks[0].sizeGb += 1;
+            expect(r.status).to.not.equal(0);
+            expect(r.stderr).to.include("would lose data");
+            expect(guest(app, `head -c 14 ${disk()}`).stdout).to.equal("nordfleet-data");
+        });
+
+        it("applies a memory change with a restart, keeping its identity and data", async () => {
+            const app = hostNamed("app-1");
+            const before = bootId(app);
+            app.memoryMb += 128;
+            const r = apply(app);
+            expect(r.status, r.stderr).to.equal(0);
+            await waitForSsh(app);
+            expect(bootId(app)).to.not.equal(before);
+            const memKb = Number(guest(app, "awk '/MemTotal/ {print $2}' /proc/meminfo").stdout.trim());
+            expect(memKb).to.be.greaterThan(512 * 1024);
+            expect(guest(app, `head -c 14 ${disk()}`).stdout).to.equal("nordfleet-data");
+        });
+    });
+
+    // Nested suites run after the tests above and in order, so removal comes last.
+    describe("removal", () => {
+        it("removes every domain, overlay and seed, and keeps only protected volumes", () => {
+            for (const host of hosts) {
+                const r = lab.onHypervisor(removeInstanceScript(host, hv.imagePoolPath, hv.nvmePoolPath));
+                expect(r.status, r.stderr).to.equal(0);
+            }
+            const left = lab.onHypervisor([
+                `virsh -q list --all --name | grep -E '^(${hosts.map(h => h.name).join("|")})$' || true`,
+                `ls ${hv.imagePoolPath}`,
+                `ls ${hv.nvmePoolPath}`,
+            ].join("\n"));
+            const kept = hosts.flatMap(h => h.dataDisks.filter(d => d.protect).map(d => `${h.name}-${d.name}.qcow2`));
+            expect(left.stdout.split("\n").filter(Boolean).sort()).to.deep.equal(
+                [config.baseImage, config.baseInitrd!, config.baseKernel!, ...kept].sort());
+        });
     });
 });
