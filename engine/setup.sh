@@ -35,8 +35,12 @@ step_log "node $(node --version) at $(command -v node)"
 
 # ---------------------------------------------------------------- npm dependencies
 install_deps() {
+    local stamp=node_modules/.nordfleet-lock-sha256 want
+    want=$(sha256sum package-lock.json | cut -d' ' -f1)
+    [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && return
     # Lifecycle scripts stay off: @pulumi/command's would try to download its plugin.
     npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+    echo "$want" >"$stamp"
 }
 step "npm ci" install_deps
 
