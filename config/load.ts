@@ -3,6 +3,7 @@
  * validator and throws a single error listing every problem, so that `pulumi
  * preview` stops before any resource is declared.
  */
+import * as fs from "fs";
 import * as pulumi from "@pulumi/pulumi";
 import { placeHosts, Placement } from "./placement";
 import { EEA_COUNTRIES } from "./sites";
@@ -158,7 +159,10 @@ export function parseFleetConfig(raw: RawConfig): LoadedFleet {
     return { config, placement };
 }
 
-/** Reads the current stack's `nordfleet:*` config (every key, so a misspelt one is reported) and validates it. */
+/**
+ * Reads the current stack's `nordfleet:*` config (every key, so a misspelt one is
+ * reported), validates it, and checks what it names on this machine.
+ */
 export function loadFleetConfig(): LoadedFleet {
     const raw: RawConfig = {};
     for (const [key, text] of Object.entries(pulumi.runtime.allConfig())) {
@@ -166,7 +170,13 @@ export function loadFleetConfig(): LoadedFleet {
             raw[key.slice("nordfleet:".length)] = parseConfigValue(text);
         }
     }
-    return parseFleetConfig(raw);
+    const loaded = parseFleetConfig(raw);
+    const keyFile = loaded.config.ssh.keyFile;
+    if (keyFile !== undefined && !fs.existsSync(keyFile)) {
+        throw new ConfigError([`nordfleet:ssh.keyFile: ${JSON.stringify(keyFile)} does not exist; create the key ` +
+            `(lab/up does for the lab) or point keyFile at the hypervisors' login key, or leave it out to use the SSH agent`]);
+    }
+    return loaded;
 }
 
 /** Structured values arrive as JSON text, plain strings as themselves. */

@@ -3,7 +3,6 @@
  * that name the field, the bad value and the fix; an empty list means "valid".
  * `loadFleetConfig` runs all of them before a single resource is declared.
  */
-import * as fs from "fs";
 import { allowedSites, describeSites, EEA_COUNTRIES, findSite } from "./sites";
 import { Capacity, Environment, HostSpec, Hypervisor, ROLES, ServiceSpec, SshSettings, Vlan } from "./types";
 
@@ -128,7 +127,7 @@ export function validateSsh(field: string, ssh: SshSettings): Problems {
         ...validateInteger(`${field}.port`, ssh.port, 1, 65535),
         ...validateInteger(`${field}.dialErrorLimit`, ssh.dialErrorLimit, 1, 1000),
         ...validateInteger(`${field}.perDialTimeout`, ssh.perDialTimeout, 1, 600),
-        ...(ssh.keyFile === undefined ? [] : validateKeyFile(`${field}.keyFile`, ssh.keyFile)),
+        ...(ssh.keyFile === undefined ? [] : validateAbsolutePath(`${field}.keyFile`, ssh.keyFile)),
     ];
 }
 
@@ -172,15 +171,6 @@ export function validateFileName(field: string, name: unknown, example: string):
             `pool, e.g. "${example}"`];
     }
     return [];
-}
-
-function validateKeyFile(field: string, file: string): Problems {
-    const problems = validateAbsolutePath(field, file);
-    if (problems.length === 0 && !fs.existsSync(file)) {
-        problems.push(`${field}: ${show(file)} does not exist; create the key (the lab's set-up does) or point ` +
-            `keyFile at the hypervisors' login key, or leave keyFile out to use the SSH agent`);
-    }
-    return problems;
 }
 
 function validateAbsolutePath(field: string, path: unknown): Problems {

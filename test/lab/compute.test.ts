@@ -10,11 +10,12 @@ import { prepareHypervisorScript } from "../../components/hypervisorHost";
 import { applyInstanceScript, domainContext, removeInstanceScript } from "../../components/kvmInstance";
 import { planVlan } from "../../components/network";
 import { HostSpec } from "../../config/types";
-import { LabSsh, labIsUp, loadLabFleet, sleep } from "./labHost";
+import { loadStackFile } from "../../render/stackConfig";
+import { LabSsh, labIsUp, sleep } from "./labHost";
 
 describe("compute layer on the lab hypervisor", function () {
     this.timeout(20 * 60 * 1000);
-    const { config } = loadLabFleet();
+    const { config } = loadStackFile("lab");
     const hv = config.hypervisors[0];
     const vlans = config.vlans.map(planVlan);
     const hosts = config.hosts;

@@ -7,8 +7,6 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import * as yaml from "js-yaml";
-import { LoadedFleet, parseFleetConfig, RawConfig } from "../../config/load";
 
 export const LAB_NS = "nordfleet-lab";
 export const LAB_HOME = "/root/.nordfleet-lab";
@@ -18,16 +16,6 @@ export interface Run {
     status: number | null;
     stdout: string;
     stderr: string;
-}
-
-/** The lab stack's own config, validated by the same loader the program uses. */
-export function loadLabFleet(): LoadedFleet {
-    const file = yaml.load(fs.readFileSync(path.join(__dirname, "..", "..", "Pulumi.lab.yaml"), "utf8")) as any;
-    const raw: RawConfig = {};
-    for (const [key, value] of Object.entries(file.config as Record<string, unknown>)) {
-        raw[key.replace(/^nordfleet:/, "")] = value;
-    }
-    return parseFleetConfig(raw);
 }
 
 export function labIsUp(): boolean {
