@@ -10,7 +10,7 @@ import * as tls from "@pulumi/tls";
 import { HostSpec, SshSettings } from "../config/types";
 import { guestConnection } from "./connection";
 import { HypervisorHost } from "./hypervisorHost";
-import { stableMac, VlanPlan, volumeSerial } from "./network";
+import { stableMac, stableUuid, VlanPlan, volumeSerial } from "./network";
 import { readTemplate, renderTemplate, shellAssignments } from "./render";
 
 export interface KvmInstanceArgs {
@@ -30,6 +30,7 @@ export interface KvmInstanceArgs {
 
 export interface DomainContext {
     name: string;
+    uuid: string;
     role: string;
     domainType: "kvm" | "qemu";
     hostCpu: boolean;
@@ -54,6 +55,7 @@ export function domainContext(args: Pick<KvmInstanceArgs, "host" | "vlan" | "acc
     const dir = `${args.imagePool}/${host.name}`;
     return {
         name: host.name,
+        uuid: stableUuid(host.name),
         role: host.role,
         domainType: args.accelerator,
         hostCpu: args.accelerator === "kvm",

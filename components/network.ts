@@ -40,6 +40,17 @@ export function stableMac(hostName: string, nic: "private" | "public"): string {
     return bytes.map(b => b.toString(16).padStart(2, "0")).join(":");
 }
 
+/**
+ * A name-based UUID for the libvirt domain: redefining the domain (to apply a change)
+ * must present the same UUID, or libvirt refuses it as a second domain of that name.
+ */
+export function stableUuid(hostName: string): string {
+    const hex = crypto.createHash("sha256").update(`nordfleet-domain/${hostName}`).digest("hex");
+    // RFC 4122 layout: version 5 (name-based), variant 10xx.
+    const variant = ((parseInt(hex[16], 16) & 0x3) | 0x8).toString(16);
+    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}
+
 /** Serial a data volume shows inside the guest (/dev/disk/by-id/virtio-<serial>); at most 20 bytes. */
 export function volumeSerial(hostName: string, diskName: string): string {
     const digest = crypto.createHash("sha256").update(`${hostName}/${diskName}`).digest("hex").slice(0, 6);
