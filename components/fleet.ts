@@ -7,7 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import { LoadedFleet } from "../config/load";
 import { HypervisorHost } from "./hypervisorHost";
-import { KvmInstance } from "./kvmInstance";
+import { directKernelBoot, KvmInstance } from "./kvmInstance";
 import { planVlan, VlanPlan } from "./network";
 
 export interface HostOutput {
@@ -59,9 +59,7 @@ export class Fleet extends pulumi.ComponentResource {
                 ssh: config.ssh,
                 deployPrivateKey: this.deployPrivateKey,
                 deployPublicKey: this.deployPublicKey,
-                accelerator: hypervisor.spec.accelerator,
-                boot: config.baseKernel && config.baseInitrd
-                    ? { kernel: config.baseKernel, initrd: config.baseInitrd } : undefined,
+                boot: directKernelBoot(config),
             }, { parent: this });
         }
         this.registerOutputs({ deployPublicKey: this.deployPublicKey });

@@ -7,7 +7,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import * as tls from "@pulumi/tls";
-import { HostSpec, SshSettings } from "../config/types";
+import { FleetConfig, HostSpec, Hypervisor, SshSettings } from "../config/types";
 import { guestConnection } from "./connection";
 import { HypervisorHost } from "./hypervisorHost";
 import { stableMac, stableUuid, VlanPlan, volumeSerial } from "./network";
@@ -22,10 +22,18 @@ export interface KvmInstanceArgs {
     /** OpenSSH private key nordfleet logs in with (secret). */
     deployPrivateKey: pulumi.Input<string>;
     deployPublicKey: pulumi.Input<string>;
-    /** "kvm" where guests really run accelerated, "qemu" (software emulation) elsewhere. */
-    accelerator: "kvm" | "qemu";
     /** Direct kernel boot, for base images without a boot loader. */
-    boot?: { kernel: string; initrd: string };
+    boot?: DirectBoot;
+}
+
+export interface DirectBoot {
+    kernel: string;
+    initrd: string;
+}
+
+/** The stack's direct kernel boot files, if it names them. */
+export function directKernelBoot(config: FleetConfig): DirectBoot | undefined {
+    return config.baseKernel && config.baseInitrd ? { kernel: config.baseKernel, initrd: config.baseInitrd } : undefined;
 }
 
 export interface DomainContext {
@@ -48,31 +56,29 @@ export interface DomainContext {
     dataDisks: { path: string; target: string; serial: string }[];
 }
 
-export function domainContext(args: Pick<KvmInstanceArgs, "host" | "vlan" | "accelerator" | "boot"> & {
-    imagePool: string; nvmePool: string; publicBridge?: string;
-}): DomainContext {
-    const { host } = args;
-    const dir = `${args.imagePool}/${host.name}`;
+/** Everything the libvirt domain of `host` on hypervisor `hv` is rendered from. */
+export function domainContext(host: HostSpec, vlan: VlanPlan, hv: Hypervisor, boot?: DirectBoot): DomainContext {
+    const dir = `${hv.imagePoolPath}/${host.name}`;
     return {
         name: host.name,
         uuid: stableUuid(host.name),
         role: host.role,
-        domainType: args.accelerator,
-        hostCpu: args.accelerator === "kvm",
+        domainType: hv.accelerator,
+        hostCpu: hv.accelerator === "kvm",
         memoryMb: host.memoryMb,
         vcpus: host.vcpus,
-        vlan: args.vlan,
+        vlan,
         privateMac: stableMac(host.name, "private"),
         // Only gateways face the outside world.
-        publicBridge: host.role === "gateway" ? args.publicBridge : undefined,
+        publicBridge: host.role === "gateway" ? hv.publicBridge : undefined,
         publicMac: stableMac(host.name, "public"),
         osDisk: `${dir}/os.qcow2`,
         seedIso: `${dir}/seed.iso`,
         consoleLog: `${dir}/console.log`,
-        kernel: args.boot && `${args.imagePool}/${args.boot.kernel}`,
-        initrd: args.boot && `${args.imagePool}/${args.boot.initrd}`,
+        kernel: boot && `${hv.imagePoolPath}/${boot.kernel}`,
+        initrd: boot && `${hv.imagePoolPath}/${boot.initrd}`,
         dataDisks: host.dataDisks.map((d, i) => ({
-            path: `${args.nvmePool}/${host.name}-${d.name}.qcow2`,
+            path: `${hv.nvmePoolPath}/${host.name}-${d.name}.qcow2`,
             target: `vd${String.fromCharCode("b".charCodeAt(0) + i)}`,
             serial: volumeSerial(host.name, d.name),
         })),
@@ -171,10 +177,7 @@ export class KvmInstance extends pulumi.ComponentResource {
         const hostKey = new tls.PrivateKey(`${name}-host-key`, { algorithm: "ED25519" }, { parent: this });
         this.hostKey = hostKey.publicKeyOpenssh.apply(k => k.trim());
 
-        const ctx = domainContext({
-            host, vlan: args.vlan, accelerator: args.accelerator, boot: args.boot,
-            imagePool: hv.imagePoolPath, nvmePool: hv.nvmePoolPath, publicBridge: hv.publicBridge,
-        });
+        const ctx = domainContext(host, args.vlan, hv, args.boot);
         this.volumeSerials = Object.fromEntries(host.dataDisks.map((d, i) => [d.name, ctx.dataDisks[i].serial]));
 
         // The seed carries the host's private key, so the apply script travels on stdin

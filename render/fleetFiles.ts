@@ -4,7 +4,7 @@
  * the output holds no secret and is byte-identical from run to run.
  */
 import { prepareHypervisorScript } from "../components/hypervisorHost";
-import { domainContext, removeInstanceScript, renderDomainXml, renderSeed } from "../components/kvmInstance";
+import { directKernelBoot, domainContext, removeInstanceScript, renderDomainXml, renderSeed } from "../components/kvmInstance";
 import { planVlan } from "../components/network";
 import { LoadedFleet } from "../config/load";
 
@@ -20,11 +20,7 @@ export function renderFleetFiles({ config, placement }: LoadedFleet): RenderedFi
     for (const host of config.hosts) {
         const hv = config.hypervisors.find(h => h.name === placement.get(host.name))!;
         const vlan = vlans.find(v => v.name === host.vlan)!;
-        const ctx = domainContext({
-            host, vlan, accelerator: hv.accelerator,
-            boot: config.baseKernel && config.baseInitrd ? { kernel: config.baseKernel, initrd: config.baseInitrd } : undefined,
-            imagePool: hv.imagePoolPath, nvmePool: hv.nvmePoolPath, publicBridge: hv.publicBridge,
-        });
+        const ctx = domainContext(host, vlan, hv, directKernelBoot(config));
         const seed = renderSeed({
             host, vlan, ctx, ssh: config.ssh,
             keys: {

@@ -7,7 +7,7 @@
  */
 import { expect } from "chai";
 import { prepareHypervisorScript } from "../../components/hypervisorHost";
-import { applyInstanceScript, domainContext, removeInstanceScript } from "../../components/kvmInstance";
+import { applyInstanceScript, directKernelBoot, domainContext, removeInstanceScript } from "../../components/kvmInstance";
 import { planVlan } from "../../components/network";
 import { HostSpec } from "../../config/types";
 import { loadStackFile } from "../../render/stackConfig";
@@ -26,11 +26,8 @@ describe("compute layer on the lab hypervisor", function () {
     const guest = (host: HostSpec, command: string) =>
         lab.onGuest(host.address, hostKeys.get(host.name)!.publicKey, deployKey.file, command);
     const hostNamed = (name: string) => hosts.find(h => h.name === name)!;
-    const contextOf = (host: HostSpec) => domainContext({
-        host, vlan: vlans.find(v => v.name === host.vlan)!, accelerator: hv.accelerator,
-        boot: { kernel: config.baseKernel!, initrd: config.baseInitrd! },
-        imagePool: hv.imagePoolPath, nvmePool: hv.nvmePoolPath, publicBridge: hv.publicBridge,
-    });
+    const contextOf = (host: HostSpec) =>
+        domainContext(host, vlans.find(v => v.name === host.vlan)!, hv, directKernelBoot(config));
 
     const apply = (host: HostSpec) => {
         const keys = hostKeys.get(host.name)!;
