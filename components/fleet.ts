@@ -60,6 +60,7 @@ export class Fleet extends pulumi.ComponentResource {
                 deployPrivateKey: this.deployPrivateKey,
                 deployPublicKey: this.deployPublicKey,
                 boot: directKernelBoot(config),
+                aptMirror: config.mirrors.apt?.url,
             }, { parent: this });
         }
         this.registerOutputs({ deployPublicKey: this.deployPublicKey });

@@ -24,6 +24,8 @@ export interface KvmInstanceArgs {
     deployPublicKey: pulumi.Input<string>;
     /** Direct kernel boot, for base images without a boot loader. */
     boot?: DirectBoot;
+    /** Debian mirror for the guest's apt sources (the stack's residency-checked mirror). */
+    aptMirror?: string;
 }
 
 export interface DirectBoot {
@@ -104,6 +106,7 @@ export interface InstanceScriptArgs {
     imagePool: string;
     nvmePool: string;
     keys: InstanceKeys;
+    aptMirror?: string;
 }
 
 const b64 = (text: string) => Buffer.from(text).toString("base64");
@@ -123,7 +126,7 @@ export function renderSeed(a: Omit<InstanceScriptArgs, "baseImage" | "imagePool"
         userData: renderTemplate("cloud-init/user-data.hbs", {
             name: a.host.name, sshUser: a.ssh.user, isRoot: a.ssh.user === "root",
             authorizedKey: a.keys.deployPublicKey.trim(), hostPrivateKey: a.keys.hostPrivateKey,
-            hostPublicKey: a.keys.hostPublicKey.trim(),
+            hostPublicKey: a.keys.hostPublicKey.trim(), aptMirror: a.aptMirror,
         }),
         metaData: renderTemplate("cloud-init/meta-data.hbs", { instanceId: a.host.name, name: a.host.name }),
         networkConfig: renderTemplate("cloud-init/network-config.hbs", {
@@ -186,7 +189,7 @@ export class KvmInstance extends pulumi.ComponentResource {
             .apply(([hostPrivateKey, hostPublicKey, deployPublicKey]) => applyInstanceScript({
                 host, vlan: args.vlan, ctx, ssh: args.ssh, baseImage: args.baseImage,
                 imagePool: hv.imagePoolPath, nvmePool: hv.nvmePoolPath,
-                keys: { hostPrivateKey, hostPublicKey, deployPublicKey },
+                keys: { hostPrivateKey, hostPublicKey, deployPublicKey }, aptMirror: args.aptMirror,
             })));
         const removeScript = removeInstanceScript(host, hv.imagePoolPath, hv.nvmePoolPath);
 

@@ -8,11 +8,11 @@ import * as pulumi from "@pulumi/pulumi";
 import { placeHosts, Placement } from "./placement";
 import { EEA_COUNTRIES } from "./sites";
 import {
-    Capacity, DataDisk, Environment, FleetConfig, HostSpec, Hypervisor, Role, ServiceSpec, SshSettings, Vlan,
+    Capacity, DataDisk, Endpoint, Environment, FleetConfig, HostSpec, Hypervisor, Mirrors, Role, ServiceSpec, SshSettings, Vlan,
 } from "./types";
 import {
-    Problems, validateAllowedCountries, validateConsulServers, validateFileName, validateHosts, validateHypervisors, validateServices,
-    validateSsh, validateVlans,
+    Problems, validateAllowedCountries, validateConsulServers, validateEndpoint, validateFileName, validateHosts,
+    validateHypervisors, validateKnownBackend, validateServices, validateSsh, validateVlans,
 } from "./validate";
 
 export class ConfigError extends Error {
@@ -28,8 +28,18 @@ export type RawConfig = Record<string, unknown>;
 
 export const CONFIG_KEYS = [
     "environment", "allowedCountries", "ssh", "baseImage", "baseKernel", "baseInitrd", "hypervisors", "vlans", "hosts",
-    "services",
+    "services", "backup", "mirrors", "stateBackend",
 ] as const;
+
+/** URL schemes each endpoint accepts. */
+export const ENDPOINT_SCHEMES = {
+    backup: ["s3", "https"],
+    apt: ["https", "http"],
+    artifacts: ["https", "s3"],
+    stateBackend: ["s3", "azblob", "gs", "https", "file"],
+} as const;
+
+const MIRROR_KINDS = ["apt", "artifacts"] as const;
 
 type Obj = Record<string, any>;
 
@@ -130,6 +140,8 @@ export function parseFleetConfig(raw: RawConfig): LoadedFleet {
         ...(baseKernel === undefined ? [] : validateFileName("nordfleet:baseKernel", baseKernel, "vmlinuz-nordfleet")),
         ...(baseInitrd === undefined ? [] : validateFileName("nordfleet:baseInitrd", baseInitrd, "initrd-nordfleet.img")),
     );
+    const endpoints = parseEndpoints(raw, allowed, environment);
+    problems.push(...endpoints.problems);
     if ((baseKernel === undefined) !== (baseInitrd === undefined)) {
         problems.push(`nordfleet:baseInitrd: direct kernel boot needs both baseKernel and baseInitrd; set both or neither`);
     }
@@ -149,6 +161,7 @@ export function parseFleetConfig(raw: RawConfig): LoadedFleet {
 
     const config: FleetConfig = {
         environment, allowedCountries, ssh, baseImage, baseKernel, baseInitrd, hypervisors, vlans, hosts, services, consulServers,
+        backup: endpoints.backup, mirrors: endpoints.mirrors, stateBackend: endpoints.stateBackend,
     };
     let placement: Placement;
     try {
@@ -157,6 +170,37 @@ export function parseFleetConfig(raw: RawConfig): LoadedFleet {
         throw new ConfigError([(e as Error).message]);
     }
     return { config, placement };
+}
+
+/** Every place outside the fleet that data goes to or comes from, each held to the residency rule. */
+function parseEndpoints(raw: RawConfig, allowed: ReadonlySet<string>, environment: Environment) {
+    const problems: Problems = [];
+    const check = (field: string, value: unknown, schemes: readonly string[]): Endpoint | undefined => {
+        if (value === undefined) {
+            return undefined;
+        }
+        problems.push(...validateEndpoint(field, value, schemes, allowed, environment));
+        return value as Endpoint;
+    };
+    const backup = check("nordfleet:backup", raw.backup, ENDPOINT_SCHEMES.backup);
+    const stateBackend = check("nordfleet:stateBackend", raw.stateBackend, ENDPOINT_SCHEMES.stateBackend);
+    if (stateBackend === undefined && environment === "prod") {
+        problems.push(`nordfleet:stateBackend: is not set; a prod stack must say where its state lives so its ` +
+            `residency is checked, e.g. { url: "s3://nordfleet-state?endpoint=s3.oslo-1.example.net", site: "oslo-1" }`);
+    }
+    const mirrorsRaw = (raw.mirrors ?? {}) as Obj;
+    const mirrors: Mirrors = {};
+    if (typeof mirrorsRaw !== "object" || Array.isArray(mirrorsRaw)) {
+        problems.push(`nordfleet:mirrors: ${JSON.stringify(mirrorsRaw)} is not a map; use { apt: {...}, artifacts: {...} }`);
+    } else {
+        for (const key of Object.keys(mirrorsRaw).filter(k => !(MIRROR_KINDS as readonly string[]).includes(k))) {
+            problems.push(`nordfleet:mirrors.${key}: is not a mirror nordfleet uses; use ${MIRROR_KINDS.join(" or ")}`);
+        }
+        for (const kind of MIRROR_KINDS) {
+            mirrors[kind] = check(`nordfleet:mirrors.${kind}`, mirrorsRaw[kind], ENDPOINT_SCHEMES[kind]);
+        }
+    }
+    return { problems, backup, mirrors, stateBackend };
 }
 
 /**
@@ -171,6 +215,10 @@ export function loadFleetConfig(): LoadedFleet {
         }
     }
     const loaded = parseFleetConfig(raw);
+    const backendProblems = validateKnownBackend(loaded.config.stateBackend, process.env.PULUMI_BACKEND_URL);
+    if (backendProblems.length) {
+        throw new ConfigError(backendProblems);
+    }
     const keyFile = loaded.config.ssh.keyFile;
     if (keyFile !== undefined && !fs.existsSync(keyFile)) {
         throw new ConfigError([`nordfleet:ssh.keyFile: ${JSON.stringify(keyFile)} does not exist; create the key ` +

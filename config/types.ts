@@ -89,6 +89,22 @@ export interface ServiceSpec {
     queue: boolean;
 }
 
+/**
+ * Somewhere outside the fleet that data is sent to or fetched from. The site says
+ * where it physically is, and must satisfy the same residency rule as a hypervisor.
+ */
+export interface Endpoint {
+    url: string;
+    site: string;
+}
+
+export interface Mirrors {
+    /** Debian package mirror the guests install from. */
+    apt?: Endpoint;
+    /** Where service builds are fetched from. */
+    artifacts?: Endpoint;
+}
+
 export interface FleetConfig {
     environment: Environment;
     /** Countries where data may live, narrowed from the EEA by the stack. */
@@ -108,4 +124,9 @@ export interface FleetConfig {
     services: ServiceSpec[];
     /** Number of Consul servers: 3 or 5, or 1 in a lab stack. */
     consulServers: number;
+    /** Where database backups are sent. */
+    backup?: Endpoint;
+    mirrors: Mirrors;
+    /** Where the stack's state lives; required in prod, so its residency is checked too. */
+    stateBackend?: Endpoint;
 }

@@ -4,7 +4,7 @@
  * `loadFleetConfig` runs all of them before a single resource is declared.
  */
 import { allowedSites, describeSites, EEA_COUNTRIES, findSite } from "./sites";
-import { Capacity, Environment, HostSpec, Hypervisor, ROLES, ServiceSpec, SshSettings, Vlan } from "./types";
+import { Capacity, Endpoint, Environment, HostSpec, Hypervisor, ROLES, ServiceSpec, SshSettings, Vlan } from "./types";
 
 export type Problems = string[];
 
@@ -116,6 +116,38 @@ export function validateSite(field: string, site: unknown, allowedCountries: Rea
         : known.lab ? "is the local lab, allowed only in a lab stack"
             : `is in ${known.country}, outside the allowed countries (${[...allowedCountries].join(", ")})`;
     return [`${field}: ${show(site)} ${why}; use one of: ${describeSites(allowed)}`];
+}
+
+/**
+ * An endpoint data goes to or comes from: a URL with one of `schemes`, at a site the
+ * stack may use. A URL alone cannot say where its bytes live, so the site is mandatory.
+ */
+export function validateEndpoint(field: string, endpoint: unknown, schemes: readonly string[],
+                                 allowedCountries: ReadonlySet<string>, environment: Environment): Problems {
+    if (typeof endpoint !== "object" || endpoint === null || Array.isArray(endpoint)) {
+        return [`${field}: ${show(endpoint)} is not an endpoint; use { url: "${schemes[0]}://...", site: "oslo-1" }`];
+    }
+    const { url, site } = endpoint as Partial<Endpoint>;
+    const scheme = typeof url === "string" ? /^([a-z][a-z0-9+.-]*):\/\/[^\s]+$/.exec(url)?.[1] : undefined;
+    return [
+        ...(scheme !== undefined && schemes.includes(scheme) ? []
+            : [`${field}.url: ${show(url)} is not a URL nordfleet can use here; use one starting with ` +
+                `${schemes.map(s => `${s}://`).join(" or ")}`]),
+        ...validateSite(`${field}.site`, site, allowedCountries, environment),
+    ];
+}
+
+/**
+ * The state backend the CLI was pointed at, where the program can know it: the CLI
+ * passes its environment on, so a PULUMI_BACKEND_URL set for the run is visible here.
+ */
+export function validateKnownBackend(stateBackend: Endpoint | undefined, backendUrl: string | undefined): Problems {
+    if (stateBackend === undefined || backendUrl === undefined || backendUrl === stateBackend.url) {
+        return [];
+    }
+    return [`nordfleet:stateBackend.url: ${show(stateBackend.url)} is not where this run keeps its state ` +
+        `(PULUMI_BACKEND_URL is ${show(backendUrl)}); point the CLI at the declared backend or declare ` +
+        `the one in use, with its site`];
 }
 
 // ---------------------------------------------------------------- compound checks

@@ -22,7 +22,7 @@ export function renderFleetFiles({ config, placement }: LoadedFleet): RenderedFi
         const vlan = vlans.find(v => v.name === host.vlan)!;
         const ctx = domainContext(host, vlan, hv, directKernelBoot(config));
         const seed = renderSeed({
-            host, vlan, ctx, ssh: config.ssh,
+            host, vlan, ctx, ssh: config.ssh, aptMirror: config.mirrors.apt?.url,
             keys: {
                 hostPrivateKey: `<secret: ed25519 host key of ${host.name}, generated at deploy time>`,
                 hostPublicKey: `<ed25519 public host key of ${host.name}>`,

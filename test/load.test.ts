@@ -1,7 +1,12 @@
 import { expect } from "chai";
 import { ConfigError, parseFleetConfig } from "../config/load";
 import { placeHosts } from "../config/placement";
+import { EEA_COUNTRIES } from "../config/sites";
 import { labConfig } from "./fixtures";
+
+const EEA_LIST = [...EEA_COUNTRIES].join(", ");
+const EEA_SITES = "oslo-1 (NO), oslo-2 (NO), bergen-1 (NO), stockholm-1 (SE), stockholm-2 (SE), helsinki-1 (FI), " +
+    "copenhagen-1 (DK), reykjavik-1 (IS), frankfurt-1 (DE), amsterdam-1 (NL), dublin-1 (IE)";
 
 function problemsOf(raw: Record<string, unknown>): string[] {
     try {
@@ -26,6 +31,7 @@ describe("parseFleetConfig", () => {
         const raw = labConfig();
         raw.environment = "prod";
         raw.allowedCountries = ["NO"];
+        raw.stateBackend = { url: "s3://state", site: "oslo-1" };
         (raw.hypervisors as any[])[0].site = "ashburn-1";
         (raw.hosts as any[]).splice(1, 0,
             { name: "consul-2", role: "consul-server", vlan: "platform", address: "10.110.0.21" },
@@ -43,11 +49,29 @@ describe("parseFleetConfig", () => {
         (raw.hosts as any[])[2].role = "webserver";
         expect(problemsOf(raw)).to.deep.equal([
             `nordfleet:hostz: is not a nordfleet setting; remove it or use one of: environment, allowedCountries, ssh, ` +
-            `baseImage, baseKernel, baseInitrd, hypervisors, vlans, hosts, services`,
+            `baseImage, baseKernel, baseInitrd, hypervisors, vlans, hosts, services, backup, mirrors, stateBackend`,
             `nordfleet:hosts: the address "10.110.0.10" is given to more than one host; give every host its own address`,
             `nordfleet:hosts[2].role: "webserver" is not a role; use one of: gateway, consul-server, service, postgres, rabbitmq`,
             `nordfleet:hosts[2].services: only hosts with role "service" run services; move ["hello"] to a service host ` +
             `or set role to "service"`,
+        ]);
+    });
+
+    it("holds every endpoint to the residency rule and requires a prod stack to declare its state backend", () => {
+        const raw = labConfig();
+        raw.environment = "prod";
+        (raw.hypervisors as any[])[0].site = "oslo-1";
+        (raw.hosts as any[]).splice(1, 0,
+            { name: "consul-2", role: "consul-server", vlan: "platform", address: "10.110.0.21" },
+            { name: "consul-3", role: "consul-server", vlan: "platform", address: "10.110.0.22" });
+        raw.backup = { url: "s3://backups", site: "london-1" };
+        raw.mirrors = { apt: { url: "https://deb.example.net/debian", site: "zurich-1" }, pypi: {} };
+        expect(problemsOf(raw)).to.deep.equal([
+            `nordfleet:backup.site: "london-1" is in GB, outside the allowed countries (${EEA_LIST}); use one of: ${EEA_SITES}`,
+            `nordfleet:stateBackend: is not set; a prod stack must say where its state lives so its residency is checked, ` +
+            `e.g. { url: "s3://nordfleet-state?endpoint=s3.oslo-1.example.net", site: "oslo-1" }`,
+            `nordfleet:mirrors.pypi: is not a mirror nordfleet uses; use apt or artifacts`,
+            `nordfleet:mirrors.apt.site: "zurich-1" is in CH, outside the allowed countries (${EEA_LIST}); use one of: ${EEA_SITES}`,
         ]);
     });
 

@@ -45,4 +45,11 @@ describe("render", () => {
         expect(tree.get("gw-1/libvirt/domain.xml")).to.include("<source bridge='br-public'/>");
         expect(tree.get("app-1/libvirt/domain.xml")).to.not.include("br-public");
     });
+
+    it("points every guest's apt sources at the stack's mirror, and only where one is declared", () => {
+        const prod = readTree(path.join(tmp, "prod-a"));
+        expect(prod.get("pg-1/cloud-init/user-data")).to.include(
+            `  primary:\n    - arches: [default]\n      uri: "https://apt.osl.nordfleet.internal/debian"\n`);
+        expect(readTree(path.join(tmp, "lab-a")).get("app-1/cloud-init/user-data")).to.not.include("apt:");
+    });
 });

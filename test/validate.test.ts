@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import {
     validateAddressInVlan, validateAllowedCountries, validateCidr, validateConsulServers, validateHostName,
-    validateServices, validateSite, validateVlanId, validateVlans,
+    validateEndpoint, validateKnownBackend, validateServices, validateSite, validateVlanId, validateVlans,
 } from "../config/validate";
 import { EEA_COUNTRIES } from "../config/sites";
 import { ServiceSpec } from "../config/types";
@@ -34,6 +34,40 @@ describe("validators", () => {
                 expect(validateSite("f", site, countries, env)).to.deep.equal(expected);
             });
         }
+    });
+
+    describe("validateEndpoint", () => {
+        const NO = new Set(["NO"]);
+        const cases: [unknown, string[]][] = [
+            [{ url: "s3://backups?endpoint=objects.osl.example.net", site: "oslo-1" }, []],
+            [{ url: "https://backups.example.net", site: "bergen-1" }, []],
+            [{ url: "ftp://backups.example.net", site: "oslo-1" }, [`f.url: "ftp://backups.example.net" is not a URL ` +
+                `nordfleet can use here; use one starting with s3:// or https://`]],
+            [{ url: "s3://backups" }, [`f.site: undefined is not a known site; use one of: oslo-1 (NO), oslo-2 (NO), bergen-1 (NO)`]],
+            [{ url: "s3://backups", site: "zurich-1" }, [`f.site: "zurich-1" is in CH, outside the allowed countries (NO); ` +
+                `use one of: oslo-1 (NO), oslo-2 (NO), bergen-1 (NO)`]],
+            ["s3://backups", [`f: "s3://backups" is not an endpoint; use { url: "s3://...", site: "oslo-1" }`]],
+        ];
+        for (const [endpoint, expected] of cases) {
+            it(JSON.stringify(endpoint), () => {
+                expect(validateEndpoint("f", endpoint, ["s3", "https"], NO, "prod")).to.deep.equal(expected);
+            });
+        }
+    });
+
+    describe("validateKnownBackend", () => {
+        const declared = { url: "s3://state?endpoint=objects.osl.example.net", site: "oslo-1" };
+        it("accepts a run on the declared backend, or one whose backend is not known", () => {
+            expect(validateKnownBackend(declared, declared.url)).to.deep.equal([]);
+            expect(validateKnownBackend(declared, undefined)).to.deep.equal([]);
+            expect(validateKnownBackend(undefined, "file:///tmp/state")).to.deep.equal([]);
+        });
+        it("refuses a run whose state would go elsewhere", () => {
+            expect(validateKnownBackend(declared, "s3://us-east-bucket")).to.deep.equal([
+                `nordfleet:stateBackend.url: "s3://state?endpoint=objects.osl.example.net" is not where this run keeps its ` +
+                `state (PULUMI_BACKEND_URL is "s3://us-east-bucket"); point the CLI at the declared backend or declare ` +
+                `the one in use, with its site`]);
+        });
     });
 
     describe("validateAllowedCountries", () => {

@@ -18,6 +18,7 @@ export interface CliResult {
 
 export class ScratchProject {
     public readonly dir: string;
+    public readonly backendUrl: string;
     private readonly env: NodeJS.ProcessEnv;
 
     constructor() {
@@ -27,9 +28,10 @@ export class ScratchProject {
         }
         fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(this.dir, "node_modules"));
         fs.mkdirSync(path.join(this.dir, ".state"));
+        this.backendUrl = `file://${path.join(this.dir, ".state")}`;
         this.env = {
             ...process.env,
-            PULUMI_BACKEND_URL: `file://${path.join(this.dir, ".state")}`,
+            PULUMI_BACKEND_URL: this.backendUrl,
             PULUMI_CONFIG_PASSPHRASE: "engine-test-only",
         };
     }

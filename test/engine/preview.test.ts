@@ -9,7 +9,8 @@ describe("pulumi preview on the real engine", function () {
     afterEach(() => project.remove());
 
     it("refuses a hypervisor outside the EEA before declaring any resource", () => {
-        const config = repoFile("Pulumi.prod.yaml").replace("site: stockholm-1", "site: ashburn-1");
+        const config = repoFile("Pulumi.prod.yaml")
+            .replace("site: stockholm-1\n      address:", "site: ashburn-1\n      address:");
         project.initStack("outside", config);
 
         const result = project.pulumi("preview", "--stack", "outside");
@@ -22,6 +23,17 @@ describe("pulumi preview on the real engine", function () {
         expect(state.deployment.resources ?? []).to.deep.equal([]);
     });
 
+    it("refuses a run whose state would go somewhere other than the declared backend", () => {
+        project.initStack("prod", repoFile("Pulumi.prod.yaml"));
+
+        const result = project.pulumi("preview", "--stack", "prod");
+
+        expect(result.status, result.output).to.not.equal(0);
+        expect(result.output).to.include(`nordfleet:stateBackend.url: "s3://nordfleet-state?endpoint=`);
+        expect(result.output).to.include(`is not where this run keeps its state (PULUMI_BACKEND_URL is "${project.backendUrl}")`);
+        expect(result.output).to.not.match(/\n\s+at /, "no stack trace");
+    });
+
     for (const stack of ["prod", "lab"]) {
         it(`previews the ${stack} stack and lists the planned resources`, function () {
             const missing = missingPlugins();
@@ -30,7 +42,9 @@ describe("pulumi preview on the real engine", function () {
                 console.log(`      not run: resource plugins missing on this machine: ${missing.join(", ")}`);
                 this.skip();
             }
-            project.initStack(stack, repoFile(`Pulumi.${stack}.yaml`));
+            // The scratch project keeps its state in a local folder: declare that one.
+            project.initStack(stack, repoFile(`Pulumi.${stack}.yaml`)
+                .replace(/^( *url: )s3:\/\/nordfleet-state.*$/m, `$1${project.backendUrl}`));
             const output = project.mustPulumi("preview", "--stack", stack, "--diff");
             expect(output).to.match(/nordfleet:fleet:Fleet/);
             expect(output).to.match(/command:remote:Command/);
