@@ -28,8 +28,11 @@ export class Fleet extends pulumi.ComponentResource {
     public readonly deployPrivateKey: pulumi.Output<string>;
 
     constructor(name: string, private readonly loaded: LoadedFleet, opts?: pulumi.ComponentResourceOptions) {
-        super("nordfleet:fleet:Fleet", name, {}, opts);
         const { config, placement } = loaded;
+        // Endpoints are inputs so that the residency policy sees where data is sent.
+        super("nordfleet:fleet:Fleet", name, {
+            stateBackend: config.stateBackend, backup: config.backup, mirrors: config.mirrors,
+        }, opts);
 
         const deployKey = new tls.PrivateKey(`${name}-deploy-key`, { algorithm: "ED25519" }, { parent: this });
         this.deployPublicKey = deployKey.publicKeyOpenssh.apply(k => k.trim());

@@ -38,7 +38,8 @@ export class HypervisorHost extends pulumi.ComponentResource {
     public readonly spec: Hypervisor;
 
     constructor(name: string, args: HypervisorHostArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("nordfleet:compute:HypervisorHost", name, {}, opts);
+        // The site is an input so that the residency policy sees where data is placed.
+        super("nordfleet:compute:HypervisorHost", name, { site: args.hypervisor.site }, opts);
         this.spec = args.hypervisor;
         this.connection = hypervisorConnection(args.hypervisor, args.ssh, args.privateKey);
 

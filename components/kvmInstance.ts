@@ -171,9 +171,9 @@ export class KvmInstance extends pulumi.ComponentResource {
     public readonly ready: pulumi.Output<string>;
 
     constructor(name: string, args: KvmInstanceArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("nordfleet:compute:KvmInstance", name, {}, opts);
         const { host, hypervisor } = args;
         const hv = hypervisor.spec;
+        super("nordfleet:compute:KvmInstance", name, { site: hv.site, hypervisor: hv.name }, opts);
         this.name = host.name;
         this.privateAddress = host.address;
 

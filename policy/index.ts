@@ -1,0 +1,30 @@
+/**
+ * nordfleet's policy pack: `pulumi preview --policy-pack policy` fails a plan that
+ * would place or send data outside the allowed countries.
+ */
+import { PolicyPack } from "@pulumi/policy";
+import { DEFAULT_RESIDENCY_CONFIG, residencyViolations, ResidencyPolicyConfig } from "./residency";
+
+new PolicyPack("nordfleet-residency", {
+    policies: [{
+        name: "data-residency",
+        description: "Every hypervisor, VM, backup target, mirror and state backend sits at a site in the allowed countries (the EEA unless narrowed).",
+        enforcementLevel: "mandatory",
+        configSchema: {
+            properties: {
+                allowedCountries: {
+                    type: "array",
+                    items: { type: "string", pattern: "^[A-Z]{2}$" },
+                    default: DEFAULT_RESIDENCY_CONFIG.allowedCountries,
+                },
+                allowLabSite: { type: "boolean", default: DEFAULT_RESIDENCY_CONFIG.allowLabSite },
+            },
+        },
+        validateResource: (args, reportViolation) => {
+            const config = { ...DEFAULT_RESIDENCY_CONFIG, ...args.getConfig<Partial<ResidencyPolicyConfig>>() };
+            for (const violation of residencyViolations(args.type, args.props, config)) {
+                reportViolation(violation);
+            }
+        },
+    }],
+});
