@@ -9,13 +9,15 @@ export NORDFLEET_LANGUAGE_HOST_VERSION=3.68.0
 # The last Consul release under the MPL 2.0 that needs none of the modules whose
 # licence is not open source (envoyextensions, troubleshoot arrived in 1.15).
 export NORDFLEET_CONSUL_VERSION=1.14.11
+# Lints the pull-request workflow in CI.
+export NORDFLEET_ACTIONLINT_VERSION=1.7.12
 # Commit of the v1.2.1 tag of pulumi-command, whose provider module has no tags of its own.
 export NORDFLEET_COMMAND_PROVIDER_COMMIT=7f3eb6f3b77cd0fa3895ba437a695dd393f7dd25
 
 export NORDFLEET_NODE_DIR="$NORDFLEET_CACHE/node-$NORDFLEET_NODE_VERSION"
 NORDFLEET_PULUMI_VERSION=$(sed -n 's/^ *"@pulumi\/pulumi": "\([0-9.]*\)".*/\1/p' "$NORDFLEET_ROOT/package.json")
 export NORDFLEET_PULUMI_VERSION
-export PATH="$NORDFLEET_NODE_DIR/bin:$NORDFLEET_CACHE/pulumi-$NORDFLEET_PULUMI_VERSION/bin:/usr/local/go/bin:$PATH"
+export PATH="$NORDFLEET_NODE_DIR/bin:$NORDFLEET_CACHE/pulumi-$NORDFLEET_PULUMI_VERSION/bin:$NORDFLEET_CACHE/actionlint-$NORDFLEET_ACTIONLINT_VERSION:/usr/local/go/bin:$PATH"
 
 # Plugins live in nordfleet's own Pulumi home, away from any other Pulumi set-up.
 export PULUMI_HOME=${PULUMI_HOME:-$NORDFLEET_CACHE/pulumi-home}

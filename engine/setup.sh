@@ -6,6 +6,7 @@
 #   - the pulumi CLI at the version of @pulumi/pulumi in package-lock.json
 #   - the pulumi-language-nodejs host
 #   - the command, random and tls resource plugins at the versions their SDKs request
+#   - consul, for the lab images, and actionlint, which checks the CI workflow
 # A `pulumi` already on PATH at the right version is used as it is, and so is a plugin
 # already installed. Builds are cached under $NORDFLEET_CACHE, keyed by version, so a
 # second run takes seconds. Source engine/env.sh afterwards to use what this set up.
@@ -132,6 +133,14 @@ replace launchpad.net/gocheck => github.com/go-check/check v0.0.0-20140225173054
 }
 step "consul $NORDFLEET_CONSUL_VERSION" install_consul
 step_log "$("$NORDFLEET_CACHE/consul-$NORDFLEET_CONSUL_VERSION/consul" version | head -n 1)"
+
+# ---------------------------------------------------------------- actionlint (CI lint)
+install_actionlint() {
+    local dir="$NORDFLEET_CACHE/actionlint-$NORDFLEET_ACTIONLINT_VERSION"
+    [ -x "$dir/actionlint" ] && return
+    (cd /tmp && GOBIN="$dir" CGO_ENABLED=0 go install -trimpath "github.com/rhysd/actionlint/cmd/actionlint@v$NORDFLEET_ACTIONLINT_VERSION")
+}
+step "actionlint $NORDFLEET_ACTIONLINT_VERSION" install_actionlint
 
 # ---------------------------------------------------------------- resource plugins
 plugin_installed() { # name version
