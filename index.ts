@@ -21,7 +21,8 @@ const fleet = new Fleet("nordfleet", loaded);
 /** Version of the output contract below; bumped on any breaking change. */
 export const contractVersion = "1";
 export const environment = loaded.config.environment;
-export const sites = loaded.config.hypervisors.map(h => ({ hypervisor: h.name, site: h.site }));
+export const allowedCountries = loaded.config.allowedCountries;
+export const sites = loaded.config.hypervisors.map(h => ({ hypervisor: h.name, site: h.site, address: h.address }));
 export const vlans = fleet.vlans.map(v => ({ name: v.name, id: v.id, cidr: v.cidr }));
 export const hosts = fleet.hostOutputs();
 export const deployPublicKey = fleet.deployPublicKey;
