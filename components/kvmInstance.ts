@@ -9,6 +9,7 @@ import * as command from "@pulumi/command";
 import * as tls from "@pulumi/tls";
 import { FleetConfig, HostSpec, Hypervisor, SshSettings } from "../config/types";
 import { guestConnection } from "./connection";
+import { baselineGuestFiles, digestsOf, PushedFileDigest } from "./guestFiles";
 import { HypervisorHost } from "./hypervisorHost";
 import { stableMac, stableUuid, VlanPlan, volumeSerial } from "./network";
 import { readTemplate, renderTemplate, shellAssignments } from "./render";
@@ -56,6 +57,8 @@ export interface DomainContext {
     kernel?: string;
     initrd?: string;
     dataDisks: { path: string; target: string; serial: string }[];
+    /** Digests of the files pushed into the guest, recorded in the domain's metadata. */
+    pushedFiles: PushedFileDigest[];
 }
 
 /** Everything the libvirt domain of `host` on hypervisor `hv` is rendered from. */
@@ -84,6 +87,7 @@ export function domainContext(host: HostSpec, vlan: VlanPlan, hv: Hypervisor, bo
             target: `vd${String.fromCharCode("b".charCodeAt(0) + i)}`,
             serial: volumeSerial(host.name, d.name),
         })),
+        pushedFiles: digestsOf(baselineGuestFiles()),
     };
 }
 
@@ -126,7 +130,7 @@ export function renderSeed(a: Omit<InstanceScriptArgs, "baseImage" | "imagePool"
         userData: renderTemplate("cloud-init/user-data.hbs", {
             name: a.host.name, sshUser: a.ssh.user, isRoot: a.ssh.user === "root",
             authorizedKey: a.keys.deployPublicKey.trim(), hostPrivateKey: a.keys.hostPrivateKey,
-            hostPublicKey: a.keys.hostPublicKey.trim(), aptMirror: a.aptMirror,
+            hostPublicKey: a.keys.hostPublicKey.trim(), aptMirror: a.aptMirror, files: baselineGuestFiles(),
         }),
         metaData: renderTemplate("cloud-init/meta-data.hbs", { instanceId: a.host.name, name: a.host.name }),
         networkConfig: renderTemplate("cloud-init/network-config.hbs", {

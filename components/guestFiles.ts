@@ -1,0 +1,35 @@
+/**
+ * Files nordfleet writes inside a guest. Each is recorded with its SHA-256 in the
+ * domain's libvirt metadata on the hypervisor, out of the guest's reach, so the
+ * doctor can tell a file changed by hand from what the last `pulumi up` pushed.
+ */
+import * as crypto from "crypto";
+import { readTemplate } from "./render";
+
+export interface GuestFile {
+    path: string;
+    permissions: string;
+    content: string;
+}
+
+export interface PushedFileDigest {
+    path: string;
+    sha256: string;
+}
+
+/** What every guest gets, whatever its role. */
+export function baselineGuestFiles(): GuestFile[] {
+    return [
+        { path: "/etc/ssh/sshd_config.d/10-nordfleet.conf", permissions: "0644", content: readTemplate("guest/sshd-nordfleet.conf") },
+    ];
+}
+
+export function digestsOf(files: GuestFile[]): PushedFileDigest[] {
+    return files.map(f => ({ path: f.path, sha256: crypto.createHash("sha256").update(f.content).digest("hex") }));
+}
+
+/** The digests as the domain metadata carries them (one `<nordfleet:file>` element each). */
+export function parsePushedFiles(domainXml: string): PushedFileDigest[] {
+    return [...domainXml.matchAll(/<nordfleet:file path='([^']+)' sha256='([0-9a-f]{64})'\/>/g)]
+        .map(m => ({ path: m[1], sha256: m[2] }));
+}

@@ -1,0 +1,113 @@
+/**
+ * Turns what the probe measured on each guest into table rows, judged against
+ * thresholds. Pure: everything here is tested without a fleet.
+ */
+import { PushedFileDigest } from "../components/guestFiles";
+
+export interface Thresholds {
+    maxLatencyMs: number;
+    maxStealPct: number;
+    maxClockOffsetMs: number;
+    maxWriteLatencyMs: number;
+    minWriteIops: number;
+    /** Whether a clock that NTP does not synchronise is a problem (it is, outside a lab without a time source). */
+    requireNtp: boolean;
+}
+
+export const DEFAULT_THRESHOLDS: Thresholds = {
+    maxLatencyMs: 2, maxStealPct: 5, maxClockOffsetMs: 500, maxWriteLatencyMs: 5, minWriteIops: 1000, requireNtp: true,
+};
+
+export interface Probe {
+    /** Guest clock (seconds since the epoch) when the probe started. */
+    time: number;
+    stealPct: number;
+    ntpSynchronized: string;
+    latencyMs: Record<string, number | null>;
+    volumes: Record<string, VolumeProbe>;
+    fileSha256: Record<string, string | null>;
+}
+
+export type VolumeProbe =
+    | { state: "missing" }
+    | { state: "unmounted" }
+    | { state: "measured"; mount: string; iops: number; latencyMs: number };
+
+export type Status = "ok" | "warn" | "PROBLEM";
+
+export interface Row {
+    host: string;
+    check: string;
+    status: Status;
+    value: string;
+}
+
+export interface HostUnderTest {
+    name: string;
+    /** Peers on the same VLAN, by name -> address. */
+    peers: Record<string, string>;
+    /** Data volume name -> serial. */
+    volumes: Record<string, string>;
+    /** What the last `pulumi up` pushed, from the domain metadata on the hypervisor. */
+    pushedFiles: PushedFileDigest[];
+}
+
+/** The doctor's clock just before asking and just after the answer: the guest's clock must fall inside. */
+export interface Window {
+    sentAt: number;
+    receivedAt: number;
+}
+
+const fixed = (n: number, digits = 1) => n.toFixed(digits);
+
+export function judge(host: HostUnderTest, probe: Probe, window: Window, t: Thresholds): Row[] {
+    const row = (check: string, problem: boolean, value: string, warn = false): Row =>
+        ({ host: host.name, check, status: problem ? "PROBLEM" : warn ? "warn" : "ok", value });
+    const rows: Row[] = [];
+
+    for (const [peer, address] of Object.entries(host.peers)) {
+        const ms = probe.latencyMs[address];
+        rows.push(ms === null || ms === undefined
+            ? row(`latency to ${peer}`, true, `no TCP connection to ${address}:22`)
+            : row(`latency to ${peer}`, ms > t.maxLatencyMs, `${fixed(ms, 2)} ms (limit ${t.maxLatencyMs})`));
+    }
+
+    for (const [name, serial] of Object.entries(host.volumes)) {
+        const v = probe.volumes[serial];
+        if (v === undefined || v.state === "missing") {
+            rows.push(row(`volume ${name}`, true, `not attached (no /dev/disk/by-id/virtio-${serial})`));
+        } else if (v.state === "unmounted") {
+            rows.push(row(`volume ${name}`, false, "not mounted: no file system to write a test file into, skipped", true));
+        } else {
+            rows.push(row(`volume ${name} write latency`, v.latencyMs > t.maxWriteLatencyMs,
+                `${fixed(v.latencyMs, 2)} ms (limit ${t.maxWriteLatencyMs}) on ${v.mount}`));
+            rows.push(row(`volume ${name} write IOPS`, v.iops < t.minWriteIops, `${fixed(v.iops, 0)} (at least ${t.minWriteIops})`));
+        }
+    }
+
+    rows.push(row("CPU steal", probe.stealPct > t.maxStealPct, `${fixed(probe.stealPct)} % (limit ${t.maxStealPct})`));
+
+    const offsetMs = (probe.time < window.sentAt ? probe.time - window.sentAt
+        : probe.time > window.receivedAt ? probe.time - window.receivedAt : 0) * 1000;
+    rows.push(row("clock offset", Math.abs(offsetMs) > t.maxClockOffsetMs,
+        offsetMs === 0 ? `within the ${fixed((window.receivedAt - window.sentAt) * 1000, 0)} ms the probe took`
+            : `${offsetMs > 0 ? "+" : ""}${fixed(offsetMs, 0)} ms outside it (limit ${t.maxClockOffsetMs})`));
+    const synced = probe.ntpSynchronized === "yes";
+    rows.push(row("clock NTP sync", t.requireNtp && !synced, `NTPSynchronized=${probe.ntpSynchronized}`, !synced));
+
+    for (const file of host.pushedFiles) {
+        const live = probe.fileSha256[file.path];
+        rows.push(live === file.sha256 ? row(`file ${file.path}`, false, "as pushed")
+            : row(`file ${file.path}`, true, live === null || live === undefined ? "missing"
+                : `changed since the last pulumi up (sha256 ${live.slice(0, 12)}…, pushed ${file.sha256.slice(0, 12)}…)`));
+    }
+    return rows;
+}
+
+export function formatTable(rows: Row[]): string {
+    const header: Row = { host: "HOST", check: "CHECK", status: "STATUS" as Status, value: "VALUE" };
+    const all = [header, ...rows];
+    const width = (key: keyof Row) => Math.max(...all.map(r => r[key].length));
+    const [h, c, s] = [width("host"), width("check"), width("status")];
+    return all.map(r => `${r.host.padEnd(h)}  ${r.check.padEnd(c)}  ${r.status.padEnd(s)}  ${r.value}`.trimEnd()).join("\n") + "\n";
+}

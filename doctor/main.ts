@@ -1,0 +1,139 @@
+/**
+ * nordfleet doctor: checks a live fleet and prints a table; exits 1 on any problem.
+ *
+ *   npm run doctor -- --stack prod [--hypervisor-key FILE] [--hypervisor-known-hosts FILE]
+ *   npm run doctor -- --outputs outputs.json ...      (outputs from `pulumi stack output --json --show-secrets`)
+ *
+ * Per guest: TCP latency to every peer on its VLAN, write latency and IOPS of each
+ * mounted data volume (fio, 3 s, 16 MiB test file), CPU steal, clock offset and NTP
+ * sync, and whether every file nordfleet pushed is still as the last `pulumi up` wrote it.
+ */
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { parsePushedFiles } from "../components/guestFiles";
+import { shellQuote } from "../components/render";
+import { DEFAULT_THRESHOLDS, formatTable, HostUnderTest, judge, Probe, Row, Thresholds } from "./checks";
+import { FleetSsh } from "./fleetSsh";
+
+interface Outputs {
+    sites: { hypervisor: string; address: string }[];
+    hosts: Record<string, { address: string; vlan: string; hypervisor: string; hostKey: string; volumeSerials: Record<string, string> }>;
+    deployPrivateKey: string;
+}
+
+const PROBE = fs.readFileSync(path.join(__dirname, "probe.py"), "utf8");
+
+export interface DoctorOptions {
+    outputs: Outputs;
+    user: string;
+    hypervisorKnownHosts: string;
+    hypervisorKey?: string;
+    thresholds: Thresholds;
+}
+
+export async function runDoctor(o: DoctorOptions): Promise<Row[]> {
+    if (o.outputs.deployPrivateKey === "[secret]") {
+        throw new Error("the outputs hide the deploy key; read them with `pulumi stack output --json --show-secrets`");
+    }
+    const ssh = new FleetSsh({
+        user: o.user, hypervisorKnownHosts: o.hypervisorKnownHosts, hypervisorKey: o.hypervisorKey,
+        deployPrivateKey: o.outputs.deployPrivateKey,
+        guestHostKeys: Object.fromEntries(Object.values(o.outputs.hosts).map(h => [h.address, h.hostKey])),
+    });
+    const jumpHost = new Map(o.outputs.sites.map(s => [s.hypervisor, s.address]));
+    const rows: Row[] = [];
+    try {
+        for (const [name, host] of Object.entries(o.outputs.hosts)) {
+            const hypervisor = jumpHost.get(host.hypervisor)!;
+            const domain = await ssh.onHypervisor(hypervisor, `virsh -q dumpxml ${shellQuote(name)}`);
+            if (domain.status !== 0) {
+                rows.push({ host: name, check: "domain", status: "PROBLEM", value: `virsh dumpxml failed: ${domain.stderr.trim()}` });
+                continue;
+            }
+            const subject: HostUnderTest = {
+                name,
+                peers: Object.fromEntries(Object.entries(o.outputs.hosts)
+                    .filter(([peer, h]) => peer !== name && h.vlan === host.vlan).map(([peer, h]) => [peer, h.address])),
+                volumes: host.volumeSerials,
+                pushedFiles: parsePushedFiles(domain.stdout),
+            };
+            const args = { peers: Object.values(subject.peers), serials: Object.values(subject.volumes),
+                files: subject.pushedFiles.map(f => f.path) };
+            const sentAt = Date.now() / 1000;
+            const probe = await ssh.onGuest(hypervisor, host.address, `python3 - ${shellQuote(JSON.stringify(args))}`, PROBE);
+            const receivedAt = Date.now() / 1000;
+            if (probe.status !== 0) {
+                rows.push({ host: name, check: "ssh", status: "PROBLEM", value: `probe failed (${probe.status}): ${probe.stderr.trim()}` });
+                continue;
+            }
+            rows.push(...judge(subject, JSON.parse(probe.stdout) as Probe, { sentAt, receivedAt }, o.thresholds));
+        }
+    } finally {
+        ssh.close();
+    }
+    return rows;
+}
+
+function parseArgs(argv: string[]): DoctorOptions {
+    const flags = new Map<string, string>();
+    const booleans = new Set<string>();
+    for (let i = 0; i < argv.length; i++) {
+        const m = /^--([a-z-]+)(?:=(.*))?$/.exec(argv[i]);
+        if (!m) {
+            throw new Error(`unexpected argument ${JSON.stringify(argv[i])}; see the usage at the top of doctor/main.ts`);
+        }
+        if (m[1] === "ntp-optional") {
+            booleans.add(m[1]);
+        } else {
+            flags.set(m[1], m[2] ?? argv[++i]);
+        }
+    }
+    const number = (flag: string, fallback: number) => {
+        const text = flags.get(flag);
+        if (text === undefined) {
+            return fallback;
+        }
+        const value = Number(text);
+        if (!Number.isFinite(value) || value < 0) {
+            throw new Error(`--${flag}: ${JSON.stringify(text)} is not a number; give a non-negative number`);
+        }
+        return value;
+    };
+    const stack = flags.get("stack");
+    const outputsFile = flags.get("outputs");
+    if ((stack === undefined) === (outputsFile === undefined)) {
+        throw new Error("give either --stack NAME (read with pulumi stack output) or --outputs FILE");
+    }
+    const outputsText = outputsFile !== undefined ? fs.readFileSync(outputsFile, "utf8")
+        : execFileSync("pulumi", ["stack", "output", "--json", "--show-secrets", "--stack", stack!], { encoding: "utf8" });
+    const t = DEFAULT_THRESHOLDS;
+    return {
+        outputs: JSON.parse(outputsText),
+        user: flags.get("user") ?? "root",
+        hypervisorKnownHosts: flags.get("hypervisor-known-hosts") ?? path.join(os.homedir(), ".ssh", "known_hosts"),
+        hypervisorKey: flags.get("hypervisor-key"),
+        thresholds: {
+            maxLatencyMs: number("max-latency-ms", t.maxLatencyMs),
+            maxStealPct: number("max-steal-pct", t.maxStealPct),
+            maxClockOffsetMs: number("max-clock-offset-ms", t.maxClockOffsetMs),
+            maxWriteLatencyMs: number("max-write-latency-ms", t.maxWriteLatencyMs),
+            minWriteIops: number("min-write-iops", t.minWriteIops),
+            requireNtp: !booleans.has("ntp-optional"),
+        },
+    };
+}
+
+if (require.main === module) {
+    (async () => {
+        const rows = await runDoctor(parseArgs(process.argv.slice(2)));
+        process.stdout.write(formatTable(rows));
+        const problems = rows.filter(r => r.status === "PROBLEM").length;
+        console.log(problems ? `${problems} problem(s)` : "no problems");
+        process.exit(problems ? 1 : 0);
+    })().catch(e => {
+        console.error(`doctor: ${(e as Error).message}`);
+        process.exit(2);
+    });
+}

@@ -1,0 +1,73 @@
+# Runs on one guest for the doctor (python3 is on every nordfleet image for cloud-init).
+# Reads nothing but its argument; prints one JSON object. Writes only fio's own test
+# file inside a mounted data volume, removed again by fio (--unlink).
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+args = json.loads(sys.argv[1])
+out = {"time": time.time()}
+
+
+def cpu_times():
+    with open("/proc/stat") as f:
+        return [int(x) for x in f.readline().split()[1:9]]
+
+
+before = cpu_times()
+time.sleep(1)
+delta = [b - a for a, b in zip(before, cpu_times())]
+out["stealPct"] = 100.0 * delta[7] / sum(delta) if sum(delta) else 0.0
+
+try:
+    out["ntpSynchronized"] = subprocess.run(["timedatectl", "show", "-p", "NTPSynchronized", "--value"],
+                                            capture_output=True, text=True, timeout=10).stdout.strip() or "unknown"
+except (OSError, subprocess.TimeoutExpired):
+    out["ntpSynchronized"] = "unknown"
+
+latency = {}
+for peer in args["peers"]:
+    samples = []
+    for _ in range(5):
+        started = time.perf_counter()
+        try:
+            socket.create_connection((peer, 22), timeout=2).close()
+            samples.append((time.perf_counter() - started) * 1000)
+        except OSError:
+            pass
+    latency[peer] = sorted(samples)[len(samples) // 2] if samples else None
+out["latencyMs"] = latency
+
+volumes = {}
+for serial in args["serials"]:
+    dev = os.path.realpath("/dev/disk/by-id/virtio-" + serial)
+    if not os.path.exists(dev):
+        volumes[serial] = {"state": "missing"}
+        continue
+    mount = subprocess.run(["findmnt", "-n", "-o", "TARGET", "--source", dev],
+                           capture_output=True, text=True).stdout.split("\n")[0]
+    if not mount:
+        volumes[serial] = {"state": "unmounted"}
+        continue
+    fio = subprocess.run(["fio", "--name=nordfleet-doctor", "--directory=" + mount, "--size=16M", "--rw=randwrite",
+                          "--bs=4k", "--direct=1", "--ioengine=psync", "--runtime=3", "--time_based", "--unlink=1",
+                          "--output-format=json"], capture_output=True, text=True, timeout=120)
+    write = json.loads(fio.stdout)["jobs"][0]["write"]
+    volumes[serial] = {"state": "measured", "mount": mount, "iops": write["iops"],
+                       "latencyMs": write["lat_ns"]["mean"] / 1e6}
+out["volumes"] = volumes
+
+files = {}
+for path in args["files"]:
+    try:
+        with open(path, "rb") as f:
+            files[path] = hashlib.sha256(f.read()).hexdigest()
+    except OSError:
+        files[path] = None
+out["fileSha256"] = files
+
+print(json.dumps(out))

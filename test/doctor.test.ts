@@ -1,0 +1,71 @@
+import { expect } from "chai";
+import { baselineGuestFiles, digestsOf, parsePushedFiles } from "../components/guestFiles";
+import { DEFAULT_THRESHOLDS, formatTable, HostUnderTest, judge, Probe } from "../doctor/checks";
+import { loadStackFile } from "../render/stackConfig";
+import { renderFleetFiles } from "../render/fleetFiles";
+
+const pushed = digestsOf(baselineGuestFiles());
+const host: HostUnderTest = {
+    name: "app-1", peers: { "gw-1": "10.110.0.10", "pg-1": "10.110.0.40" }, volumes: { scratch: "nf-scratch-abc" }, pushedFiles: pushed,
+};
+const healthy: Probe = {
+    time: 1000.5, stealPct: 0.4, ntpSynchronized: "yes",
+    latencyMs: { "10.110.0.10": 0.31, "10.110.0.40": 0.28 },
+    volumes: { "nf-scratch-abc": { state: "measured", mount: "/srv/scratch", iops: 14000, latencyMs: 0.07 } },
+    fileSha256: { [pushed[0].path]: pushed[0].sha256 },
+};
+const window = { sentAt: 1000, receivedAt: 1002 };
+
+describe("doctor", () => {
+    it("finds nothing wrong with a healthy guest", () => {
+        const rows = judge(host, healthy, window, DEFAULT_THRESHOLDS);
+        expect(rows.filter(r => r.status !== "ok")).to.deep.equal([]);
+        expect(rows.map(r => r.check)).to.deep.equal([
+            "latency to gw-1", "latency to pg-1", "volume scratch write latency", "volume scratch write IOPS", "CPU steal",
+            "clock offset", "clock NTP sync", "file /etc/ssh/sshd_config.d/10-nordfleet.conf",
+        ]);
+    });
+
+    it("reports each kind of problem with the measured value", () => {
+        const sick: Probe = {
+            ...healthy, time: 1004.25, stealPct: 12.5, ntpSynchronized: "no",
+            latencyMs: { "10.110.0.10": 7.5, "10.110.0.40": null },
+            volumes: { "nf-scratch-abc": { state: "measured", mount: "/srv/scratch", iops: 300, latencyMs: 9.3 } },
+            fileSha256: { [pushed[0].path]: "f".repeat(64) },
+        };
+        const problems = judge(host, sick, window, DEFAULT_THRESHOLDS).filter(r => r.status === "PROBLEM")
+            .map(r => `${r.check}: ${r.value}`);
+        expect(problems).to.deep.equal([
+            "latency to gw-1: 7.50 ms (limit 2)",
+            "latency to pg-1: no TCP connection to 10.110.0.40:22",
+            "volume scratch write latency: 9.30 ms (limit 5) on /srv/scratch",
+            "volume scratch write IOPS: 300 (at least 1000)",
+            "CPU steal: 12.5 % (limit 5)",
+            "clock offset: +2250 ms outside it (limit 500)",
+            "clock NTP sync: NTPSynchronized=no",
+            `file /etc/ssh/sshd_config.d/10-nordfleet.conf: changed since the last pulumi up (sha256 ffffffffffff…, ` +
+            `pushed ${pushed[0].sha256.slice(0, 12)}…)`,
+        ]);
+    });
+
+    it("skips an unmounted volume without writing to it, and flags a missing one", () => {
+        const rows = judge(host, { ...healthy, volumes: { "nf-scratch-abc": { state: "unmounted" } } }, window, DEFAULT_THRESHOLDS);
+        expect(rows.find(r => r.check === "volume scratch")).to.deep.include({ status: "warn" });
+        const missing = judge(host, { ...healthy, volumes: {} }, window, DEFAULT_THRESHOLDS);
+        expect(missing.find(r => r.check === "volume scratch")).to.deep.include({
+            status: "PROBLEM", value: "not attached (no /dev/disk/by-id/virtio-nf-scratch-abc)" });
+    });
+
+    it("reads the pushed files' digests back from the rendered domain definition", () => {
+        const domainXml = renderFleetFiles(loadStackFile("lab")).get("app-1/libvirt/domain.xml")!;
+        expect(parsePushedFiles(domainXml)).to.deep.equal(pushed);
+    });
+
+    it("prints an aligned table", () => {
+        const table = formatTable(judge(host, healthy, window, DEFAULT_THRESHOLDS).slice(0, 2));
+        expect(table).to.equal(
+            "HOST   CHECK            STATUS  VALUE\n" +
+            "app-1  latency to gw-1  ok      0.31 ms (limit 2)\n" +
+            "app-1  latency to pg-1  ok      0.28 ms (limit 2)\n");
+    });
+});
