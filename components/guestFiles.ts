@@ -30,6 +30,7 @@ export function digestsOf(files: GuestFile[]): PushedFileDigest[] {
 
 /** The digests as the domain metadata carries them (one `<nordfleet:file>` element each). */
 export function parsePushedFiles(domainXml: string): PushedFileDigest[] {
-    return [...domainXml.matchAll(/<nordfleet:file path='([^']+)' sha256='([0-9a-f]{64})'\/>/g)]
-        .map(m => ({ path: m[1], sha256: m[2] }));
+    // libvirt hands metadata back re-serialised (double quotes), so accept either quote.
+    return [...domainXml.matchAll(/<nordfleet:file\s+path=(['"])([^'"]+)\1\s+sha256=(['"])([0-9a-f]{64})\3\s*\/>/g)]
+        .map(m => ({ path: m[2], sha256: m[4] }));
 }

@@ -59,6 +59,7 @@ describe("doctor", () => {
     it("reads the pushed files' digests back from the rendered domain definition", () => {
         const domainXml = renderFleetFiles(loadStackFile("lab")).get("app-1/libvirt/domain.xml")!;
         expect(parsePushedFiles(domainXml)).to.deep.equal(pushed);
+        expect(parsePushedFiles(domainXml.replace(/'/g, '"'))).to.deep.equal(pushed);
     });
 
     it("prints an aligned table", () => {

@@ -6,12 +6,15 @@
  * a guest cannot undo, and a removal that leaves nothing behind.
  */
 import { expect } from "chai";
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
 import { prepareHypervisorScript } from "../../components/hypervisorHost";
 import { applyInstanceScript, directKernelBoot, domainContext, removeInstanceScript } from "../../components/kvmInstance";
 import { planVlan } from "../../components/network";
 import { HostSpec } from "../../config/types";
 import { loadStackFile } from "../../render/stackConfig";
-import { LabSsh, labIsUp, sleep } from "./labHost";
+import { LAB_HOME, LAB_NS, LabSsh, labIsUp, sleep } from "./labHost";
 
 describe("compute layer on the lab hypervisor", function () {
     this.timeout(20 * 60 * 1000);
@@ -178,6 +181,62 @@ describe("compute layer on the lab hypervisor", function () {
             expect(bootId(app)).to.not.equal(before);
             expect(memKb() - memBefore).to.be.greaterThan(100 * 1024);
             expect(guest(app, `head -c 14 ${disk()}`).stdout).to.equal("nordfleet-data");
+        });
+    });
+
+    describe("doctor", () => {
+        // The fleet as its stack outputs would describe it, for the doctor's --outputs.
+        const writeOutputs = () => {
+            const outputs = {
+                sites: [{ hypervisor: hv.name, site: hv.site, address: hv.address }],
+                hosts: Object.fromEntries(hosts.map(h => [h.name, {
+                    role: h.role, address: h.address, vlan: h.vlan, hypervisor: hv.name,
+                    hostKey: hostKeys.get(h.name)!.publicKey.split(" ").slice(0, 2).join(" "),
+                    volumeSerials: Object.fromEntries(h.dataDisks.map((d, i) => [d.name, contextOf(h).dataDisks[i].serial])),
+                }])),
+                deployPrivateKey: fs.readFileSync(deployKey.file, "utf8"),
+            };
+            const file = path.join(lab.dir, "outputs.json");
+            fs.writeFileSync(file, JSON.stringify(outputs), { mode: 0o600 });
+            const knownHosts = path.join(lab.dir, "doctor_hypervisor_known_hosts");
+            fs.writeFileSync(knownHosts, `${hv.address} ${fs.readFileSync(path.join(LAB_HOME, "ssh_host_ed25519_key.pub"), "utf8")}`);
+            return { file, knownHosts };
+        };
+        // Software emulation is slow and has no time source: limits for a lab, not for prod.
+        const LAB_LIMITS = ["--max-latency-ms", "250", "--max-steal-pct", "50", "--max-clock-offset-ms", "5000",
+            "--max-write-latency-ms", "250", "--min-write-iops", "5", "--ntp-optional"];
+        const doctor = () => {
+            const { file, knownHosts } = writeOutputs();
+            const r = spawnSync("ip", ["netns", "exec", LAB_NS, process.execPath, "-r", "ts-node/register/transpile-only",
+                "doctor/main.ts", "--outputs", file, "--hypervisor-key", path.join(LAB_HOME, "hypervisor_ed25519"),
+                "--hypervisor-known-hosts", knownHosts, ...LAB_LIMITS], { cwd: path.join(__dirname, "..", ".."), encoding: "utf8" });
+            console.log(r.stdout.replace(/^/gm, "      "));
+            return r;
+        };
+        const SSHD_DROP_IN = "/etc/ssh/sshd_config.d/10-nordfleet.conf";
+
+        it("measures a healthy lab fleet and finds every pushed file as pushed", () => {
+            const app = hostNamed("app-1");
+            const dev = `/dev/disk/by-id/virtio-${contextOf(app).dataDisks[0].serial}`;
+            const mounted = guest(app, `mkfs.ext4 -q -F ${dev} && mkdir -p /srv/scratch && mount ${dev} /srv/scratch`);
+            expect(mounted.status, mounted.stderr).to.equal(0);
+            const r = doctor();
+            expect(r.status, r.stderr).to.equal(0);
+            expect(r.stdout).to.match(/app-1 +volume scratch write IOPS +ok +\d+/);
+            expect(r.stdout).to.match(/gw-1 +latency to app-1 +ok +[\d.]+ ms/);
+            for (const h of hosts) {
+                expect(r.stdout).to.match(new RegExp(`${h.name} +file ${SSHD_DROP_IN} +ok +as pushed`));
+            }
+        });
+
+        it("reports a file changed by hand on a VM and exits non-zero", () => {
+            const edited = guest(hostNamed("app-1"), `echo 'PermitRootLogin yes' >>${SSHD_DROP_IN}`);
+            expect(edited.status, edited.stderr).to.equal(0);
+            const r = doctor();
+            expect(r.status).to.equal(1);
+            expect(r.stdout).to.match(new RegExp(`app-1 +file ${SSHD_DROP_IN} +PROBLEM +changed since the last pulumi up`));
+            expect(r.stdout).to.match(new RegExp(`gw-1 +file ${SSHD_DROP_IN} +ok +as pushed`));
+            expect(r.stdout).to.include("1 problem(s)");
         });
     });
 
