@@ -26,6 +26,22 @@ export interface FleetSshOptions {
     guestHostKeys: Record<string, string>;
 }
 
+/** ssh options for a hypervisor: its host key pinned, never a prompt. */
+export function hypervisorSshOptions(knownHosts: string, key?: string): string[] {
+    return [...(key ? ["-i", key, "-o", "IdentitiesOnly=yes"] : []), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+        "-o", `UserKnownHostsFile=${knownHosts}`, "-o", "ConnectTimeout=10"];
+}
+
+/** The ssh command line that runs `command` on a guest through its hypervisor, the guest's host key pinned. */
+export function guestSshArgv(a: {
+    user: string; hypervisor: string; hypervisorOptions: string[]; guestKey: string; guestKnownHosts: string;
+    address: string; command: string;
+}): string[] {
+    const proxy = ["ssh", ...a.hypervisorOptions, "-W", "%h:%p", `${a.user}@${a.hypervisor}`].join(" ");
+    return ["ssh", ...hypervisorSshOptions(a.guestKnownHosts, a.guestKey), "-o", `ProxyCommand=${proxy}`,
+        `${a.user}@${a.address}`, a.command];
+}
+
 export class FleetSsh {
     private readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), "nordfleet-ssh-"));
     private readonly deployKeyFile = path.join(this.dir, "deploy_key");
@@ -38,21 +54,17 @@ export class FleetSsh {
             Object.entries(o.guestHostKeys).map(([address, key]) => `${address} ${key}\n`).join(""));
     }
 
-    private hypervisorOptions(): string[] {
-        return [...(this.o.hypervisorKey ? ["-i", this.o.hypervisorKey, "-o", "IdentitiesOnly=yes"] : []),
-            "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", `UserKnownHostsFile=${this.o.hypervisorKnownHosts}`,
-            "-o", "ConnectTimeout=10"];
-    }
-
     public onHypervisor(address: string, command: string): Promise<SshResult> {
         return this.run(["ssh", ...this.hypervisorOptions(), `${this.o.user}@${address}`, command]);
     }
 
     public onGuest(hypervisor: string, address: string, command: string, stdin?: string): Promise<SshResult> {
-        const proxy = ["ssh", ...this.hypervisorOptions(), "-W", "%h:%p", `${this.o.user}@${hypervisor}`].join(" ");
-        return this.run(["ssh", "-i", this.deployKeyFile, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
-            "-o", "StrictHostKeyChecking=yes", "-o", `UserKnownHostsFile=${this.guestKnownHosts}`, "-o", "ConnectTimeout=10",
-            "-o", `ProxyCommand=${proxy}`, `${this.o.user}@${address}`, command], stdin);
+        return this.run(guestSshArgv({ user: this.o.user, hypervisor, hypervisorOptions: this.hypervisorOptions(),
+            guestKey: this.deployKeyFile, guestKnownHosts: this.guestKnownHosts, address, command }), stdin);
+    }
+
+    private hypervisorOptions(): string[] {
+        return hypervisorSshOptions(this.o.hypervisorKnownHosts, this.o.hypervisorKey);
     }
 
     private run([program, ...args]: string[], stdin?: string): Promise<SshResult> {

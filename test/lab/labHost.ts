@@ -7,6 +7,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { guestSshArgv, hypervisorSshOptions } from "../../doctor/fleetSsh";
 
 export const LAB_NS = "nordfleet-lab";
 export const LAB_HOME = "/root/.nordfleet-lab";
@@ -42,8 +43,7 @@ export class LabSsh {
     }
 
     private hvOptions(): string[] {
-        return ["-i", HV_KEY, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
-            "-o", `UserKnownHostsFile=${this.hvKnownHosts}`, "-o", "ConnectTimeout=10"];
+        return hypervisorSshOptions(this.hvKnownHosts, HV_KEY);
     }
 
     /** Runs a script on the hypervisor via `bash -s`, the way the fleet's commands do. */
@@ -55,10 +55,8 @@ export class LabSsh {
     public onGuest(address: string, hostPublicKey: string, deployKeyFile: string, command: string): Run {
         const knownHosts = path.join(this.dir, `known_hosts_${address}`);
         fs.writeFileSync(knownHosts, `${address} ${hostPublicKey.split(" ").slice(0, 2).join(" ")}\n`);
-        const proxy = ["ssh", ...this.hvOptions(), "-W", "%h:%p", `root@${this.hvAddress}`].join(" ");
-        return this.run(["ssh", "-i", deployKeyFile, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
-            "-o", `UserKnownHostsFile=${knownHosts}`, "-o", "ConnectTimeout=10", "-o", `ProxyCommand=${proxy}`,
-            `root@${address}`, command]);
+        return this.run(guestSshArgv({ user: "root", hypervisor: this.hvAddress, hypervisorOptions: this.hvOptions(),
+            guestKey: deployKeyFile, guestKnownHosts: knownHosts, address, command }));
     }
 
     private run(argv: string[], input?: string): Run {
