@@ -5,19 +5,25 @@ export NORDFLEET_CACHE=${NORDFLEET_CACHE:-$HOME/.cache/nordfleet}
 
 # Pinned versions of what does not come from package-lock.json.
 export NORDFLEET_NODE_VERSION=22.23.3
-export NORDFLEET_LANGUAGE_HOST_VERSION=3.68.0
+# The nodejs language host; 3.259.0 starts policy packs (it implements RunPlugin).
+export NORDFLEET_LANGUAGE_HOST_VERSION=3.259.0
 # The last Consul release under the MPL 2.0 that needs none of the modules whose
 # licence is not open source (envoyextensions, troubleshoot arrived in 1.15).
 export NORDFLEET_CONSUL_VERSION=1.14.11
 # Lints the pull-request workflow in CI.
 export NORDFLEET_ACTIONLINT_VERSION=1.7.12
-# Commit of the v1.2.1 tag of pulumi-command, whose provider module has no tags of its own.
-export NORDFLEET_COMMAND_PROVIDER_COMMIT=7f3eb6f3b77cd0fa3895ba437a695dd393f7dd25
+# Upstream release sources of the plugins, for machines where `pulumi plugin install`
+# cannot download them (see README, "The engine"). Defaults to ../shared/plugin-sources
+# beside the checkout where that folder exists.
+if [ -z "${NORDFLEET_PLUGIN_SOURCES:-}" ] && [ -x "$NORDFLEET_ROOT/../shared/plugin-sources/build.sh" ]; then
+    NORDFLEET_PLUGIN_SOURCES=$(cd "$NORDFLEET_ROOT/../shared/plugin-sources" && pwd)
+fi
+export NORDFLEET_PLUGIN_SOURCES
 
 export NORDFLEET_NODE_DIR="$NORDFLEET_CACHE/node-$NORDFLEET_NODE_VERSION"
 NORDFLEET_PULUMI_VERSION=$(sed -n 's/^ *"@pulumi\/pulumi": "\([0-9.]*\)".*/\1/p' "$NORDFLEET_ROOT/package.json")
 export NORDFLEET_PULUMI_VERSION
-export PATH="$NORDFLEET_NODE_DIR/bin:$NORDFLEET_CACHE/pulumi-$NORDFLEET_PULUMI_VERSION/bin:$NORDFLEET_CACHE/actionlint-$NORDFLEET_ACTIONLINT_VERSION:/usr/local/go/bin:$PATH"
+export PATH="$NORDFLEET_NODE_DIR/bin:$NORDFLEET_CACHE/language-nodejs-$NORDFLEET_LANGUAGE_HOST_VERSION:$NORDFLEET_CACHE/pulumi-$NORDFLEET_PULUMI_VERSION/bin:$NORDFLEET_CACHE/actionlint-$NORDFLEET_ACTIONLINT_VERSION:/usr/local/go/bin:$PATH"
 
 # Plugins live in nordfleet's own Pulumi home, away from any other Pulumi set-up.
 export PULUMI_HOME=${PULUMI_HOME:-$NORDFLEET_CACHE/pulumi-home}

@@ -91,29 +91,6 @@ step "pulumi CLI v$PULUMI_VERSION" install_cli
 export PATH="$PULUMI_BIN_DIR:$PATH"
 step_log "$(pulumi version) at $(command -v pulumi)"
 
-# ---------------------------------------------------------------- language host
-install_language_host() {
-    if command -v pulumi-language-nodejs >/dev/null; then
-        return
-    fi
-    # The host lives in its own module since sdk v3.69, and the module proxy here does
-    # not serve that module; v3.68.0 is the last release that ships the host inside
-    # sdk/v3. The CLI speaks to older hosts by design (it falls back from the newer
-    # RPCs), and the host only launches @pulumi/pulumi's own `cmd/run` from node_modules.
-    local src="$NORDFLEET_CACHE/src/language-nodejs-$NORDFLEET_LANGUAGE_HOST_VERSION"
-    write_wrapper "$src" github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs "module nordfleet.local/language-nodejs
-
-go 1.26
-
-require github.com/pulumi/pulumi/sdk/v3 v$NORDFLEET_LANGUAGE_HOST_VERSION
-
-replace golang.org/x/text => golang.org/x/text v0.3.6"
-    go_build "$src" github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs \
-        "$PULUMI_BIN_DIR/pulumi-language-nodejs" \
-        "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$NORDFLEET_LANGUAGE_HOST_VERSION"
-}
-step "pulumi-language-nodejs" install_language_host
-
 # ---------------------------------------------------------------- consul (for lab images)
 install_consul() {
     local bin="$NORDFLEET_CACHE/consul-$NORDFLEET_CONSUL_VERSION/consul"
@@ -142,62 +119,80 @@ install_actionlint() {
 }
 step "actionlint $NORDFLEET_ACTIONLINT_VERSION" install_actionlint
 
-# ---------------------------------------------------------------- resource plugins
-plugin_installed() { # name version
-    pulumi plugin ls --json 2>/dev/null |
-        node -e 'const [n, v] = process.argv.slice(1); let s = ""; process.stdin.on("data", d => s += d).on("end", () =>
-            process.exit(JSON.parse(s || "[]").some(p => p.kind === "resource" && p.name === n && p.version === v) ? 0 : 1))' "$1" "$2"
-}
-
-# Where the plugin's Go module can be had, build it; otherwise ask the normal plugin
-# download. Either failing is reported with the exact reason and the set-up goes on, so
-# that everything else still works (tests, and previews that stop at config validation).
-MISSING_PLUGINS=()
-install_plugin() { # name version module-path cmd-package version-variable
-    local name=$1 version=$2
-    if plugin_installed "$name" "$version"; then
+# ---------------------------------------------------------------- plugins and language host
+# Each plugin, and the nodejs language host, comes from the first route that works:
+#   1. already installed (a plugin in $PULUMI_HOME, the host in the cache);
+#   2. the normal plugin download (`pulumi plugin install`);
+#   3. built from a folder of upstream release sources (NORDFLEET_PLUGIN_SOURCES, with
+#      its own build.sh), once per set of sources, cached.
+# A plugin no route can provide fails the set-up with every reason.
+SOURCES_BUILD=""
+build_from_sources() { # prints the folder holding the binaries built from the sources
+    if [ -n "$SOURCES_BUILD" ]; then
+        echo "$SOURCES_BUILD"
         return
     fi
-    local src="$NORDFLEET_CACHE/src/$name-$version" bin="$NORDFLEET_CACHE/plugins/pulumi-resource-$name-$version"
-    local why=""
-    if [ ! -x "$bin" ]; then
-        local origin
-        if origin=$(cd /tmp && go list -m -json "$3@${6:-v$version}" 2>&1); then
-            write_wrapper "$src" "$4" "module nordfleet.local/$name-plugin
-
-go 1.26
-
-require $3 $(printf '%s' "$origin" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).Version))')"
-            mkdir -p "$(dirname "$bin")"
-            go_build "$src" "$4" "$bin" "-X $5=$version" || why="the Go build failed (see above)"
-        else
-            why="the Go module proxy refuses $3: $(printf '%s' "$origin" | tail -n 1 | sed 's/^[[:space:]]*//')"
-        fi
+    local src=${NORDFLEET_PLUGIN_SOURCES:-}
+    if [ -z "$src" ] || [ ! -x "$src/build.sh" ]; then
+        echo "no release sources: NORDFLEET_PLUGIN_SOURCES is ${src:-unset} (a folder with build.sh)" >&2
+        return 1
     fi
-    if [ -x "$bin" ]; then
-        pulumi plugin install resource "$name" "$version" --file "$bin"
-    elif ! pulumi plugin install resource "$name" "$version" >/dev/null 2>&1; then
-        step_log "plugin $name $version: NOT INSTALLED: $why; and the plugin download is unreachable"
-        MISSING_PLUGINS+=("$name-$version")
+    local key out
+    key=$(cd "$src" && ls -- *.tar.gz build.sh | xargs sha256sum | sha256sum | cut -c1-12)
+    out="$NORDFLEET_CACHE/plugin-build-$key"
+    if [ ! -f "$out/.complete" ]; then
+        step_log "building plugins from the release sources in $src (a few minutes, once)"
+        rm -rf "$out.work"
+        bash "$src/build.sh" "$out" "$out.work" >&2
+        rm -rf "$out.work"
+        touch "$out/.complete"
     fi
+    SOURCES_BUILD=$out
+    echo "$out"
 }
-step "plugin command $COMMAND_VERSION" install_plugin command "$COMMAND_VERSION" \
-    github.com/pulumi/pulumi-command/provider \
-    github.com/pulumi/pulumi-command/provider/cmd/pulumi-resource-command \
-    github.com/pulumi/pulumi-command/provider/pkg/version.Version \
-    "$NORDFLEET_COMMAND_PROVIDER_COMMIT"
-step "plugin random $RANDOM_VERSION" install_plugin random "$RANDOM_VERSION" \
-    github.com/pulumi/pulumi-random/provider/v4 \
-    github.com/pulumi/pulumi-random/provider/v4/cmd/pulumi-resource-random \
-    github.com/pulumi/pulumi-random/provider/v4/version.Version
-step "plugin tls $TLS_VERSION" install_plugin tls "$TLS_VERSION" \
-    github.com/pulumi/pulumi-tls/provider/v5 \
-    github.com/pulumi/pulumi-tls/provider/v5/cmd/pulumi-resource-tls \
-    github.com/pulumi/pulumi-tls/provider/v5/version.Version
 
-printf '%s\n' "${MISSING_PLUGINS[@]}" >"$NORDFLEET_CACHE/missing-plugins-$PULUMI_VERSION"
-if [ ${#MISSING_PLUGINS[@]} -gt 0 ]; then
-    step_log "engine ready WITHOUT plugins: ${MISSING_PLUGINS[*]} (previews that reach resources need them)"
-else
-    step_log "engine ready: pulumi $PULUMI_VERSION with command $COMMAND_VERSION, random $RANDOM_VERSION, tls $TLS_VERSION"
-fi
+plugin_installed() { # kind name version
+    pulumi plugin ls --json 2>/dev/null |
+        node -e 'const [k, n, v] = process.argv.slice(1); let s = ""; process.stdin.on("data", d => s += d).on("end", () =>
+            process.exit(JSON.parse(s || "[]").some(p => p.kind === k && p.name === n && p.version === v) ? 0 : 1))' "$1" "$2" "$3"
+}
+
+install_plugin() { # name version
+    local name=$1 version=$2 download built
+    plugin_installed resource "$name" "$version" && return
+    if download=$(pulumi plugin install resource "$name" "$version" 2>&1); then
+        return
+    fi
+    step_log "plugin download refused: $(printf '%s' "$download" | tail -n 1)"
+    if ! built=$(build_from_sources); then
+        echo "engine: the $name plugin $version cannot be had: the download failed and there are no release sources to build it from (set NORDFLEET_PLUGIN_SOURCES)" >&2
+        exit 1
+    fi
+    pulumi plugin install resource "$name" "$version" --file "$built/pulumi-resource-$name"
+}
+
+# The host must be new enough to start policy packs (RunPlugin); it sits on PATH in
+# front of anything older.
+LANGUAGE_HOST_DIR="$NORDFLEET_CACHE/language-nodejs-$NORDFLEET_LANGUAGE_HOST_VERSION"
+install_language_host() {
+    local version=$NORDFLEET_LANGUAGE_HOST_VERSION download built
+    [ -x "$LANGUAGE_HOST_DIR/pulumi-language-nodejs" ] && return
+    if download=$(pulumi plugin install language nodejs "$version" 2>&1); then
+        mkdir -p "$LANGUAGE_HOST_DIR"
+        ln -sf "$PULUMI_HOME/plugins/language-nodejs-v$version/pulumi-language-nodejs" "$LANGUAGE_HOST_DIR/pulumi-language-nodejs"
+        return
+    fi
+    step_log "language host download refused: $(printf '%s' "$download" | tail -n 1)"
+    if ! built=$(build_from_sources); then
+        echo "engine: pulumi-language-nodejs $version cannot be had: the download failed and there are no release sources to build it from (set NORDFLEET_PLUGIN_SOURCES)" >&2
+        exit 1
+    fi
+    mkdir -p "$LANGUAGE_HOST_DIR"
+    cp "$built/pulumi-language-nodejs" "$LANGUAGE_HOST_DIR/pulumi-language-nodejs.partial"
+    mv "$LANGUAGE_HOST_DIR/pulumi-language-nodejs.partial" "$LANGUAGE_HOST_DIR/pulumi-language-nodejs"
+}
+step "pulumi-language-nodejs $NORDFLEET_LANGUAGE_HOST_VERSION" install_language_host
+step "plugin command $COMMAND_VERSION" install_plugin command "$COMMAND_VERSION"
+step "plugin random $RANDOM_VERSION" install_plugin random "$RANDOM_VERSION"
+step "plugin tls $TLS_VERSION" install_plugin tls "$TLS_VERSION"
+step_log "engine ready: pulumi $PULUMI_VERSION, language host $NORDFLEET_LANGUAGE_HOST_VERSION, command $COMMAND_VERSION, random $RANDOM_VERSION, tls $TLS_VERSION"

@@ -1,0 +1,77 @@
+/**
+ * A release: one role's files on one guest, pushed as a whole. The script stages the
+ * tree beside the live one (/etc/nordfleet/<role>/releases/<digest>), lets the role's
+ * hooks validate it with the service's own tool, switches `current` to it atomically,
+ * reloads and health-checks, and switches back on any failure.
+ *
+ * The script travels on stdin as a secret (files may hold keys and passwords). An
+ * unchanged release is an unchanged input, so `pulumi up` does not contact the host.
+ */
+import * as crypto from "crypto";
+import * as pulumi from "@pulumi/pulumi";
+import * as command from "@pulumi/command";
+import { Connection } from "./connection";
+import { readTemplate, shellAssignments, shellQuote } from "./render";
+
+export interface ReleaseFile {
+    /** Path inside the release tree, e.g. "nginx.conf" or "tls/server.key". */
+    path: string;
+    mode: string;
+    /** user:group that owns the file; root:root when absent. */
+    owner?: string;
+    content: string;
+}
+
+/** The content address of a release: every path, mode, owner and byte. */
+export function releaseDigest(files: ReleaseFile[]): string {
+    const hash = crypto.createHash("sha256");
+    for (const f of [...files].sort((a, b) => a.path.localeCompare(b.path))) {
+        hash.update(`${f.path}\0${f.mode}\0${f.owner ?? "root:root"}\0${f.content.length}\0`).update(f.content);
+    }
+    return hash.digest("hex").slice(0, 16);
+}
+
+/**
+ * The whole script for one role: variables, the generic release steps, the role's
+ * hooks (`templates/<hooks>`), the files, and the apply call.
+ */
+export function releaseScript(role: string, hooks: string, files: ReleaseFile[],
+                              vars: Record<string, string | number> = {}): string {
+    const fileLines = files.map(f => ["nf_file", f.path, f.mode, f.owner ?? "root:root",
+        Buffer.from(f.content).toString("base64")].map(shellQuote).join(" "));
+    return shellAssignments({ ...vars, ROLE: role, RELEASE: releaseDigest(files) })
+        + readTemplate("release/apply.sh")
+        + readTemplate(hooks)
+        + ["nf_begin", ...fileLines, "nf_apply", ""].join("\n");
+}
+
+export interface RoleReleaseArgs {
+    /** How to reach the guest (through its hypervisor, host key pinned). */
+    connection: Connection;
+    role: string;
+    /** Template path of the role's hooks, e.g. "gateway/hooks.sh". */
+    hooks: string;
+    files: pulumi.Input<ReleaseFile[]>;
+    /** Plain variables the hooks read (no secrets). */
+    vars?: Record<string, string | number>;
+    /** Changes when the guest is rebuilt: a new machine gets the release again. */
+    machine: pulumi.Input<string>;
+}
+
+export class RoleRelease extends pulumi.ComponentResource {
+    /** The digest of the live release, once the guest runs it. */
+    public readonly release: pulumi.Output<string>;
+
+    constructor(name: string, args: RoleReleaseArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("nordfleet:platform:RoleRelease", name, { role: args.role }, opts);
+        const files = pulumi.output(args.files);
+        const apply = new command.remote.Command(`${name}-apply`, {
+            connection: args.connection,
+            create: "bash -s",
+            stdin: pulumi.secret(files.apply(f => releaseScript(args.role, args.hooks, f, args.vars))),
+            triggers: [args.machine],
+        }, { parent: this });
+        this.release = pulumi.all([files, apply.stdout]).apply(([f]) => releaseDigest(f));
+        this.registerOutputs({ release: this.release });
+    }
+}
