@@ -8,11 +8,13 @@ import * as pulumi from "@pulumi/pulumi";
 import { placeHosts, Placement } from "./placement";
 import { EEA_COUNTRIES } from "./sites";
 import {
-    Capacity, DataDisk, Endpoint, Environment, FleetConfig, HostSpec, Hypervisor, Mirrors, Role, ServiceSpec, SshSettings, Vlan,
+    Capacity, DataDisk, Endpoint, Environment, FleetConfig, GatewaySettings, HostSpec, Hypervisor, Mirrors, Role, ServiceSpec,
+    SshSettings, Vlan,
 } from "./types";
 import {
-    Problems, validateAllowedCountries, validateConsulServers, validateEndpoint, validateFileName, validateHosts,
-    validateHypervisors, validateKnownBackend, validateServices, validateSsh, validateVlans,
+    Problems, validateAllowedCountries, validateConsulServers, validateEndpoint, validateFileName, validateGateway,
+    validateHosts, validateHypervisors, validateKnownBackend, validateServiceRouting, validateServices, validateSsh,
+    validateVlans,
 } from "./validate";
 
 export class ConfigError extends Error {
@@ -28,7 +30,7 @@ export type RawConfig = Record<string, unknown>;
 
 export const CONFIG_KEYS = [
     "environment", "allowedCountries", "ssh", "baseImage", "baseKernel", "baseInitrd", "hypervisors", "vlans", "hosts",
-    "services", "backup", "mirrors", "stateBackend",
+    "services", "backup", "mirrors", "stateBackend", "gateway",
 ] as const;
 
 /** URL schemes each endpoint accepts. */
@@ -89,7 +91,31 @@ function serviceFrom(raw: Obj): ServiceSpec {
         healthPath: raw.healthPath ?? "/healthz",
         database: raw.database ?? false,
         queue: raw.queue ?? false,
+        balance: raw.balance ?? "least_conn",
+        connectTimeoutMs: raw.connectTimeoutMs ?? 1000,
+        readTimeoutMs: raw.readTimeoutMs ?? 5000,
+        rateLimitPerSecond: raw.rateLimitPerSecond ?? 50,
+        rateLimitBurst: raw.rateLimitBurst ?? 100,
+        maxBodyMb: raw.maxBodyMb ?? 1,
+        versions: raw.versions === undefined ? undefined : versionsFrom(raw.versions, raw.port),
+        traffic: raw.traffic ?? (raw.versions === undefined ? undefined : "blue"),
     };
+}
+
+/** A version's port defaults to the service's; anything but a map is left for the validator to name. */
+function versionsFrom(raw: unknown, servicePort: unknown): ServiceSpec["versions"] {
+    if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+        return raw as ServiceSpec["versions"];
+    }
+    return Object.fromEntries(Object.entries(raw as Obj).map(([name, v]) => [name,
+        typeof v === "object" && v !== null && !Array.isArray(v) ? { ...v, port: v.port ?? servicePort } : v,
+    ])) as ServiceSpec["versions"];
+}
+
+/** The gateway's name defaults to one under the environment's internal domain. */
+function gatewayFrom(raw: unknown, environment: Environment): GatewaySettings {
+    const g = (typeof raw === "object" && raw !== null ? raw : {}) as Obj;
+    return { serverName: g.serverName ?? `gateway.${environment}.nordfleet.internal`, tls: g.tls };
 }
 
 export interface LoadedFleet {
@@ -134,7 +160,10 @@ export function parseFleetConfig(raw: RawConfig): LoadedFleet {
         ...validateVlans("nordfleet:vlans", vlans),
         ...validateServices("nordfleet:services", services),
         ...validateHosts("nordfleet:hosts", hosts, vlans, hypervisors, services),
+        ...validateServiceRouting("nordfleet:services", services, hosts),
+        ...(raw.gateway === undefined ? [] : validateGateway("nordfleet:gateway", raw.gateway)),
     );
+    const gateway = gatewayFrom(raw.gateway, environment);
     problems.push(
         ...validateFileName("nordfleet:baseImage", baseImage, "debian-12-nordfleet.qcow2"),
         ...(baseKernel === undefined ? [] : validateFileName("nordfleet:baseKernel", baseKernel, "vmlinuz-nordfleet")),
@@ -161,7 +190,7 @@ export function parseFleetConfig(raw: RawConfig): LoadedFleet {
 
     const config: FleetConfig = {
         environment, allowedCountries, ssh, baseImage, baseKernel, baseInitrd, hypervisors, vlans, hosts, services, consulServers,
-        backup: endpoints.backup, mirrors: endpoints.mirrors, stateBackend: endpoints.stateBackend,
+        backup: endpoints.backup, mirrors: endpoints.mirrors, stateBackend: endpoints.stateBackend, gateway,
     };
     let placement: Placement;
     try {
@@ -224,7 +253,22 @@ export function loadFleetConfig(): LoadedFleet {
         throw new ConfigError([`nordfleet:ssh.keyFile: ${JSON.stringify(keyFile)} does not exist; create the key ` +
             `(lab/up does for the lab) or point keyFile at the hypervisors' login key, or leave it out to use the SSH agent`]);
     }
+    const tlsFiles = loaded.config.gateway.tls;
+    const unreadable = tlsFiles === undefined ? [] : (["certFile", "keyFile"] as const).filter(k => !isReadable(tlsFiles[k]));
+    if (unreadable.length) {
+        throw new ConfigError(unreadable.map(k => `nordfleet:gateway.tls.${k}: ${JSON.stringify(tlsFiles![k])} cannot be ` +
+            `read; put the PEM file there, or leave gateway.tls out to have the internal CA issue the certificate`));
+    }
     return loaded;
+}
+
+function isReadable(file: string): boolean {
+    try {
+        fs.accessSync(file, fs.constants.R_OK);
+        return fs.statSync(file).isFile();
+    } catch {
+        return false;
+    }
 }
 
 /** Structured values arrive as JSON text, plain strings as themselves. */

@@ -78,6 +78,22 @@ export interface HostSpec {
     services: string[];
 }
 
+/** How the gateway spreads a route's requests over its upstream servers. */
+export const BALANCES = ["least_conn", "round_robin", "ip_hash"] as const;
+export type Balance = typeof BALANCES[number];
+
+export const VERSION_NAMES = ["blue", "green"] as const;
+export type VersionName = typeof VERSION_NAMES[number];
+
+/** One deployable version of a service. Hosts default to every host whose services list it. */
+export interface ServiceVersion {
+    port: number;
+    hosts?: string[];
+}
+
+/** Percent of a route's requests each version gets; the two add up to 100. */
+export type TrafficSplit = Record<VersionName, number>;
+
 export interface ServiceSpec {
     name: string;
     port: number;
@@ -87,6 +103,32 @@ export interface ServiceSpec {
     healthPath: string;
     database: boolean;
     queue: boolean;
+    /** Gateway load balancing; least_conn unless the stack says otherwise. */
+    balance: Balance;
+    connectTimeoutMs: number;
+    readTimeoutMs: number;
+    /** Per client address, on this route. */
+    rateLimitPerSecond: number;
+    rateLimitBurst: number;
+    maxBodyMb: number;
+    /** Blue/green: without it the service's own hosts and port are the one upstream. */
+    versions?: Record<VersionName, ServiceVersion>;
+    /** Which version gets the traffic, as written: "blue", "green" or a split. */
+    traffic?: VersionName | TrafficSplit;
+}
+
+export interface GatewayTlsFiles {
+    /** Absolute path of a PEM certificate (chain) for serverName. */
+    certFile: string;
+    /** Absolute path of its PEM private key. */
+    keyFile: string;
+}
+
+export interface GatewaySettings {
+    /** Host name the gateway's certificate is for. */
+    serverName: string;
+    /** A certificate the stack supplies; without it the internal CA issues one. */
+    tls?: GatewayTlsFiles;
 }
 
 /**
@@ -129,4 +171,6 @@ export interface FleetConfig {
     mirrors: Mirrors;
     /** Where the stack's state lives; required in prod, so its residency is checked too. */
     stateBackend?: Endpoint;
+    /** The API gateway's name and certificate source (defaults filled in). */
+    gateway: GatewaySettings;
 }

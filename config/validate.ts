@@ -4,7 +4,9 @@
  * `loadFleetConfig` runs all of them before a single resource is declared.
  */
 import { allowedSites, describeSites, EEA_COUNTRIES, findSite } from "./sites";
-import { Capacity, Endpoint, Environment, HostSpec, Hypervisor, ROLES, ServiceSpec, SshSettings, Vlan } from "./types";
+import {
+    BALANCES, Capacity, Endpoint, Environment, HostSpec, Hypervisor, ROLES, ServiceSpec, SshSettings, Vlan, VERSION_NAMES,
+} from "./types";
 
 export type Problems = string[];
 
@@ -341,6 +343,122 @@ export function validateServices(field: string, services: ServiceSpec[]): Proble
         }
     }
     return problems;
+}
+
+// ---------------------------------------------------------------- gateway routing
+
+/**
+ * What the API gateway needs of each service: a balancing method, timeouts, rate and
+ * body limits, and for blue/green, two versions that can run side by side and a
+ * traffic setting that names them.
+ */
+export function validateServiceRouting(field: string, services: ServiceSpec[], hosts: HostSpec[]): Problems {
+    return services.flatMap((s, i) => {
+        const at = `${field}[${i}]`;
+        return [
+            ...((BALANCES as readonly unknown[]).includes(s.balance) ? []
+                : [`${at}.balance: ${show(s.balance)} is not a balancing method; use one of: ${BALANCES.join(", ")}`]),
+            ...validateInteger(`${at}.connectTimeoutMs`, s.connectTimeoutMs, 1, 60000),
+            ...validateInteger(`${at}.readTimeoutMs`, s.readTimeoutMs, 1, 3600000),
+            ...validateInteger(`${at}.rateLimitPerSecond`, s.rateLimitPerSecond, 1, 100000),
+            ...validateInteger(`${at}.rateLimitBurst`, s.rateLimitBurst, 0, 100000),
+            ...validateInteger(`${at}.maxBodyMb`, s.maxBodyMb, 1, 10240),
+            ...validateVersions(at, s, hosts),
+        ];
+    });
+}
+
+function validateVersions(at: string, s: ServiceSpec, hosts: HostSpec[]): Problems {
+    if (s.versions === undefined) {
+        return s.traffic === undefined ? [] : [`${at}.traffic: ${show(s.traffic)} needs versions; add ` +
+            `versions: { blue: { port }, green: { port } } or remove traffic`];
+    }
+    if (typeof s.versions !== "object" || s.versions === null || Array.isArray(s.versions)) {
+        return [`${at}.versions: ${show(s.versions)} is not a map; use { blue: { port?, hosts? }, green: { port?, hosts? } }`];
+    }
+    const runners = hosts.filter(h => h.services.includes(s.name)).map(h => h.name);
+    const problems: Problems = [
+        ...Object.keys(s.versions).filter(k => !(VERSION_NAMES as readonly string[]).includes(k)).map(k =>
+            `${at}.versions.${k}: is not a version; use blue and green`),
+        ...validateTraffic(`${at}.traffic`, s.traffic),
+    ];
+    const resolved: Partial<Record<string, { port: unknown; hosts: unknown[] }>> = {};
+    for (const name of VERSION_NAMES) {
+        const v = s.versions[name];
+        if (typeof v !== "object" || v === null || Array.isArray(v)) {
+            problems.push(`${at}.versions.${name}: ${show(v)} is missing or not a map; give both blue and green, ` +
+                `e.g. ${name}: { port: ${s.port} }`);
+            continue;
+        }
+        problems.push(...validateInteger(`${at}.versions.${name}.port`, v.port, 1024, 65535));
+        const vHosts: unknown[] = v.hosts ?? runners;
+        if (!Array.isArray(vHosts) || vHosts.length === 0) {
+            problems.push(`${at}.versions.${name}.hosts: ${show(v.hosts)} names no host; list at least one of: ` +
+                `${runners.join(", ") || "(no host lists the service)"}`);
+            continue;
+        }
+        vHosts.forEach((h, j) => {
+            if (typeof h !== "string" || !runners.includes(h)) {
+                problems.push(`${at}.versions.${name}.hosts[${j}]: ${show(h)} does not run ${show(s.name)}; use hosts ` +
+                    `whose services list it: ${runners.join(", ") || "(none)"}`);
+            }
+        });
+        resolved[name] = { port: v.port, hosts: vHosts };
+    }
+    const [blue, green] = [resolved.blue, resolved.green];
+    if (blue && green && blue.port === green.port) {
+        const shared = green.hosts.filter(h => blue.hosts.includes(h));
+        if (shared.length) {
+            problems.push(`${at}.versions.green: port ${show(green.port)} on ${show(shared)} is also blue's; ` +
+                `give green another port or other hosts`);
+        }
+    }
+    return problems;
+}
+
+/** "blue", "green", or { blue: N, green: M } in whole percent adding up to 100. */
+export function validateTraffic(field: string, traffic: unknown): Problems {
+    if (traffic === undefined || (VERSION_NAMES as readonly unknown[]).includes(traffic)) {
+        return [];
+    }
+    const split = traffic as Record<string, unknown>;
+    const valid = typeof traffic === "object" && traffic !== null && !Array.isArray(traffic)
+        && Object.keys(split).every(k => (VERSION_NAMES as readonly string[]).includes(k))
+        && VERSION_NAMES.every(v => Number.isInteger(split[v]) && (split[v] as number) >= 0)
+        && VERSION_NAMES.reduce((sum, v) => sum + (split[v] as number), 0) === 100;
+    return valid ? [] : [`${field}: ${show(traffic)} is not a traffic setting; use "blue", "green" or ` +
+        `{ blue: N, green: M } with whole percentages that add up to 100`];
+}
+
+export function validateGateway(field: string, gateway: unknown): Problems {
+    if (typeof gateway !== "object" || gateway === null || Array.isArray(gateway)) {
+        return [`${field}: ${show(gateway)} is not a map; use { serverName?, tls?: { certFile, keyFile } }`];
+    }
+    const g = gateway as Record<string, any>;
+    const problems: Problems = Object.keys(g).filter(k => !["serverName", "tls"].includes(k)).map(k =>
+        `${field}.${k}: is not a gateway setting; use serverName or tls`);
+    if (g.serverName !== undefined && !isDnsName(g.serverName)) {
+        problems.push(`${field}.serverName: ${show(g.serverName)} is not a DNS name; use lower-case labels ` +
+            `joined by dots, e.g. "api.example.no"`);
+    }
+    if (g.tls !== undefined) {
+        if (typeof g.tls !== "object" || g.tls === null || Array.isArray(g.tls)) {
+            problems.push(`${field}.tls: ${show(g.tls)} is not a map; use { certFile: /abs/cert.pem, keyFile: /abs/key.pem } ` +
+                `or leave tls out to have the internal CA issue the certificate`);
+        } else {
+            problems.push(
+                ...Object.keys(g.tls).filter(k => !["certFile", "keyFile"].includes(k)).map(k =>
+                    `${field}.tls.${k}: is not a tls setting; use certFile and keyFile`),
+                ...validateAbsolutePath(`${field}.tls.certFile`, g.tls.certFile),
+                ...validateAbsolutePath(`${field}.tls.keyFile`, g.tls.keyFile),
+            );
+        }
+    }
+    return problems;
+}
+
+function isDnsName(name: unknown): boolean {
+    return typeof name === "string" && name.length <= 253 && name.split(".").every(l => RFC1123_LABEL.test(l));
 }
 
 function validatePath(field: string, path: unknown, prefix: boolean): Problems {

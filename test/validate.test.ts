@@ -1,10 +1,11 @@
 import { expect } from "chai";
 import {
     validateAddressInVlan, validateAllowedCountries, validateCidr, validateConsulServers, validateHostName,
-    validateEndpoint, validateKnownBackend, validateServices, validateSite, validateVlanId, validateVlans,
+    validateEndpoint, validateGateway, validateKnownBackend, validateServiceRouting, validateServices, validateSite,
+    validateTraffic, validateVlanId, validateVlans,
 } from "../config/validate";
 import { EEA_COUNTRIES } from "../config/sites";
-import { ServiceSpec } from "../config/types";
+import { HostSpec, ServiceSpec } from "../config/types";
 
 const EEA = EEA_COUNTRIES;
 const NORDIC_PROD_SITES = "oslo-1 (NO), oslo-2 (NO), bergen-1 (NO), stockholm-1 (SE), stockholm-2 (SE), " +
@@ -164,7 +165,8 @@ describe("validators", () => {
     describe("validateServices", () => {
         const svc = (over: Partial<ServiceSpec>): ServiceSpec => ({
             name: "orders", port: 8081, gatewayPath: "/orders/", replicas: 1, healthPath: "/healthz",
-            database: false, queue: false, ...over,
+            database: false, queue: false, balance: "least_conn", connectTimeoutMs: 1000, readTimeoutMs: 5000,
+            rateLimitPerSecond: 50, rateLimitBurst: 100, maxBodyMb: 1, ...over,
         });
         it("accepts distinct services", () => {
             expect(validateServices("s", [svc({}), svc({ name: "pay", port: 8082, gatewayPath: "/pay/" })])).to.deep.equal([]);
@@ -183,5 +185,95 @@ describe("validators", () => {
                 `s[0].gatewayPath: "orders" is not a valid path; use a lower-case prefix that starts and ends with "/", e.g. "/orders/"`,
             ]);
         });
+    });
+    describe("validateServiceRouting", () => {
+        const svc = (over: Partial<ServiceSpec>): ServiceSpec => ({
+            name: "orders", port: 8081, gatewayPath: "/orders/", replicas: 1, healthPath: "/healthz",
+            database: false, queue: false, balance: "least_conn", connectTimeoutMs: 1000, readTimeoutMs: 5000,
+            rateLimitPerSecond: 50, rateLimitBurst: 100, maxBodyMb: 1, ...over,
+        });
+        const host = (name: string, services: string[]): HostSpec => ({
+            name, role: "service", vlan: "platform", address: "10.110.0.30", vcpus: 1, memoryMb: 512, rootDiskGb: 10,
+            dataDisks: [], services,
+        });
+        const hosts = [host("app-1", ["orders"]), host("app-2", ["orders"]), host("app-3", [])];
+        const cases: [string, Partial<ServiceSpec>, string[]][] = [
+            ["defaults", {}, []],
+            ["round_robin and ip_hash", { balance: "ip_hash" }, []],
+            ["an unknown balancing method", { balance: "random" as any },
+                [`s[0].balance: "random" is not a balancing method; use one of: least_conn, round_robin, ip_hash`]],
+            ["timeouts, limits and body size out of range",
+                { connectTimeoutMs: 0, readTimeoutMs: 1.5, rateLimitPerSecond: 0, rateLimitBurst: -1, maxBodyMb: 0 }, [
+                    `s[0].connectTimeoutMs: 0 is out of range; use a whole number from 1 to 60000`,
+                    `s[0].readTimeoutMs: 1.5 is out of range; use a whole number from 1 to 3600000`,
+                    `s[0].rateLimitPerSecond: 0 is out of range; use a whole number from 1 to 100000`,
+                    `s[0].rateLimitBurst: -1 is out of range; use a whole number from 0 to 100000`,
+                    `s[0].maxBodyMb: 0 is out of range; use a whole number from 1 to 10240`,
+                ]],
+            ["blue and green on other ports of the same hosts",
+                { versions: { blue: { port: 8081 }, green: { port: 9081 } }, traffic: { blue: 90, green: 10 } }, []],
+            ["blue and green on the same port of other hosts",
+                { versions: { blue: { port: 8081, hosts: ["app-1"] }, green: { port: 8081, hosts: ["app-2"] } }, traffic: "green" }, []],
+            ["a version with weight 0", { versions: { blue: { port: 8081 }, green: { port: 9081 } }, traffic: { blue: 0, green: 100 } }, []],
+            ["blue and green on the same port and host",
+                { versions: { blue: { port: 8081 }, green: { port: 8081, hosts: ["app-2"] } }, traffic: "blue" },
+                [`s[0].versions.green: port 8081 on ["app-2"] is also blue's; give green another port or other hosts`]],
+            ["traffic without versions", { traffic: "green" },
+                [`s[0].traffic: "green" needs versions; add versions: { blue: { port }, green: { port } } or remove traffic`]],
+            ["a split that does not add up to 100",
+                { versions: { blue: { port: 8081 }, green: { port: 9081 } }, traffic: { blue: 90, green: 20 } },
+                [`s[0].traffic: {"blue":90,"green":20} is not a traffic setting; use "blue", "green" or ` +
+                    `{ blue: N, green: M } with whole percentages that add up to 100`]],
+            ["a missing version, an unknown one and a host that does not run the service",
+                { versions: { blue: { port: 8081, hosts: ["app-3"] }, red: { port: 9081 } } as any, traffic: "blue" }, [
+                    `s[0].versions.red: is not a version; use blue and green`,
+                    `s[0].versions.blue.hosts[0]: "app-3" does not run "orders"; use hosts whose services list it: app-1, app-2`,
+                    `s[0].versions.green: undefined is missing or not a map; give both blue and green, e.g. green: { port: 8081 }`,
+                ]],
+            ["an empty host list and a bad port",
+                { versions: { blue: { port: 80, hosts: [] }, green: { port: 9081 } }, traffic: "blue" }, [
+                    `s[0].versions.blue.port: 80 is out of range; use a whole number from 1024 to 65535`,
+                    `s[0].versions.blue.hosts: [] names no host; list at least one of: app-1, app-2`,
+                ]],
+        ];
+        for (const [title, over, expected] of cases) {
+            it(title, () => expect(validateServiceRouting("s", [svc(over)], hosts)).to.deep.equal(expected));
+        }
+    });
+
+    describe("validateTraffic", () => {
+        const bad = (v: unknown) => [`f: ${JSON.stringify(v)} is not a traffic setting; use "blue", "green" or ` +
+            `{ blue: N, green: M } with whole percentages that add up to 100`];
+        const cases: [unknown, string[]][] = [
+            ["blue", []], ["green", []], [{ blue: 100, green: 0 }, []], [{ blue: 37, green: 63 }, []],
+            ["red", bad("red")], [{ blue: 50 }, bad({ blue: 50 })], [{ blue: 50.5, green: 49.5 }, bad({ blue: 50.5, green: 49.5 })],
+            [{ blue: 110, green: -10 }, bad({ blue: 110, green: -10 })], [{ blue: 50, green: 50, red: 0 }, bad({ blue: 50, green: 50, red: 0 })],
+            [[50, 50], bad([50, 50])],
+        ];
+        for (const [value, expected] of cases) {
+            it(JSON.stringify(value), () => expect(validateTraffic("f", value)).to.deep.equal(expected));
+        }
+    });
+
+    describe("validateGateway", () => {
+        const cases: [unknown, string[]][] = [
+            [{}, []],
+            [{ serverName: "api.nordfleet.no", tls: { certFile: "/etc/nordfleet/api.crt", keyFile: "/etc/nordfleet/api.key" } }, []],
+            [{ serverName: "API.example.no" }, [`g.serverName: "API.example.no" is not a DNS name; use lower-case labels ` +
+                `joined by dots, e.g. "api.example.no"`]],
+            [{ tls: { certFile: "certs/api.crt" } }, [
+                `g.tls.certFile: "certs/api.crt" is not a plain absolute path; use one like "/var/lib/nordfleet/images"`,
+                `g.tls.keyFile: undefined is not a plain absolute path; use one like "/var/lib/nordfleet/images"`,
+            ]],
+            [{ tls: "letsencrypt", port: 8443 }, [
+                `g.port: is not a gateway setting; use serverName or tls`,
+                `g.tls: "letsencrypt" is not a map; use { certFile: /abs/cert.pem, keyFile: /abs/key.pem } or leave tls ` +
+                `out to have the internal CA issue the certificate`,
+            ]],
+            ["api.example.no", [`g: "api.example.no" is not a map; use { serverName?, tls?: { certFile, keyFile } }`]],
+        ];
+        for (const [value, expected] of cases) {
+            it(JSON.stringify(value), () => expect(validateGateway("g", value)).to.deep.equal(expected));
+        }
     });
 });
