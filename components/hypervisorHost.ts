@@ -30,6 +30,14 @@ export function prepareHypervisorScript(hv: Hypervisor, vlans: VlanPlan[], baseI
     }) + readTemplate("hypervisor/prepare.sh");
 }
 
+/** The script that removes what prepare left (bridges, pool definitions), never a volume. */
+export function releaseHypervisorScript(hv: Hypervisor, vlans: VlanPlan[]): string {
+    return shellAssignments({
+        UPLINK: hv.uplink ?? "",
+        VLANS: vlans.map(v => `${v.id}:${v.bridgeAddress}/${v.prefix}`).join(" "),
+    }) + readTemplate("hypervisor/release.sh");
+}
+
 export class HypervisorHost extends pulumi.ComponentResource {
     /** How nordfleet reaches this hypervisor, and through it the guests. */
     public readonly connection: Connection;
@@ -47,6 +55,8 @@ export class HypervisorHost extends pulumi.ComponentResource {
             connection: this.connection,
             create: "bash -s",
             stdin: prepareHypervisorScript(args.hypervisor, args.vlans, args.baseImage),
+            // Domains depend on this command, so the engine deletes it after them.
+            delete: `bash -s <<'NORDFLEET_RELEASE'\n${releaseHypervisorScript(args.hypervisor, args.vlans)}NORDFLEET_RELEASE\n`,
         }, { parent: this });
 
         this.ready = prepare.stdout;

@@ -65,10 +65,12 @@ KbdInteractiveAuthentication no
 AllowTcpForwarding yes
 UsePAM no
 MaxStartups 50:30:100
+LogLevel INFO
 CFG
     mkdir -p /run/sshd
     if ! { [ -f "$LAB_HOME/sshd.pid" ] && kill -0 "$(cat "$LAB_HOME/sshd.pid")" 2>/dev/null; }; then
-        in_ns /usr/sbin/sshd -f "$LAB_HOME/sshd_config"
+        # Its log counts the SSH sessions a `pulumi up` opens (guests are reached through it).
+        in_ns /usr/sbin/sshd -f "$LAB_HOME/sshd_config" -E "$LAB_HOME/sshd.log"
     fi
     in_ns ssh -q -i "$LAB_HOME/hypervisor_ed25519" -o BatchMode=yes -o StrictHostKeyChecking=no \
         -o UserKnownHostsFile=/dev/null "root@$LAB_ADDR" true
@@ -85,21 +87,28 @@ lab_seed_image_pool() {
     cp "$image/initrd.img" "$LAB_VAR/images/initrd-nordfleet.img"
 }
 
+# The lab stack's config lives with the lab's other state, outside the working tree:
+# `pulumi stack init` writes the per-machine passphrase salt into the stack file, and a
+# tracked Pulumi.lab.yaml carrying it would break the lab on every other machine. Each
+# run takes the tracked config as it is and keeps only the salt from the lab's copy.
+LAB_STACK_FILE=$LAB_HOME/Pulumi.lab.yaml
+lab_stack_file() {
+    local salt=""
+    [ -f "$LAB_STACK_FILE" ] && salt=$(grep '^encryptionsalt:' "$LAB_STACK_FILE" || true)
+    { [ -n "$salt" ] && echo "$salt"; grep -v '^encryptionsalt:' Pulumi.lab.yaml; } >"$LAB_STACK_FILE.new"
+    mv "$LAB_STACK_FILE.new" "$LAB_STACK_FILE"
+}
+
 lab_pulumi() { # pulumi arguments (up|destroy ...)
-    local missing
-    missing=$(tr '\n' ' ' <"$NORDFLEET_CACHE/missing-plugins-$NORDFLEET_PULUMI_VERSION")
-    if [ -n "${missing// /}" ]; then
-        echo "lab: cannot run pulumi $1: resource plugins missing on this machine: $missing(see README, The engine)" >&2
-        return 1
-    fi
     mkdir -p "$LAB_HOME/state"
     [ -f "$LAB_HOME/passphrase" ] || (umask 077 && head -c 32 /dev/urandom | base64 >"$LAB_HOME/passphrase")
+    lab_stack_file
     local env=(env PULUMI_BACKEND_URL="file://$LAB_HOME/state" PULUMI_CONFIG_PASSPHRASE_FILE="$LAB_HOME/passphrase")
     if ! "${env[@]}" pulumi stack select lab --non-interactive 2>/dev/null; then
         "${env[@]}" pulumi stack init lab --secrets-provider passphrase --non-interactive
     fi
     # The engine runs inside the namespace: it reaches the lab hypervisor and nothing else.
-    in_ns "${env[@]}" PATH="$PATH" pulumi "$@" --stack lab --non-interactive
+    in_ns "${env[@]}" PATH="$PATH" pulumi "$@" --stack lab --config-file "$LAB_STACK_FILE" --non-interactive
 }
 
 lab_teardown() {

@@ -3,12 +3,13 @@
 # each role starts only what it needs. Cached by the hash of the recipe itself.
 LAB_IMAGE_PACKAGES="systemd-sysv,udev,dbus,openssh-server,cloud-init,python3-cffi-backend,ifupdown,iproute2,\
 linux-image-amd64,initramfs-tools,nftables,nginx-light,postgresql-15,rabbitmq-server,curl,ca-certificates,\
-procps,less,netcat-openbsd,fio"
+procps,less,netcat-openbsd,fio,dnsutils,pgbackrest,python3-psycopg2,python3-pika"
 LAB_IMAGE_DISABLED="nginx postgresql rabbitmq-server"
 
 lab_image_dir() {
     local key
-    key=$( { echo "$LAB_IMAGE_PACKAGES $LAB_IMAGE_DISABLED"; declare -f lab_build_image; } | sha256sum | cut -c1-12)
+    key=$( { echo "$LAB_IMAGE_PACKAGES $LAB_IMAGE_DISABLED consul-$NORDFLEET_CONSUL_VERSION"; declare -f lab_build_image; } |
+        sha256sum | cut -c1-12)
     echo "$NORDFLEET_CACHE/lab-image-$key"
 }
 
@@ -28,6 +29,10 @@ lab_build_image() {
     cat >"$rootfs/etc/cloud/cloud.cfg.d/90-nordfleet.cfg" <<'CFG'
 datasource_list: [NoCloud, None]
 CFG
+    # Consul is not in Debian: the binary engine/setup.sh built, and its system user.
+    install -m 0755 "$NORDFLEET_CACHE/consul-$NORDFLEET_CONSUL_VERSION/consul" "$rootfs/usr/local/bin/consul"
+    chroot "$rootfs" useradd --system --home-dir /var/lib/consul --shell /usr/sbin/nologin consul
+    install -d -o "$(chroot "$rootfs" id -u consul)" -g "$(chroot "$rootfs" id -g consul)" -m 0750 "$rootfs/var/lib/consul"
     for svc in $LAB_IMAGE_DISABLED; do
         chroot "$rootfs" systemctl disable "$svc" >/dev/null 2>&1 || true
     done

@@ -3,7 +3,7 @@
  * use. Keys are generated at deploy time, so they appear here as named placeholders:
  * the output holds no secret and is byte-identical from run to run.
  */
-import { prepareHypervisorScript } from "../components/hypervisorHost";
+import { prepareHypervisorScript, releaseHypervisorScript } from "../components/hypervisorHost";
 import { directKernelBoot, domainContext, removeInstanceScript, renderDomainXml, renderSeed } from "../components/kvmInstance";
 import { planVlan } from "../components/network";
 import { LoadedFleet } from "../config/load";
@@ -16,6 +16,7 @@ export function renderFleetFiles({ config, placement }: LoadedFleet): RenderedFi
     const vlans = config.vlans.map(planVlan);
     for (const hv of config.hypervisors) {
         files.set(`${hv.name}/prepare-hypervisor.sh`, prepareHypervisorScript(hv, vlans, config.baseImage));
+        files.set(`${hv.name}/release-hypervisor.sh`, releaseHypervisorScript(hv, vlans));
     }
     for (const host of config.hosts) {
         const hv = config.hypervisors.find(h => h.name === placement.get(host.name))!;

@@ -42,6 +42,11 @@ export class ScratchProject {
         this.mustPulumi("stack", "init", stack, "--secrets-provider", "passphrase");
     }
 
+    /** Replaces the program (index.ts) of this scratch copy. */
+    public writeProgram(text: string): void {
+        fs.writeFileSync(path.join(this.dir, "index.ts"), text);
+    }
+
     public pulumi(...args: string[]): CliResult {
         const result: SpawnSyncReturns<string> = spawnSync("pulumi", [...args, "--non-interactive"], {
             cwd: this.dir, env: this.env, encoding: "utf8", timeout: 10 * 60 * 1000,
@@ -64,15 +69,4 @@ export class ScratchProject {
 
 export function repoFile(name: string): string {
     return fs.readFileSync(path.join(ROOT, name), "utf8");
-}
-
-/** Resource plugins engine/setup.sh could not install on this machine (empty when all are there). */
-export function missingPlugins(): string[] {
-    const cache = process.env.NORDFLEET_CACHE ?? path.join(os.homedir(), ".cache", "nordfleet");
-    const version = JSON.parse(repoFile("package.json")).dependencies["@pulumi/pulumi"];
-    const file = path.join(cache, `missing-plugins-${version}`);
-    if (!fs.existsSync(file)) {
-        throw new Error(`${file} is missing: run engine/setup.sh first`);
-    }
-    return fs.readFileSync(file, "utf8").split("\n").filter(Boolean);
 }

@@ -1,0 +1,167 @@
+/**
+ * The fleet lab/up made with a real `pulumi up` of Pulumi.lab.yaml: reached the way the
+ * fleet reaches it (through the hypervisor as a jump host, host keys pinned from the
+ * stack outputs), its data volumes, its VLAN isolation, its outputs and their consumer,
+ * and the doctor. Runs inside the lab namespace (test/run-all.sh).
+ */
+import { expect } from "chai";
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { contractViolations } from "../../contract/validate";
+import { LAB_HOME } from "./labHost";
+import { LAB_ENV, LabFleet, labOutputs, labStackDeployed, ROOT } from "./labStack";
+
+describe("the lab fleet made by pulumi up", function () {
+    this.timeout(20 * 60 * 1000);
+    let fleet: LabFleet;
+    let hosts: Record<string, any>;
+
+    before(() => {
+        if (!labStackDeployed()) {
+            throw new Error("the lab stack is not deployed: run `bash lab/up` first");
+        }
+        fleet = new LabFleet(labOutputs());
+        hosts = fleet.outputs.hosts;
+    });
+    after(() => fleet?.close());
+
+    it("has at least 4 VMs on 2 VLANs, each answering SSH as itself with its pinned host key", async () => {
+        expect(Object.keys(hosts).length).to.be.at.least(4);
+        expect(new Set(Object.values<any>(hosts).map(h => h.vlan)).size).to.be.at.least(2);
+        for (const name of Object.keys(hosts)) {
+            expect((await fleet.mustOnGuest(name, "hostname")).trim()).to.equal(name);
+        }
+    });
+
+    it("refuses a guest whose host key is not the pinned one", async () => {
+        const swapped = new LabFleet({
+            ...fleet.outputs,
+            hosts: { ...hosts, "app-1": { ...hosts["app-1"], hostKey: hosts["gw-1"].hostKey } },
+        });
+        try {
+            const r = await swapped.onGuest("app-1", "true");
+            expect(r.status).to.not.equal(0);
+            expect(r.stderr).to.match(/REMOTE HOST IDENTIFICATION HAS CHANGED|Host key verification failed/);
+        } finally {
+            swapped.close();
+        }
+    });
+
+    it("shows each data volume in the guest under the serial the outputs give", async () => {
+        const withDisks = Object.entries<any>(hosts).filter(([, h]) => Object.keys(h.volumeSerials).length);
+        expect(withDisks).to.not.be.empty;
+        for (const [name, h] of withDisks) {
+            for (const serial of Object.values<string>(h.volumeSerials)) {
+                const r = await fleet.onGuest(name, `test -b /dev/disk/by-id/virtio-${serial} && echo present`);
+                expect(r.stdout.trim(), `${name} ${serial}: ${r.stderr}`).to.equal("present");
+            }
+        }
+    });
+
+    it("lets two VMs on the same VLAN reach each other", async () => {
+        const r = await fleet.onGuest("gw-1", `timeout 5 bash -c '</dev/tcp/${hosts["app-1"].address}/22' && echo open`);
+        expect(r.stdout.trim(), r.stderr).to.equal("open");
+    });
+
+    it("keeps a VM on another VLAN out, even with an 802.1Q sub-interface of their VLAN", async () => {
+        const platform = fleet.outputs.vlans.find((v: any) => v.name === "platform");
+        const own = fleet.outputs.vlans.find((v: any) => v.name === hosts["probe-1"].vlan);
+        const target = hosts["app-1"].address;
+        // Control: the probe does reach its own VLAN (the hypervisor's bridge address refuses port 22 at once).
+        const ownBridge = own.cidr.replace(/\.0\/\d+$/, ".1");
+        const control = await fleet.onGuest("probe-1", `timeout 5 bash -c '</dev/tcp/${ownBridge}/22' 2>&1; echo rc=$?`);
+        expect(control.stdout).to.include("Connection refused");
+
+        const joined = await fleet.onGuest("probe-1", [
+            `ip link add link eth0 name eth0.${platform.id} type vlan id ${platform.id}`,
+            `ip addr add ${platform.cidr.replace(/\.0\/(\d+)$/, ".250/$1")} dev eth0.${platform.id}`,
+            `ip link set eth0.${platform.id} up`,
+            `ip -d link show eth0.${platform.id} | grep -o 'vlan protocol 802.1Q id ${platform.id}'`,
+        ].join(" && "));
+        expect(joined.stdout.trim(), joined.stderr).to.equal(`vlan protocol 802.1Q id ${platform.id}`);
+        try {
+            const attempt = await fleet.onGuest("probe-1", `timeout 8 bash -c '</dev/tcp/${target}/22' 2>&1; echo rc=$?`);
+            expect(attempt.stdout).to.not.include("rc=0");
+            expect(attempt.stdout).to.not.include("Connection refused");
+            const neighbours = await fleet.onGuest("probe-1", `ip neigh show ${target}`);
+            expect(neighbours.stdout).to.not.match(/lladdr/);
+        } finally {
+            await fleet.onGuest("probe-1", `ip link del eth0.${platform.id}`);
+        }
+    });
+
+    it("gives outputs that satisfy contract/outputs.schema.json", () => {
+        expect(contractViolations(fleet.outputs)).to.deep.equal([]);
+    });
+
+    it("feeds the consumer example through StackReference, with its own pulumi up", () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "nordfleet-consumer-"));
+        const pulumi = (...args: string[]) => {
+            const r = spawnSync("pulumi", [...args, "--non-interactive"], { cwd: dir, env: LAB_ENV, encoding: "utf8" });
+            if (r.status !== 0) {
+                throw new Error(`pulumi ${args.join(" ")} failed (${r.status}):\n${r.stdout}${r.stderr}`);
+            }
+            return r.stdout;
+        };
+        try {
+            fs.cpSync(path.join(ROOT, "examples", "consumer"), dir, { recursive: true });
+            fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(dir, "node_modules"));
+            pulumi("stack", "init", "consumer-test", "--secrets-provider", "passphrase");
+            try {
+                pulumi("config", "set", "fleetStack", "organization/nordfleet/lab", "--stack", "consumer-test");
+                pulumi("up", "--yes", "--skip-preview", "--stack", "consumer-test");
+                const consumed = JSON.parse(pulumi("stack", "output", "--json", "--stack", "consumer-test"));
+                const serviceHosts = Object.values<any>(hosts).filter(h => h.role === "service").map(h => h.address).sort();
+                expect(consumed.serviceAddresses).to.deep.equal(serviceHosts);
+                expect(consumed.knownHostsText).to.include(`gw-1 ${hosts["gw-1"].hostKey}`);
+                expect(consumed.sshConfigText).to.include(
+                    `Host app-1\n  HostName ${hosts["app-1"].address}\n  User root\n  ProxyJump root@${fleet.hypervisor}`);
+            } finally {
+                pulumi("stack", "rm", "consumer-test", "--yes", "--force");
+            }
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+
+    describe("doctor", () => {
+        // Software emulation is slow and has no time source: limits for a lab, not for prod.
+        const LAB_LIMITS = ["--max-latency-ms", "250", "--max-steal-pct", "50", "--max-clock-offset-ms", "5000",
+            "--max-write-latency-ms", "250", "--min-write-iops", "5", "--ntp-optional"];
+        const SSHD_DROP_IN = "/etc/ssh/sshd_config.d/10-nordfleet.conf";
+        const doctor = () => {
+            const knownHosts = path.join(LAB_HOME, "doctor_hypervisor_known_hosts");
+            fs.writeFileSync(knownHosts, `${fleet.hypervisor} ${fs.readFileSync(path.join(LAB_HOME, "ssh_host_ed25519_key.pub"), "utf8")}`);
+            const r = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "doctor/main.ts",
+                "--stack", "lab", "--hypervisor-key", path.join(LAB_HOME, "hypervisor_ed25519"),
+                "--hypervisor-known-hosts", knownHosts, ...LAB_LIMITS], { cwd: ROOT, env: LAB_ENV, encoding: "utf8" });
+            console.log(r.stdout.replace(/^/gm, "      "));
+            return r;
+        };
+
+        it("measures the healthy lab fleet and finds every pushed file as pushed", async () => {
+            const r = doctor();
+            expect(r.status, r.stderr).to.equal(0);
+            expect(r.stdout).to.match(/gw-1 +latency to app-1 +ok +[\d.]+ ms/);
+            for (const name of Object.keys(hosts)) {
+                expect(r.stdout).to.match(new RegExp(`${name} +file ${SSHD_DROP_IN} +ok +as pushed`));
+            }
+        });
+
+        it("reports a file changed by hand on a VM and exits non-zero", async () => {
+            const original = await fleet.mustOnGuest("app-1", `cat ${SSHD_DROP_IN}`);
+            await fleet.mustOnGuest("app-1", `echo 'PermitRootLogin yes' >>${SSHD_DROP_IN}`);
+            try {
+                const r = doctor();
+                expect(r.status).to.equal(1);
+                expect(r.stdout).to.match(new RegExp(`app-1 +file ${SSHD_DROP_IN} +PROBLEM +changed since the last pulumi up`));
+                expect(r.stdout).to.match(new RegExp(`gw-1 +file ${SSHD_DROP_IN} +ok +as pushed`));
+                expect(r.stdout).to.include("1 problem(s)");
+            } finally {
+                await fleet.mustOnGuest("app-1", `cat >${SSHD_DROP_IN}`, original);
+            }
+        });
+    });
+});

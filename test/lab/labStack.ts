@@ -1,0 +1,122 @@
+/**
+ * The lab stack as lab/up deployed it: runs the pulumi CLI on it from inside the lab
+ * namespace (as lab/up does), reads its outputs, reaches its guests exactly as the
+ * fleet does, and counts the SSH sessions the lab hypervisor's sshd accepted.
+ */
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import * as yaml from "js-yaml";
+import { FleetSsh, SshResult } from "../../doctor/fleetSsh";
+import { LAB_HOME, LAB_NS } from "./labHost";
+
+export const ROOT = path.join(__dirname, "..", "..");
+/** Where lab/up keeps the lab stack's config (with its passphrase salt), outside the tree. */
+export const LAB_STACK_FILE = path.join(LAB_HOME, "Pulumi.lab.yaml");
+const SSHD_LOG = path.join(LAB_HOME, "sshd.log");
+
+export const LAB_ENV = {
+    ...process.env,
+    PULUMI_BACKEND_URL: `file://${LAB_HOME}/state`,
+    PULUMI_CONFIG_PASSPHRASE_FILE: `${LAB_HOME}/passphrase`,
+};
+
+export interface CliResult {
+    status: number | null;
+    output: string;
+}
+
+export function labStackDeployed(): boolean {
+    return fs.existsSync(path.join(LAB_HOME, "state", ".pulumi", "stacks", "nordfleet", "lab.json"));
+}
+
+/** Runs `pulumi ARGS --stack lab` in the lab namespace against the lab's stack file. */
+export function labPulumi(args: string[], configFile = LAB_STACK_FILE): CliResult {
+    const r = spawnSync("ip", ["netns", "exec", LAB_NS, "pulumi", ...args, "--stack", "lab",
+        "--config-file", configFile, "--non-interactive"], {
+        cwd: ROOT, env: LAB_ENV, encoding: "utf8", timeout: 30 * 60 * 1000, maxBuffer: 64 * 1024 * 1024,
+    });
+    return { status: r.status, output: `${r.stdout ?? ""}${r.stderr ?? ""}` };
+}
+
+export function mustLabPulumi(args: string[], configFile = LAB_STACK_FILE): string {
+    const r = labPulumi(args, configFile);
+    if (r.status !== 0) {
+        throw new Error(`pulumi ${args.join(" ")} failed (${r.status}):\n${r.output}`);
+    }
+    return r.output;
+}
+
+export function labOutputs(): Record<string, any> {
+    return JSON.parse(mustLabPulumi(["stack", "output", "--json", "--show-secrets"]));
+}
+
+/** A stack file as a plain object: `config` holds the `nordfleet:*` keys. */
+export function readStackFile(file: string): { config: Record<string, any>; [key: string]: unknown } {
+    return yaml.load(fs.readFileSync(file, "utf8")) as any;
+}
+
+/** Writes an edited copy of a lab stack file (keeping its salt) and returns the copy's path. */
+export function writeLabStackVariant(name: string, edit: (config: Record<string, any>) => void,
+                                     base = LAB_STACK_FILE): string {
+    const doc = readStackFile(base);
+    edit(doc.config);
+    const file = path.join(LAB_HOME, `Pulumi.lab.${name}.yaml`);
+    fs.writeFileSync(file, yaml.dump(doc, { lineWidth: 200 }));
+    return file;
+}
+
+/** SSH sessions the lab hypervisor's sshd accepted so far (every guest contact passes it too). */
+export function acceptedSshSessions(): number {
+    return (fs.readFileSync(SSHD_LOG, "utf8").match(/Accepted publickey/g) ?? []).length;
+}
+
+/** Reaches the deployed guests with the stack's own deploy key and pinned host keys. */
+export class LabFleet {
+    public readonly ssh: FleetSsh;
+    private readonly knownHostsDir = fs.mkdtempSync(path.join(os.tmpdir(), "nordfleet-lab-fleet-"));
+
+    constructor(public readonly outputs: Record<string, any>) {
+        const knownHosts = path.join(this.knownHostsDir, "hypervisor_known_hosts");
+        const hvKey = fs.readFileSync(path.join(LAB_HOME, "ssh_host_ed25519_key.pub"), "utf8").split(" ").slice(0, 2).join(" ");
+        fs.writeFileSync(knownHosts, outputs.sites.map((s: any) => `${s.address} ${hvKey}\n`).join(""));
+        this.ssh = new FleetSsh({
+            user: "root",
+            hypervisorKnownHosts: knownHosts,
+            hypervisorKey: path.join(LAB_HOME, "hypervisor_ed25519"),
+            deployPrivateKey: outputs.deployPrivateKey,
+            guestHostKeys: Object.fromEntries(Object.values<any>(outputs.hosts).map(h => [h.address, h.hostKey])),
+        });
+    }
+
+    public get hypervisor(): string {
+        return this.outputs.sites[0].address;
+    }
+
+    /** Runs a command on a guest (by host name), inside the lab namespace. */
+    public onGuest(host: string, command: string, stdin?: string): Promise<SshResult> {
+        return this.ssh.onGuest(this.hypervisor, this.outputs.hosts[host].address, command, stdin);
+    }
+
+    public async mustOnGuest(host: string, command: string, stdin?: string): Promise<string> {
+        const r = await this.onGuest(host, command, stdin);
+        if (r.status !== 0) {
+            throw new Error(`${host}: \`${command}\` failed (${r.status}): ${r.stderr}${r.stdout}`);
+        }
+        return r.stdout;
+    }
+
+    public onHypervisor(command: string): Promise<SshResult> {
+        return this.ssh.onHypervisor(this.hypervisor, command);
+    }
+
+    public close(): void {
+        this.ssh.close();
+        fs.rmSync(this.knownHostsDir, { recursive: true, force: true });
+    }
+}
+
+export function sleep(ms: number): Promise<void> {
+    return new Promise(resolve => setTimeout(resolve, ms));
+}
