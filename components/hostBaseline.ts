@@ -1,0 +1,274 @@
+/**
+ * The baseline every guest gets, whatever its role: kernel tuning for many concurrent
+ * connections (only ever raised, never lowered), open-file limits for the fleet's
+ * daemons, and a default-drop nftables firewall that opens exactly what the host's
+ * role serves. Pushed as the "baseline" release (see release.ts).
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { FleetConfig, HostSpec, Role, ServiceSpec } from "../config/types";
+import { Connection } from "./connection";
+import { VlanPlan } from "./network";
+import { ReleaseFile, RoleRelease } from "./release";
+import { readTemplate, renderTemplate } from "./render";
+
+export const BASELINE_ROLE = "baseline";
+export const BASELINE_HOOKS = "baseline/hooks.sh";
+
+/** Where guests are reached: guestConnection always dials port 22. */
+export const SSH_PORT = 22;
+
+/** Open files per process for the fleet's daemons; equal to the kernel's default fs.nr_open ceiling. */
+export const NOFILE_LIMIT = 1048576;
+
+/** Units that get a LimitNOFILE drop-in; one for a unit a host does not run is never read. */
+export const NOFILE_UNITS = ["nginx.service", "postgresql@.service", "rabbitmq-server.service", "consul.service"];
+
+/** Consul agent ports every guest listens on for itself only (HTTP/HTTPS API, gRPC, DNS). */
+export const CONSUL_LOCAL_PORTS = [8500, 8501, 8502, 8600];
+
+export type Proto = "tcp" | "udp";
+
+/** One opening in a host's firewall; everything not listed is dropped. */
+export interface FirewallRule {
+    port: number;
+    proto: Proto;
+    /** Source addresses or CIDRs allowed, or "any" (the gateway's public ports only). */
+    from: string[] | "any";
+    why: string;
+}
+
+/**
+ * How the hooks combine a wanted value with the kernel's current one, so that a value
+ * is only ever raised: `max` (integers), `range` ("LOW HIGH", widened at both ends),
+ * `ports` (a port list, united with what is reserved already) or `rank V1 V2 ...`
+ * (values from least to most permissive; an unlisted current value is kept).
+ */
+export type SysctlMerge = "max" | "range" | "ports" | `rank ${string}`;
+
+export interface SysctlSetting {
+    key: string;
+    value: string;
+    merge: SysctlMerge;
+    why: string;
+}
+
+export interface BaselineContext {
+    host: string;
+    role: Role;
+    sysctl: SysctlSetting[];
+    rules: FirewallRule[];
+    /** The rules as nft statements, in order. */
+    nftRules: { statement: string; why: string }[];
+    nofile: number;
+    units: string[];
+    sshPort: number;
+}
+
+/** The wanted values; the hooks apply each only where it raises the kernel's own. */
+export function sysctlSettings(reservedPorts: number[]): SysctlSetting[] {
+    return [
+        { key: "net.ipv4.tcp_tw_reuse", value: "1", merge: "rank 0 2 1",
+          why: "reuse TIME-WAIT sockets for new outgoing connections to any peer (the kernel's 2 is loopback only)" },
+        { key: "net.ipv4.ip_local_reserved_ports", value: compressPorts(reservedPorts), merge: "ports",
+          why: "ports this host listens on are never handed out as ephemeral ports by the wider range below" },
+        { key: "net.ipv4.ip_local_port_range", value: "1024 65535", merge: "range",
+          why: "about 64k ephemeral ports per peer for the gateway's upstreams and the services' pools (default 28k)" },
+        { key: "net.core.somaxconn", value: "65535", merge: "max",
+          why: "ceiling of every listen() backlog, so nginx and postgres can queue connection bursts" },
+        { key: "net.ipv4.tcp_max_syn_backlog", value: "8192", merge: "max",
+          why: "half-open connections held per listener before SYN cookies take over" },
+        { key: "net.core.netdev_max_backlog", value: "16384", merge: "max",
+          why: "packets queued per CPU when virtio-net delivers faster than a small guest's vCPUs drain them" },
+        { key: "fs.file-max", value: "2097152", merge: "max",
+          why: "system-wide open files: room for 1M-fd daemons on a host that runs several" },
+    ];
+}
+
+/** Sorted, deduplicated, runs of consecutive ports as "a-b": the kernel's own list syntax. */
+export function compressPorts(ports: number[]): string {
+    const sorted = [...new Set(ports)].sort((a, b) => a - b);
+    const parts: string[] = [];
+    for (let i = 0; i < sorted.length;) {
+        let j = i;
+        while (j + 1 < sorted.length && sorted[j + 1] === sorted[j] + 1) {
+            j++;
+        }
+        parts.push(i === j ? `${sorted[i]}` : `${sorted[i]}-${sorted[j]}`);
+        i = j + 1;
+    }
+    return parts.join(",");
+}
+
+function vlanOf(host: HostSpec, vlans: VlanPlan[]): VlanPlan {
+    const vlan = vlans.find(v => v.name === host.vlan);
+    if (!vlan) {
+        throw new Error(`host ${host.name}: VLAN ${JSON.stringify(host.vlan)} is not in the plan`);
+    }
+    return vlan;
+}
+
+const both = (port: number, from: string[], why: string): FirewallRule[] =>
+    (["tcp", "udp"] as Proto[]).map(proto => ({ port, proto, from, why }));
+
+/** Addresses of service hosts that run at least one service matching `uses`. */
+function clientsOf(config: FleetConfig, uses: (s: ServiceSpec) => boolean): string[] {
+    const names = new Set(config.services.filter(uses).map(s => s.name));
+    return config.hosts
+        .filter(h => h.role === "service" && h.services.some(s => names.has(s)))
+        .map(h => h.address)
+        .sort();
+}
+
+/** A blue/green version listens on its own port, on the service's hosts unless it names its own. */
+interface VersionPorts {
+    versions?: Record<string, { port: number; hosts?: string[] }>;
+}
+
+/** The ports a service listens on on one host: its own, and each of its versions' that runs there. */
+export function servicePorts(service: ServiceSpec & VersionPorts, hostName: string): { port: number; label: string }[] {
+    const versions = Object.entries(service.versions ?? {})
+        .filter(([, v]) => v.hosts === undefined || v.hosts.includes(hostName))
+        .map(([name, v]) => ({ port: v.port, label: ` (${name})` }));
+    return [{ port: service.port, label: "" }, ...versions.filter(v => v.port !== service.port)];
+}
+
+function roleRules(host: HostSpec, config: FleetConfig, vlan: VlanPlan): FirewallRule[] {
+    const cidr = [vlan.cidr];
+    switch (host.role) {
+        case "gateway":
+            return [
+                { port: 80, proto: "tcp", from: "any", why: "HTTP to the API gateway (redirects to HTTPS)" },
+                { port: 443, proto: "tcp", from: "any", why: "HTTPS to the API gateway" },
+            ];
+        case "consul-server":
+            return [
+                { port: 8300, proto: "tcp", from: cidr, why: "Consul server RPC from agents" },
+                { port: 8501, proto: "tcp", from: cidr, why: "Consul HTTPS API" },
+                ...both(8600, cidr, "Consul DNS"),
+            ];
+        case "service":
+            return config.services
+                .filter(s => host.services.includes(s.name))
+                .flatMap(s => servicePorts(s, host.name)
+                    .map(p => ({ port: p.port, proto: "tcp" as Proto, from: cidr, why: `service ${s.name}${p.label}` })));
+        case "postgres": {
+            const clients = clientsOf(config, s => s.database);
+            return clients.length === 0 ? [] : [
+                { port: 5432, proto: "tcp", from: clients, why: "PostgreSQL from hosts of services with a database" },
+            ];
+        }
+        case "rabbitmq": {
+            const clients = clientsOf(config, s => s.queue);
+            const peers = config.hosts.filter(h => h.role === "rabbitmq" && h.name !== host.name).map(h => h.address).sort();
+            return [
+                ...(clients.length === 0 ? [] : [
+                    { port: 5671, proto: "tcp" as Proto, from: clients, why: "AMQPS from hosts of services with a queue" },
+                ]),
+                ...(peers.length === 0 ? [] : [
+                    { port: 4369, proto: "tcp" as Proto, from: peers, why: "epmd, for RabbitMQ clustering" },
+                    { port: 25672, proto: "tcp" as Proto, from: peers, why: "RabbitMQ inter-node traffic" },
+                ]),
+            ];
+        }
+    }
+}
+
+/**
+ * Every port a host accepts connections on, from whom and why. SSH is open to the
+ * hypervisor's bridge address only: guests are reached through it as a jump host.
+ */
+export function firewallRules(host: HostSpec, config: FleetConfig, vlans: VlanPlan[]): FirewallRule[] {
+    const vlan = vlanOf(host, vlans);
+    const rules = [
+        { port: SSH_PORT, proto: "tcp" as Proto, from: [vlan.bridgeAddress], why: "SSH from the hypervisor (the jump host)" },
+        ...both(8301, [vlan.cidr], "Consul LAN gossip"),
+        ...roleRules(host, config, vlan),
+    ];
+    const seen = new Set<string>();
+    return rules.filter(r => {
+        const key = `${r.port}/${r.proto}/${r.from}`;
+        return seen.has(key) ? false : (seen.add(key), true);
+    });
+}
+
+/** One rule as nft statements: one per address family among its sources. */
+export function nftStatements(rule: FirewallRule): string[] {
+    const match = `${rule.proto} dport ${rule.port} accept`;
+    if (rule.from === "any") {
+        return [match];
+    }
+    const v6 = rule.from.filter(a => a.includes(":"));
+    const v4 = rule.from.filter(a => !a.includes(":"));
+    return [["ip", v4], ["ip6", v6]]
+        .filter(([, list]) => list.length > 0)
+        .map(([family, list]) => `${family} saddr { ${(list as string[]).join(", ")} } ${match}`);
+}
+
+export function baselineContext(host: HostSpec, config: FleetConfig, vlans: VlanPlan[]): BaselineContext {
+    const rules = firewallRules(host, config, vlans);
+    for (const r of rules) {
+        if (/["\n]/.test(r.why) || r.why.length > 120) {
+            throw new Error(`firewall rule ${r.port}/${r.proto}: the reason must be one line under 120 characters without quotes`);
+        }
+    }
+    const listening = [...rules.map(r => r.port), ...CONSUL_LOCAL_PORTS].filter(p => p >= 1024);
+    return {
+        host: host.name,
+        role: host.role,
+        sysctl: sysctlSettings(listening),
+        rules,
+        nftRules: rules.flatMap(r => nftStatements(r).map(statement => ({ statement, why: r.why }))),
+        nofile: NOFILE_LIMIT,
+        units: NOFILE_UNITS,
+        sshPort: SSH_PORT,
+    };
+}
+
+/** Every file of the baseline release, paths relative to the release tree. */
+export function renderBaselineFiles(ctx: BaselineContext): ReleaseFile[] {
+    const dropIn = renderTemplate("baseline/limits.conf.hbs", { ...ctx, systemdDropIn: true });
+    return [
+        { path: "sysctl.conf", mode: "0644", content: renderTemplate("baseline/sysctl.conf.hbs", ctx) },
+        { path: "nftables.conf", mode: "0644", content: renderTemplate("baseline/nftables.conf.hbs", ctx) },
+        { path: "limits.conf", mode: "0644", content: renderTemplate("baseline/limits.conf.hbs", { ...ctx, systemdDropIn: false }) },
+        ...ctx.units.map(unit => ({ path: `systemd/${unit}.d/60-nordfleet.conf`, mode: "0644", content: dropIn })),
+    ];
+}
+
+/** The whole script the guest runs, for tests and for review. */
+export function baselineHooks(): string {
+    return readTemplate(BASELINE_HOOKS);
+}
+
+export interface HostBaselineArgs {
+    host: HostSpec;
+    config: FleetConfig;
+    vlans: VlanPlan[];
+    /** The guest, through its hypervisor, host key pinned. */
+    connection: Connection;
+    /** Changes when the guest is rebuilt, so a new machine gets the baseline again. */
+    machine: pulumi.Input<string>;
+}
+
+export class HostBaseline extends pulumi.ComponentResource {
+    /** The digest of the baseline release the guest runs. */
+    public readonly release: pulumi.Output<string>;
+    /** What the host's firewall lets in. */
+    public readonly firewall: FirewallRule[];
+
+    constructor(name: string, args: HostBaselineArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("nordfleet:platform:HostBaseline", name, { host: args.host.name, role: args.host.role }, opts);
+        const ctx = baselineContext(args.host, args.config, args.vlans);
+        this.firewall = ctx.rules;
+        const release = new RoleRelease(`${name}-release`, {
+            connection: args.connection,
+            role: BASELINE_ROLE,
+            hooks: BASELINE_HOOKS,
+            files: renderBaselineFiles(ctx),
+            vars: { SSH_PORT: ctx.sshPort },
+            machine: args.machine,
+        }, { parent: this });
+        this.release = release.release;
+        this.registerOutputs({ release: this.release });
+    }
+}
