@@ -173,6 +173,8 @@ export class KvmInstance extends pulumi.ComponentResource {
     public readonly connection: command.types.input.remote.ConnectionArgs;
     /** Finishes once the guest answers SSH and cloud-init is done. */
     public readonly ready: pulumi.Output<string>;
+    /** Changes whenever the domain is rebuilt: what is pushed into the guest goes again. */
+    public readonly machineId: pulumi.Output<string>;
 
     constructor(name: string, args: KvmInstanceArgs, opts?: pulumi.ComponentResourceOptions) {
         const { host, hypervisor } = args;
@@ -216,6 +218,7 @@ export class KvmInstance extends pulumi.ComponentResource {
         }, { parent: this, dependsOn: [domain] });
 
         this.ready = sshReady.stdout.apply(s => s.trim());
+        this.machineId = pulumi.all([domain.id, sshReady.id]).apply(([d]) => d);
         this.registerOutputs({ hostKey: this.hostKey, ready: this.ready });
     }
 }

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Sets up the engine (idempotent, cached) and runs every test: the workflow lint, the
-# unit tests under Pulumi mocks, the tests that drive the real pulumi CLI, and the tests against real
-# VMs in the lab (set up by lab/up --no-fleet and removed again by lab/down).
+# unit tests under Pulumi mocks (with the real nginx, nft, consul and PostgreSQL
+# checks of what they render), the tests that drive the real pulumi CLI, and the tests
+# against the lab fleet, which lab/up deploys with a real `pulumi up` and lab/down
+# removes again. The lab suites run in order: the fleet, the platform on it, then its
+# lifecycle, which ends with `pulumi destroy`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash engine/setup.sh
 . engine/env.sh
+bash test/host-packages.sh
 
 npx tsc --noEmit
 bash test/lint.sh
@@ -13,5 +17,7 @@ npx mocha
 npx mocha --no-config --require ts-node/register/transpile-only --extension ts --timeout 900000 'test/engine/**/*.test.ts'
 
 trap 'bash lab/down' EXIT
-bash lab/up --no-fleet
-npx mocha --no-config --require ts-node/register/transpile-only --extension ts --timeout 1800000 'test/lab/**/*.test.ts'
+bash lab/up
+# Inside the lab namespace: the tests reach the lab's addresses and nothing else.
+ip netns exec nordfleet-lab npx mocha --no-config --require ts-node/register/transpile-only --extension ts \
+    --timeout 3600000 test/lab/1-fleet.test.ts test/lab/2-platform.test.ts test/lab/3-lifecycle.test.ts
