@@ -6,6 +6,7 @@
 # every step that can fail returns explicitly.
 : "${SSH_PORT:=22}"
 : "${SYSCTL_ROOT:=/proc/sys}"
+: "${SSH_CONNECTION:=}"
 BL_SYSCTL_CONF=/etc/sysctl.d/60-nordfleet.conf
 BL_LIMITS_CONF=/etc/security/limits.d/60-nordfleet.conf
 BL_UNIT_DIR=/etc/systemd/system
@@ -122,10 +123,20 @@ bl_apply_firewall() { # release dir
     fi
 }
 
+# Refuses a firewall that would shut out the SSH client applying it: this session would
+# survive (it is established), but the next deploy could not get in.
+bl_check_ssh_source() { # nftables.conf
+    local client=${SSH_CONNECTION%% *}
+    [ -n "$client" ] || return 0
+    grep -Eq "saddr \{[^}]*[ ,]${client//./\\.}[ ,][^}]*\} tcp dport $SSH_PORT accept" "$1" && return 0
+    echo "nftables.conf: SSH (port $SSH_PORT) would not accept new connections from $client, which is applying this release" >&2
+    return 1
+}
+
 role_validate() { # staged release dir
     local dir=$1 f nofile nr_open
     bl_check_sysctl "$dir/sysctl.conf" || return 1
-    nft -c -f "$dir/nftables.conf" || return 1
+    nft -c -f "$dir/nftables.conf" && bl_check_ssh_source "$dir/nftables.conf" || return 1
     # systemd cannot start a unit whose LimitNOFILE exceeds the kernel's per-process ceiling.
     nr_open=$(cat "$(bl_sysctl_path fs.nr_open)") || return 1
     for f in "$dir"/systemd/*.d/"$BL_DROPIN"; do
