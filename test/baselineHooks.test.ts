@@ -28,7 +28,8 @@ const run = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding:
 const sysctlIn = (ns: string, key: string) => run("ip", ["netns", "exec", ns, "cat", `/proc/sys/${key.replace(/\./g, "/")}`]).trim();
 
 function haveTools(): boolean {
-    return ["nft", "socat", "unshare", "ss"].every(t => spawnSync("sh", ["-c", `command -v ${t}`]).status === 0);
+    return process.getuid?.() === 0 // namespaces and mounts
+        && ["nft", "socat", "unshare", "ss"].every(t => spawnSync("sh", ["-c", `command -v ${t}`]).status === 0);
 }
 
 describe("baseline hooks on a real kernel", function () {
@@ -82,7 +83,7 @@ describe("baseline hooks on a real kernel", function () {
 
     before(async function () {
         if (!haveTools()) {
-            this.skip(); // apt-get install nftables socat util-linux iproute2
+            this.skip(); // needs root, and: apt-get install nftables socat util-linux iproute2
         }
         for (const key of hostKeys) {
             host[key] = fs.readFileSync(`/proc/sys/${key.replace(/\./g, "/")}`, "utf8");
