@@ -203,6 +203,12 @@ describe("API gateway nginx.conf", () => {
             });
         }
 
+        it("accepts a route without burst (nginx refuses burst=0)", () => {
+            const r = nginxTest(tree("no-burst", config(raw => { (raw.services as any[])[0].rateLimitBurst = 0; })));
+            expect(r.stderr).to.equal("");
+            expect(r.status).to.equal(0);
+        });
+
         it("resolves tls/ against the config's folder, and says which file is missing", () => {
             const dir = tree("missing-key", lab);
             fs.rmSync(path.join(dir, GATEWAY_TLS.key));
