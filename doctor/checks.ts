@@ -68,7 +68,7 @@ export function judge(host: HostUnderTest, probe: Probe, window: Window, t: Thre
     for (const [peer, address] of Object.entries(host.peers)) {
         const ms = probe.latencyMs[address];
         rows.push(ms === null || ms === undefined
-            ? row(`latency to ${peer}`, true, `no TCP connection to ${address}:22`)
+            ? row(`latency to ${peer}`, true, `no TCP connection to ${address}:8301 (consul gossip)`)
             : row(`latency to ${peer}`, ms > t.maxLatencyMs, `${fixed(ms, 2)} ms (limit ${t.maxLatencyMs})`));
     }
 

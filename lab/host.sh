@@ -19,6 +19,9 @@ lab_namespace() {
     in_ns ip link show "$LAB_MGMT_IF" >/dev/null 2>&1 || in_ns ip link add "$LAB_MGMT_IF" type bridge
     in_ns ip addr show dev "$LAB_MGMT_IF" | grep "$LAB_ADDR/" >/dev/null || in_ns ip addr add "$LAB_ADDR/24" dev "$LAB_MGMT_IF"
     in_ns ip link set "$LAB_MGMT_IF" up
+    in_ns ip link show "$LAB_PUBLIC_IF" >/dev/null 2>&1 || in_ns ip link add "$LAB_PUBLIC_IF" type bridge
+    in_ns ip addr show dev "$LAB_PUBLIC_IF" | grep "$LAB_PUBLIC_ADDR/" >/dev/null || in_ns ip addr add "$LAB_PUBLIC_ADDR/24" dev "$LAB_PUBLIC_IF"
+    in_ns ip link set "$LAB_PUBLIC_IF" up
     # The namespace forwards nothing: VLANs meet only on the bridges that carry them.
     in_ns sysctl -qw net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=0
 }

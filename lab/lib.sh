@@ -7,6 +7,10 @@ LAB_HOME=/root/.nordfleet-lab          # keys, state backend, passphrase (Pulumi
 LAB_VAR=/var/lib/nordfleet-lab         # image and NVMe pools (Pulumi.lab.yaml names them)
 LAB_ADDR=10.199.0.1                    # the hypervisor's management address, inside the namespace
 LAB_MGMT_IF=nfmgmt
+# The gateway's public side: a bridge of its own in the namespace, where the lab stands
+# in for the internet. Only the gateway has a NIC on it.
+LAB_PUBLIC_IF=nfpublic
+LAB_PUBLIC_ADDR=10.198.0.1
 
 STEP_LABEL=lab
 . "$(dirname "${BASH_SOURCE[0]}")/../engine/steps.sh"

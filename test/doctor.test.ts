@@ -37,7 +37,7 @@ describe("doctor", () => {
             .map(r => `${r.check}: ${r.value}`);
         expect(problems).to.deep.equal([
             "latency to gw-1: 7.50 ms (limit 2)",
-            "latency to pg-1: no TCP connection to 10.110.0.40:22",
+            "latency to pg-1: no TCP connection to 10.110.0.40:8301 (consul gossip)",
             "volume scratch write latency: 9.30 ms (limit 5) on /srv/scratch",
             "volume scratch write IOPS: 300 (at least 1000)",
             "CPU steal: 12.5 % (limit 5)",
