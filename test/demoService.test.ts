@@ -145,8 +145,8 @@ except pika.exceptions.ChannelClosedByBroker as e:
         const ctl = (...a: string[]) => inNs([`${MQ_BIN}/rabbitmqctl`, "-q", ...a], mqEnv);
         ctl("delete_user", "guest");
         ctl("add_vhost", "hello");
-        // What the platform sets up for hello's events (see the report in serviceRelease.ts's header):
-        // an admin declares the exchange and audit's queue; services declare nothing.
+        // What the platform sets up for hello's events (examples/demo-service/README.md): an
+        // admin declares hello's exchange and audit's queue bound to it; services declare nothing.
         ctl("add_user", "nfadmin", "admin-mq-pw");
         ctl("set_permissions", "-p", "hello", "nfadmin", ".*", ".*", ".*");
         ctl("add_user", "hello", "hello-mq-pw");
