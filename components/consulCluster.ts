@@ -1,0 +1,311 @@
+/**
+ * Consul: 3 or 5 servers (1 in a lab) and an agent on every other VM, pushed as
+ * releases of the role "consul" (see release.ts and templates/consul/hooks.sh).
+ *
+ * Baseline: gossip encryption, mutual TLS with verify_incoming, verify_outgoing and
+ * verify_server_hostname, ACLs with default deny, no script checks, the HTTP API
+ * only over HTTPS on 127.0.0.1. Agents get their certificates from the fleet's
+ * internal CA (not auto_encrypt), so the CA key stays in the stack and every
+ * listener, the HTTPS API included, speaks the same CA's certificates.
+ *
+ * DNS: the agent answers on 127.0.0.1:8600; a dnsmasq on 127.0.0.1:53 (the only
+ * nameserver in /etc/resolv.conf) forwards `.consul` to it, so `NAME.service.consul`
+ * (and `NAME`, through the search domain) resolves for every process.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import { FleetConfig, HostSpec, ServiceSpec } from "../config/types";
+import { Connection } from "./connection";
+import { InternalCa } from "./internalCa";
+import { ReleaseFile, RoleRelease } from "./release";
+import { renderTemplate } from "./render";
+
+export const CONSUL_ROLE = "consul";
+export const CONSUL_HOOKS = "consul/hooks.sh";
+/** The policy of the token used for requests without one (DNS). */
+export const DNS_POLICY = "nordfleet-dns";
+
+const CONSUL_OWNED = "root:consul";
+const ROOT_ONLY = "root:root";
+
+/** A Consul datacenter name (letters, digits, `-`, `_`) from the stack's name. */
+export function consulDatacenter(stack: string): string {
+    const dc = stack.toLowerCase().replace(/[^a-z0-9_-]+/g, "-").replace(/^-+|-+$/g, "");
+    return dc === "" ? "dc1" : dc;
+}
+
+/** The servers' VLAN addresses, in config order: every agent's retry_join. */
+export function consulServerAddresses(config: FleetConfig): string[] {
+    return config.hosts.filter(h => h.role === "consul-server").map(h => h.address);
+}
+
+/** What a certificate must name: servers answer to server.<dc>.consul, agents never do. */
+export function consulCertificateNames(host: HostSpec, datacenter: string) {
+    const kind = host.role === "consul-server" ? "server" : "client";
+    return {
+        commonName: `${host.name}.${kind}.${datacenter}.consul`,
+        dnsNames: [`${kind}.${datacenter}.consul`, `${host.name}.${kind}.${datacenter}.consul`, "localhost"],
+        ipAddresses: ["127.0.0.1", host.address],
+    };
+}
+
+const hcl = (value: string) => JSON.stringify(value);
+
+export interface AgentConfigContext {
+    datacenter: string;
+    node: string;
+    address: string;
+    server: boolean;
+    /** Number of servers; a server waits for that many before electing a leader. */
+    serverCount: number;
+    serverAddresses: string[];
+    gossipKey: string;
+}
+
+export function renderAgentConfig(ctx: AgentConfigContext): string {
+    return renderTemplate("consul/agent.hcl.hbs", {
+        datacenter: hcl(ctx.datacenter),
+        nodeName: hcl(ctx.node),
+        server: ctx.server,
+        bootstrapExpect: ctx.serverCount,
+        address: hcl(ctx.address),
+        retryJoin: ctx.serverAddresses.map(hcl),
+        gossipKey: hcl(ctx.gossipKey),
+    });
+}
+
+export function renderTlsConfig(datacenter: string): string {
+    return renderTemplate("consul/tls.hcl.hbs", { dc: datacenter });
+}
+
+export interface AclTokens {
+    /** Servers only. */
+    initialManagement?: string;
+    agentRecovery: string;
+    agent: string;
+    default: string;
+}
+
+export function renderAclConfig(tokens: AclTokens): string {
+    return renderTemplate("consul/acl.hcl.hbs", {
+        initialManagement: tokens.initialManagement === undefined ? false : hcl(tokens.initialManagement),
+        agentRecovery: hcl(tokens.agentRecovery),
+        agent: hcl(tokens.agent),
+        default: hcl(tokens.default),
+    });
+}
+
+export const HEALTH_INTERVAL = "5s";
+export const HEALTH_TIMEOUT = "2s";
+
+/**
+ * A service's registration on the agent of the host it runs on: its VLAN address and
+ * port, an HTTP check of its health path, and the token that may register it.
+ */
+export function renderServiceDefinition(service: ServiceSpec, address: string, token: string): string {
+    return renderTemplate("consul/service.hcl.hbs", {
+        name: hcl(service.name),
+        address: hcl(address),
+        port: service.port,
+        token: hcl(token),
+        checkId: hcl(`${service.name}-http`),
+        checkName: hcl(`HTTP GET ${service.healthPath}`),
+        checkUrl: hcl(`http://${address}:${service.port}${service.healthPath}`),
+        interval: hcl(HEALTH_INTERVAL),
+        timeout: hcl(HEALTH_TIMEOUT),
+    });
+}
+
+/** The release file that registers `service` (mode 0640: it holds the service's token). */
+export function serviceRegistrationFile(service: ServiceSpec, address: string, token: string): ReleaseFile {
+    return { path: `service-${service.name}.hcl`, mode: "0640", owner: CONSUL_OWNED,
+        content: renderServiceDefinition(service, address, token) };
+}
+
+export function renderDnsmasqConfig(upstreams: string[] = []): string {
+    return renderTemplate("consul/dnsmasq.conf.hbs", { upstreams });
+}
+
+/** Secrets of the whole cluster, as plain strings once resolved. */
+export interface ConsulSecrets {
+    gossipKey: string;
+    managementToken: string;
+    dnsToken: string;
+    /** Per node. */
+    agentTokens: Record<string, string>;
+    /** Per node: lets root on that node use its agent's API even without servers. */
+    recoveryTokens: Record<string, string>;
+    /** Per service. */
+    serviceTokens: Record<string, string>;
+}
+
+/**
+ * What the first server creates in Consul once a leader exists: the DNS policy, the
+ * default (DNS) token, every agent's token (a node identity) and every service's
+ * registration token (a service identity). Each token is a request body and its
+ * secret alone, so the hooks can test whether it exists with `-token-file`.
+ */
+export function aclSeedFiles(datacenter: string, secrets: ConsulSecrets): ReleaseFile[] {
+    const token = (id: string, secret: string, body: object): ReleaseFile[] => [
+        { path: `acl/seed/${id}.json`, mode: "0600", owner: ROOT_ONLY, content: JSON.stringify({ SecretID: secret, ...body }) + "\n" },
+        { path: `acl/seed/${id}.secret`, mode: "0600", owner: ROOT_ONLY, content: secret },
+    ];
+    const sorted = (r: Record<string, string>) => Object.entries(r).sort(([a], [b]) => a.localeCompare(b));
+    return [
+        { path: `acl/seed/${DNS_POLICY}.rules`, mode: "0600", owner: ROOT_ONLY, content: renderTemplate("consul/dns-policy.rules.hbs", {}) },
+        ...token("dns", secrets.dnsToken, {
+            Description: "nordfleet: requests without a token (DNS)", Policies: [{ Name: DNS_POLICY }] }),
+        ...sorted(secrets.agentTokens).flatMap(([node, secret]) => token(`agent-${node}`, secret, {
+            Description: `nordfleet: agent of ${node}`, NodeIdentities: [{ NodeName: node, Datacenter: datacenter }] })),
+        ...sorted(secrets.serviceTokens).flatMap(([service, secret]) => token(`service-${service}`, secret, {
+            Description: `nordfleet: registers ${service}`, ServiceIdentities: [{ ServiceName: service }] })),
+    ];
+}
+
+export interface NodeCertificate {
+    caPem: string;
+    certPem: string;
+    keyPem: string;
+}
+
+export interface NodeReleaseContext {
+    config: FleetConfig;
+    datacenter: string;
+    host: HostSpec;
+    secrets: ConsulSecrets;
+    tls: NodeCertificate;
+    /** The server that creates the ACL policies and tokens (the first in config order). */
+    seedsAcl: boolean;
+}
+
+/** Every file of one node's consul release. */
+export function consulReleaseFiles(ctx: NodeReleaseContext): ReleaseFile[] {
+    const { config, datacenter, host, secrets } = ctx;
+    const server = host.role === "consul-server";
+    const services = host.services.map(name => {
+        const spec = config.services.find(s => s.name === name);
+        if (spec === undefined) {
+            throw new Error(`consul: host ${host.name} runs service "${name}", which nordfleet:services does not declare`);
+        }
+        return serviceRegistrationFile(spec, host.address, secrets.serviceTokens[name]);
+    });
+    return [
+        { path: "agent.hcl", mode: "0640", owner: CONSUL_OWNED, content: renderAgentConfig({
+            datacenter, node: host.name, address: host.address, server, serverCount: config.consulServers,
+            serverAddresses: consulServerAddresses(config), gossipKey: secrets.gossipKey }) },
+        { path: "tls.hcl", mode: "0644", content: renderTlsConfig(datacenter) },
+        { path: "acl.hcl", mode: "0640", owner: CONSUL_OWNED, content: renderAclConfig({
+            initialManagement: server ? secrets.managementToken : undefined,
+            agentRecovery: secrets.recoveryTokens[host.name],
+            agent: secrets.agentTokens[host.name],
+            default: secrets.dnsToken }) },
+        { path: "dns.hcl", mode: "0644", content: renderTemplate("consul/dns.hcl.hbs", {}) },
+        ...services,
+        { path: "tls/ca.pem", mode: "0644", content: ctx.tls.caPem },
+        { path: "tls/agent.pem", mode: "0644", content: ctx.tls.certPem },
+        { path: "tls/agent-key.pem", mode: "0640", owner: CONSUL_OWNED, content: ctx.tls.keyPem },
+        { path: "acl/recovery.token", mode: "0600", owner: ROOT_ONLY, content: secrets.recoveryTokens[host.name] },
+        ...(server ? [{ path: "acl/management.token", mode: "0600", owner: ROOT_ONLY, content: secrets.managementToken }] : []),
+        ...(ctx.seedsAcl ? aclSeedFiles(datacenter, secrets) : []),
+        { path: "systemd/consul.service", mode: "0644", content: renderTemplate("consul/consul.service.hbs", {}) },
+        { path: "systemd/nordfleet-consul-dns.service", mode: "0644", content: renderTemplate("consul/consul-dns.service.hbs", {}) },
+        { path: "dnsmasq.conf", mode: "0644", content: renderDnsmasqConfig() },
+        { path: "resolv.conf", mode: "0644", content: renderTemplate("consul/resolv.conf.hbs", {}) },
+    ];
+}
+
+/** Plain variables of the hooks. Software emulation starts guests far slower. */
+export function consulHookVars(host: HostSpec, config: FleetConfig): Record<string, string | number> {
+    return { CONSUL_NODE: host.name, CONSUL_WAIT_SECONDS: config.environment === "lab" ? 600 : 180 };
+}
+
+export interface ConsulMember {
+    host: HostSpec;
+    connection: Connection;
+    /** Changes when the guest is rebuilt (see RoleRelease). */
+    machine: pulumi.Input<string>;
+}
+
+export interface ConsulClusterArgs {
+    config: FleetConfig;
+    ca: InternalCa;
+    /** Every VM that runs a Consul server or agent, servers included. */
+    members: ConsulMember[];
+}
+
+export class ConsulCluster extends pulumi.ComponentResource {
+    public readonly datacenter: string;
+    public readonly serverAddresses: string[];
+    /** For operators (secret). */
+    public readonly managementToken: pulumi.Output<string>;
+    /** Per service, the token that registers it (secret). */
+    public readonly serviceTokens: pulumi.Output<Record<string, string>>;
+    /** Per member, its release. */
+    public readonly releases: Record<string, RoleRelease> = {};
+    /**
+     * The servers' releases: once they are done, the servers have a leader and every
+     * ACL token exists. Whatever needs Consul puts them in its `dependsOn`.
+     */
+    public readonly serverReleases: RoleRelease[] = [];
+
+    constructor(name: string, args: ConsulClusterArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("nordfleet:platform:ConsulCluster", name, {}, opts);
+        const { config, ca, members } = args;
+        this.datacenter = consulDatacenter(pulumi.getStack());
+        this.serverAddresses = consulServerAddresses(config);
+        const servers = members.filter(m => m.host.role === "consul-server");
+        const missing = config.hosts.filter(h => h.role === "consul-server" && !servers.some(m => m.host.name === h.name));
+        if (missing.length > 0) {
+            throw new Error(`consul: the servers ${missing.map(h => h.name).join(", ")} are not among the cluster's members`);
+        }
+
+        const uuid = (id: string) => new random.RandomUuid(`${name}-${id}`, {},
+            { parent: this, additionalSecretOutputs: ["result"] }).result;
+        const perName = (prefix: string, names: string[]): pulumi.Output<Record<string, string>> =>
+            pulumi.all(Object.fromEntries(names.map(n => [n, uuid(`${prefix}-${n}`)])) as Record<string, pulumi.Output<string>>);
+        const gossip = new random.RandomBytes(`${name}-gossip-key`, { length: 32 },
+            { parent: this, additionalSecretOutputs: ["base64", "hex"] });
+        const memberNames = members.map(m => m.host.name);
+        const secrets: pulumi.Output<ConsulSecrets> = pulumi.all([
+            gossip.base64, uuid("management-token"), uuid("dns-token"), perName("agent-token", memberNames),
+            perName("recovery-token", memberNames), perName("service-token", config.services.map(s => s.name)),
+        ]).apply(([gossipKey, managementToken, dnsToken, agentTokens, recoveryTokens, serviceTokens]) =>
+            ({ gossipKey, managementToken, dnsToken, agentTokens, recoveryTokens, serviceTokens }));
+        this.managementToken = pulumi.secret(secrets.apply(s => s.managementToken));
+        this.serviceTokens = pulumi.secret(secrets.apply(s => s.serviceTokens));
+
+        const seeder = this.serverAddresses.length > 0 ? config.hosts.find(h => h.role === "consul-server")!.name : undefined;
+        const release = (member: ConsulMember, dependsOn: pulumi.Resource[]) => {
+            const { host } = member;
+            const cert = ca.issue(`${name}-${host.name}-tls`,
+                { ...consulCertificateNames(host, this.datacenter), clientAuth: true }, this);
+            const files = pulumi.all([secrets, ca.certPem, cert.certPem, cert.privateKeyPem]).apply(
+                ([s, caPem, certPem, keyPem]) => consulReleaseFiles({
+                    config, datacenter: this.datacenter, host, secrets: s,
+                    tls: { caPem, certPem, keyPem }, seedsAcl: host.name === seeder,
+                }));
+            return new RoleRelease(`${name}-${host.name}`, {
+                connection: member.connection,
+                role: CONSUL_ROLE,
+                hooks: CONSUL_HOOKS,
+                files: pulumi.secret(files),
+                vars: consulHookVars(host, config),
+                machine: member.machine,
+            }, { parent: this, dependsOn });
+        };
+        for (const member of servers) {
+            const r = release(member, []);
+            this.serverReleases.push(r);
+            this.releases[member.host.name] = r;
+        }
+        for (const member of members.filter(m => m.host.role !== "consul-server")) {
+            this.releases[member.host.name] = release(member, this.serverReleases);
+        }
+        this.registerOutputs({
+            datacenter: this.datacenter,
+            serverAddresses: this.serverAddresses,
+            managementToken: this.managementToken,
+            serviceTokens: this.serviceTokens,
+        });
+    }
+}

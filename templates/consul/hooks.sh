@@ -1,0 +1,114 @@
+
+# ---- consul hooks ----------------------------------------------------------------
+# Set above: CONSUL_NODE (this node's name), CONSUL_WAIT_SECONDS (how long a start may
+# take to join, and the first server to see a leader). The tree holds the agent's
+# config files at its top (the only ones `consul agent -config-dir` reads), tls/,
+# acl/ (root-only token files), systemd/ units, dnsmasq.conf and resolv.conf; the
+# server that creates the cluster's ACL objects also has acl/seed/.
+CONSUL_UNITS=/etc/systemd/system
+# Digests of what each running daemon was started from, to tell a reload from a restart.
+CONSUL_STARTED=$NF_ROOT/.started
+
+consul_cli() { # dir, consul arguments...: talks to the local agent's HTTPS API
+    local dir=$1
+    shift
+    CONSUL_HTTP_ADDR=https://127.0.0.1:8501 CONSUL_CACERT=$dir/tls/ca.pem \
+        CONSUL_CLIENT_CERT=$dir/tls/agent.pem CONSUL_CLIENT_KEY=$dir/tls/agent-key.pem \
+        consul "$@"
+}
+
+role_validate() {
+    consul validate -quiet "$1"
+    if command -v dnsmasq >/dev/null; then
+        dnsmasq --test --conf-file="$1/dnsmasq.conf"
+    fi
+}
+
+consul_install_unit() { # name, source; prints "changed" when the unit file changed
+    if ! cmp -s "$2" "$CONSUL_UNITS/$1"; then
+        install -m 0644 "$2" "$CONSUL_UNITS/$1"
+        echo changed
+    fi
+}
+
+# Starts the unit, or applies the new release to the running daemon: a restart when
+# a file it reads only at start changed (for consul: agent.hcl, its ports, addresses,
+# datacenter and gossip key; for dnsmasq: its whole config), else a reload.
+consul_converge() { # unit, reloadable (yes/no), files read only at start...
+    local unit=$1 reloadable=$2 digest recorded
+    shift 2
+    digest=$(cat "$@" | sha256sum | cut -d' ' -f1)
+    recorded=$(cat "$CONSUL_STARTED/$unit" 2>/dev/null || true)
+    if ! systemctl is-active --quiet "$unit"; then
+        systemctl start "$unit"
+    elif [ "$digest" != "$recorded" ]; then
+        systemctl restart "$unit"
+    elif [ "$reloadable" = yes ]; then
+        systemctl reload "$unit"
+    fi
+    install -d -m 0700 "$CONSUL_STARTED"
+    printf '%s\n' "$digest" >"$CONSUL_STARTED/$unit"
+}
+
+consul_wait() { # description, command...: retries for CONSUL_WAIT_SECONDS
+    local what=$1 deadline=$((SECONDS + CONSUL_WAIT_SECONDS)) out
+    shift
+    until out=$("$@" 2>&1); do
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            printf 'consul: %s: gave up after %ss: %s\n' "$what" "$CONSUL_WAIT_SECONDS" "$out" >&2
+            return 1
+        fi
+        sleep 2
+    done
+}
+
+# The cluster's ACL policies and tokens, created once a leader exists and skipped
+# when already there. Secrets travel in files and on stdin, never as arguments.
+consul_seed_acl() { # dir
+    local dir=$1 mgmt=$1/acl/management.token f name
+    consul_wait "a leader that accepts the management token" \
+        consul_cli "$dir" acl token read -self -token-file="$mgmt"
+    for f in "$dir"/acl/seed/*.rules; do
+        [ -e "$f" ] || continue
+        name=$(basename "$f" .rules)
+        if consul_cli "$dir" acl policy read -name "$name" -token-file="$mgmt" >/dev/null 2>&1; then
+            consul_cli "$dir" acl policy update -name "$name" -rules "@$f" -token-file="$mgmt" >/dev/null
+        else
+            consul_cli "$dir" acl policy create -name "$name" -rules "@$f" -token-file="$mgmt" >/dev/null
+        fi
+    done
+    for f in "$dir"/acl/seed/*.json; do
+        [ -e "$f" ] || continue
+        consul_cli "$dir" acl token read -self -token-file="${f%.json}.secret" >/dev/null 2>&1 && continue
+        # The CLI takes a token's secret only as an argument; the API takes it from a file.
+        curl -sS --fail-with-body --cacert "$dir/tls/ca.pem" --cert "$dir/tls/agent.pem" \
+            --key "$dir/tls/agent-key.pem" -H @- -X PUT --data-binary "@$f" \
+            https://127.0.0.1:8501/v1/acl/token <<<"X-Consul-Token: $(<"$mgmt")" >/dev/null
+        echo "consul: created ACL token $(basename "$f" .json)"
+    done
+}
+
+role_activate() {
+    local dir=$1 changed
+    changed=$(consul_install_unit consul.service "$dir/systemd/consul.service")
+    changed+=$(consul_install_unit nordfleet-consul-dns.service "$dir/systemd/nordfleet-consul-dns.service")
+    [ -z "$changed" ] || systemctl daemon-reload
+    systemctl enable --quiet consul.service nordfleet-consul-dns.service
+    consul_converge consul.service yes "$dir/agent.hcl" "$dir/systemd/consul.service"
+    consul_converge nordfleet-consul-dns.service no "$dir/dnsmasq.conf" "$dir/systemd/nordfleet-consul-dns.service"
+    cmp -s "$dir/resolv.conf" /etc/resolv.conf || cat "$dir/resolv.conf" >/etc/resolv.conf
+    if [ -d "$dir/acl/seed" ]; then
+        consul_seed_acl "$dir"
+    fi
+}
+
+consul_alive() { # dir: this node is a live member of the cluster
+    consul_cli "$1" members -token-file="$1/acl/recovery.token" |
+        awk -v node="$CONSUL_NODE" '$1 == node && $3 == "alive" { found = 1 } END { exit !found }'
+}
+
+role_check() {
+    local dir=$NF_ROOT/current
+    consul_wait "$CONSUL_NODE alive in consul members" consul_alive "$dir"
+    consul_wait "local resolver running" systemctl is-active --quiet nordfleet-consul-dns.service
+}

@@ -1,0 +1,187 @@
+import { expect } from "chai";
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { parseFleetConfig, RawConfig } from "../config/load";
+import { FleetConfig } from "../config/types";
+import {
+    aclSeedFiles, ConsulSecrets, consulCertificateNames, consulDatacenter, consulReleaseFiles, consulServerAddresses,
+    renderAclConfig, renderAgentConfig, renderServiceDefinition,
+} from "../components/consulCluster";
+import { labConfig } from "./fixtures";
+
+const CONSUL_BIN = process.env.NORDFLEET_CONSUL
+    ?? path.join(process.env.NORDFLEET_CACHE ?? path.join(os.homedir(), ".cache", "nordfleet"), "consul-1.14.11", "consul");
+
+/** The lab fixture with three servers, as prod would have. */
+function threeServers(): FleetConfig {
+    const raw: RawConfig = labConfig();
+    raw.hosts = [
+        ...(raw.hosts as any[]).filter(h => h.role !== "consul-server"),
+        ...[1, 2, 3].map(i => ({ name: `consul-${i}`, role: "consul-server", vlan: "platform", address: `10.110.0.2${i}`, memoryMb: 512 })),
+    ];
+    return parseFleetConfig(raw).config;
+}
+
+const SECRETS: ConsulSecrets = {
+    gossipKey: "R09TU0lQLUtFWS1GT1ItVEVTVFMtT05MWS0zMi1CWVQ=",
+    managementToken: "secret-management",
+    dnsToken: "secret-dns",
+    agentTokens: Object.fromEntries(["gw-1", "consul-1", "consul-2", "consul-3", "app-1", "pg-1", "probe-1"].map(n => [n, `secret-agent-${n}`])),
+    recoveryTokens: Object.fromEntries(["gw-1", "consul-1", "consul-2", "consul-3", "app-1", "pg-1", "probe-1"].map(n => [n, `secret-recovery-${n}`])),
+    serviceTokens: { hello: "secret-service-hello" },
+};
+const TLS = { caPem: "CA PEM\n", certPem: "CERT PEM\n", keyPem: "secret-key-pem\n" };
+
+function filesOf(config: FleetConfig, hostName: string, seedsAcl = false) {
+    const host = config.hosts.find(h => h.name === hostName)!;
+    return consulReleaseFiles({ config, datacenter: "prod", host, secrets: SECRETS, tls: TLS, seedsAcl });
+}
+const content = (files: { path: string; content: string }[], p: string) => files.find(f => f.path === p)!.content;
+
+describe("consul rendering", () => {
+    const config = threeServers();
+
+    it("names the datacenter after the stack", () => {
+        for (const [stack, dc] of [["prod", "prod"], ["lab", "lab"], ["Prod.Oslo", "prod-oslo"], ["eu_north", "eu_north"], ["...", "dc1"]]) {
+            expect(consulDatacenter(stack), stack).to.equal(dc);
+        }
+    });
+
+    it("gives servers server.<dc>.consul and agents only client names", () => {
+        const server = consulCertificateNames(config.hosts.find(h => h.name === "consul-2")!, "prod");
+        expect(server.dnsNames).to.deep.equal(["server.prod.consul", "consul-2.server.prod.consul", "localhost"]);
+        expect(server.ipAddresses).to.deep.equal(["127.0.0.1", "10.110.0.22"]);
+        const agent = consulCertificateNames(config.hosts.find(h => h.name === "app-1")!, "prod");
+        expect(agent.dnsNames).to.deep.equal(["client.prod.consul", "app-1.client.prod.consul", "localhost"]);
+        expect(agent.dnsNames.join(" ")).to.not.include("server.");
+    });
+
+    it("renders a server: bootstrap_expect, retry_join of every server, VLAN bind, API on loopback only", () => {
+        const text = renderAgentConfig({ datacenter: "prod", node: "consul-1", address: "10.110.0.21", server: true,
+            serverCount: 3, serverAddresses: consulServerAddresses(config), gossipKey: SECRETS.gossipKey });
+        for (const line of [
+            'datacenter = "prod"', 'node_name = "consul-1"', "server = true", "bootstrap_expect = 3",
+            'bind_addr = "10.110.0.21"', 'advertise_addr = "10.110.0.21"', 'client_addr = "127.0.0.1"',
+            'retry_join = ["10.110.0.21", "10.110.0.22", "10.110.0.23"]', `encrypt = "${SECRETS.gossipKey}"`,
+            "http = -1", "https = 8501", "dns = 8600", "enable_script_checks = false", "enable_local_script_checks = false",
+            "disable_remote_exec = true",
+        ]) {
+            expect(text).to.include(line);
+        }
+    });
+
+    it("renders an agent without bootstrap_expect", () => {
+        const text = content(filesOf(config, "app-1"), "agent.hcl");
+        expect(text).to.include("server = false").and.not.include("bootstrap_expect");
+        expect(text).to.include('retry_join = ["10.110.0.21", "10.110.0.22", "10.110.0.23"]');
+    });
+
+    it("puts initial_management on servers only; every node has its agent, recovery and default tokens", () => {
+        expect(content(filesOf(config, "consul-1"), "acl.hcl")).to.include('initial_management = "secret-management"');
+        const agent = content(filesOf(config, "app-1"), "acl.hcl");
+        expect(agent).to.not.include("initial_management");
+        expect(agent).to.include('default_policy = "deny"').and.include("enable_token_persistence = true")
+            .and.include('agent = "secret-agent-app-1"').and.include('agent_recovery = "secret-recovery-app-1"')
+            .and.include('default = "secret-dns"');
+        expect(renderAclConfig({ agentRecovery: "r", agent: "a", default: "d" })).to.not.include("initial_management");
+    });
+
+    it("renders a service with an HTTP check on its health path and its own token", () => {
+        const hello = config.services.find(s => s.name === "hello")!;
+        expect(renderServiceDefinition(hello, "10.110.0.30", "tok")).to.equal([
+            "service {", '  id = "hello"', '  name = "hello"', '  address = "10.110.0.30"', "  port = 8081", '  token = "tok"',
+            "  check {", '    id = "hello-http"', '    name = "HTTP GET /healthz"', '    http = "http://10.110.0.30:8081/healthz"',
+            '    method = "GET"', '    interval = "5s"', '    timeout = "2s"', "  }", "}", "",
+        ].join("\n"));
+        expect(filesOf(config, "app-1").map(f => f.path)).to.include("service-hello.hcl");
+        expect(filesOf(config, "gw-1").map(f => f.path).filter(p => p.startsWith("service-"))).to.deep.equal([]);
+    });
+
+    it("refuses a host that runs an undeclared service", () => {
+        const host = { ...config.hosts.find(h => h.name === "app-1")!, services: ["nope"] };
+        expect(() => consulReleaseFiles({ config, datacenter: "prod", host, secrets: SECRETS, tls: TLS, seedsAcl: false }))
+            .to.throw('consul: host app-1 runs service "nope", which nordfleet:services does not declare');
+    });
+
+    it("keeps every file that holds a secret away from other users", () => {
+        for (const host of ["consul-1", "app-1"]) {
+            for (const f of filesOf(config, host, true)) {
+                const secret = /secret-|R09TU0lQ/.test(f.content);
+                const worldReadable = (parseInt(f.mode, 8) & 0o004) !== 0;
+                expect(secret && worldReadable, `${host} ${f.path} ${f.mode}`).to.equal(false);
+                if (f.path.startsWith("acl/")) {
+                    expect([f.mode, f.owner], f.path).to.deep.equal(["0600", "root:root"]);
+                }
+            }
+        }
+    });
+
+    it("ships the ACL seed to the seeding server only: DNS policy, node and service identities", () => {
+        expect(filesOf(config, "consul-2").some(f => f.path.startsWith("acl/seed/"))).to.equal(false);
+        expect(filesOf(config, "consul-2").map(f => f.path)).to.include("acl/management.token");
+        expect(filesOf(config, "app-1").map(f => f.path)).to.not.include("acl/management.token");
+        const seed = aclSeedFiles("prod", SECRETS);
+        expect(JSON.parse(content(seed, "acl/seed/dns.json"))).to.deep.equal({ SecretID: "secret-dns",
+            Description: "nordfleet: requests without a token (DNS)", Policies: [{ Name: "nordfleet-dns" }] });
+        expect(JSON.parse(content(seed, "acl/seed/agent-app-1.json")).NodeIdentities)
+            .to.deep.equal([{ NodeName: "app-1", Datacenter: "prod" }]);
+        expect(JSON.parse(content(seed, "acl/seed/service-hello.json")).ServiceIdentities).to.deep.equal([{ ServiceName: "hello" }]);
+        expect(content(seed, "acl/seed/service-hello.secret")).to.equal("secret-service-hello");
+        expect(content(seed, "acl/seed/nordfleet-dns.rules")).to.match(/node_prefix "" \{\s+policy = "read"/)
+            .and.match(/service_prefix "" \{\s+policy = "read"/).and.not.include("write");
+    });
+
+    it("forwards .consul from 127.0.0.1:53 to the agent, and points resolv.conf there", () => {
+        const files = filesOf(config, "gw-1");
+        expect(content(files, "dnsmasq.conf")).to.include("listen-address=127.0.0.1\n")
+            .and.include("server=/consul/127.0.0.1#8600\n").and.include("no-resolv\n");
+        expect(content(files, "resolv.conf")).to.include("nameserver 127.0.0.1\nsearch service.consul\n");
+        expect(content(files, "dns.hcl")).to.include("only_passing = true");
+    });
+});
+
+describe("consul validate on rendered releases", function () {
+    this.timeout(60_000);
+    let tmp = "";
+
+    before(function () {
+        if (!fs.existsSync(CONSUL_BIN)) {
+            console.log(`      skipped: no consul at ${CONSUL_BIN} (engine/setup.sh builds it)`);
+            this.skip();
+        }
+        tmp = fs.mkdtempSync(path.join(os.tmpdir(), "nfconsul-validate-"));
+    });
+    after(() => { if (tmp !== "") { fs.rmSync(tmp, { recursive: true, force: true }); } });
+
+    const validate = (name: string, files: { path: string; content: string }[]) => {
+        const dir = path.join(tmp, name);
+        for (const f of files) {
+            fs.mkdirSync(path.dirname(path.join(dir, f.path)), { recursive: true });
+            fs.writeFileSync(path.join(dir, f.path), f.content);
+        }
+        return spawnSync(CONSUL_BIN, ["validate", dir], { encoding: "utf8" });
+    };
+
+    for (const [host, seeds] of [["consul-1", true], ["consul-2", false], ["app-1", false], ["gw-1", false]] as const) {
+        it(`accepts ${host}'s release`, () => {
+            const r = validate(host, filesOf(threeServers(), host, seeds));
+            expect(r.status, r.stderr + r.stdout).to.equal(0);
+            expect(r.stdout).to.include("Configuration is valid!");
+        });
+    }
+
+    it("accepts the lab's single server", () => {
+        const config = parseFleetConfig(labConfig()).config;
+        const r = validate("lab-server", filesOf(config, "consul-1", true));
+        expect(r.status, r.stderr + r.stdout).to.equal(0);
+    });
+
+    it("rejects a release with an unknown setting, naming it", () => {
+        const files = filesOf(threeServers(), "app-1").map(f => f.path === "agent.hcl" ? { ...f, content: `${f.content}bogus_setting = 1\n` } : f);
+        const r = validate("broken", files);
+        expect(r.status).to.not.equal(0);
+        expect(r.stderr + r.stdout).to.include("bogus_setting");
+    });
+});
