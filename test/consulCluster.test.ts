@@ -185,3 +185,95 @@ describe("consul validate on rendered releases", function () {
         expect(r.stderr + r.stdout).to.include("bogus_setting");
     });
 });
+
+/**
+ * The component under Pulumi mocks, in a process of its own: its mocks answer the
+ * random resources' results, which the shared mocks leave unset.
+ */
+const MOCKED_PROGRAM = `
+require("ts-node/register/transpile-only");
+const pulumi = require("@pulumi/pulumi");
+const recorded = [];
+pulumi.runtime.setMocks({
+    newResource(a) {
+        const s = { ...a.inputs };
+        if (a.type === "random:index/randomUuid:RandomUuid") s.result = "uuid-" + a.name;
+        if (a.type === "random:index/randomBytes:RandomBytes") { s.base64 = "Z29zc2lwLWtleQ=="; s.hex = "676f73736970"; }
+        if (a.type === "tls:index/privateKey:PrivateKey") s.privateKeyPem = "KEY-" + a.name;
+        if (/Cert$/.test(a.type)) s.certPem = "CERT-" + a.name;
+        if (a.type === "command:remote:Command") s.stdout = "";
+        recorded.push({ type: a.type, name: a.name, inputs: a.inputs });
+        return { id: a.name + "-id", state: s };
+    },
+    call(a) { throw new Error("unexpected invoke " + a.token); },
+}, "nordfleet", "lab", true);
+const { parseFleetConfig } = require("./config/load");
+const { labConfig } = require("./test/fixtures");
+const { InternalCa } = require("./components/internalCa");
+const { ConsulCluster } = require("./components/consulCluster");
+const config = parseFleetConfig(labConfig()).config;
+const ca = new InternalCa("ca", { organization: "nordfleet" });
+const members = config.hosts.map(h => ({ host: h, connection: { host: h.address, user: "root" }, machine: "m-" + h.name }));
+const c = new ConsulCluster("consul", { config, ca, members });
+Promise.all([c.managementToken.isSecret, c.serviceTokens.isSecret,
+    new Promise(r => c.serviceTokens.apply(t => { r(t); return t; })),
+    new Promise(r => c.releases["probe-1"].release.apply(d => { r(d); return d; }))]).then(([ms, ss, tokens]) =>
+    setTimeout(() => console.log(JSON.stringify({ recorded, datacenter: c.datacenter, serverAddresses: c.serverAddresses,
+        serverReleases: c.serverReleases.length, managementSecret: ms, serviceTokensSecret: ss, tokens })), 300));
+`;
+
+describe("ConsulCluster (mocked engine)", function () {
+    this.timeout(60_000);
+    let out: any;
+    const SIG = "4dabf18193072939515e22adb298388d";
+    const plain = (v: any): any => v && typeof v === "object"
+        ? (v[SIG] ? "<secret>" : Array.isArray(v) ? v.map(plain) : Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)])))
+        : v;
+    const byName = (name: string) => out.recorded.find((r: any) => r.name === name);
+    const stdinOf = (host: string) => byName(`consul-${host}-apply`).inputs.stdin;
+
+    before(() => {
+        const r = spawnSync(process.execPath, ["-e", MOCKED_PROGRAM], { cwd: path.join(__dirname, ".."), encoding: "utf8" });
+        expect(r.status, r.stderr).to.equal(0);
+        out = JSON.parse(r.stdout.trim().split("\n").pop()!);
+    });
+
+    it("makes the gossip key and every token with @pulumi/random", () => {
+        const gossip = byName("consul-gossip-key");
+        expect(gossip.type).to.equal("random:index/randomBytes:RandomBytes");
+        expect(gossip.inputs.length).to.equal(32);
+        const uuids = out.recorded.filter((r: any) => r.type === "random:index/randomUuid:RandomUuid").map((r: any) => r.name).sort();
+        const hosts = ["app-1", "consul-1", "gw-1", "pg-1", "probe-1"];
+        expect(uuids).to.deep.equal([
+            ...hosts.map(h => `consul-agent-token-${h}`), "consul-dns-token", "consul-management-token",
+            ...hosts.map(h => `consul-recovery-token-${h}`), "consul-service-token-hello",
+        ].sort());
+    });
+
+    it("issues each node a certificate for its role's names", () => {
+        expect(byName("consul-consul-1-tls-csr").inputs.dnsNames).to.deep.equal(["server.lab.consul", "consul-1.server.lab.consul", "localhost"]);
+        expect(byName("consul-app-1-tls-csr").inputs.dnsNames).to.deep.equal(["client.lab.consul", "app-1.client.lab.consul", "localhost"]);
+        expect(byName("consul-app-1-tls-cert").inputs.allowedUses).to.include("client_auth");
+    });
+
+    it("pushes one consul release per member as a secret script, the ACL seed on the first server only", () => {
+        for (const host of ["consul-1", "app-1", "gw-1", "pg-1", "probe-1"]) {
+            expect(byName(`consul-${host}`).type).to.equal("nordfleet:platform:RoleRelease");
+            const stdin = stdinOf(host);
+            expect(stdin[SIG], host).to.be.a("string");
+            expect(stdin.value).to.include("ROLE='consul'").and.include(`CONSUL_NODE='${host}'`);
+            expect(stdin.value.includes("'acl/seed/dns.json'"), host).to.equal(host === "consul-1");
+        }
+        expect(out.serverReleases).to.equal(1);
+    });
+
+    it("keeps every secret out of plain inputs, and exports the tokens as secrets", () => {
+        const visible = JSON.stringify(out.recorded.map((r: any) => plain(r.inputs)));
+        expect(visible).to.not.match(/uuid-consul-|Z29zc2lwLWtleQ==|KEY-consul/);
+        expect(out.managementSecret).to.equal(true);
+        expect(out.serviceTokensSecret).to.equal(true);
+        expect(out.tokens).to.deep.equal({ hello: "uuid-consul-service-token-hello" });
+        expect(out.datacenter).to.equal("lab");
+        expect(out.serverAddresses).to.deep.equal(["10.110.0.20"]);
+    });
+});
