@@ -135,7 +135,7 @@ export function renderSeed(a: Omit<InstanceScriptArgs, "baseImage" | "imagePool"
         metaData: renderTemplate("cloud-init/meta-data.hbs", { instanceId: a.host.name, name: a.host.name }),
         networkConfig: renderTemplate("cloud-init/network-config.hbs", {
             address: a.host.address, prefix: a.vlan.prefix, privateMac: a.ctx.privateMac,
-            publicBridge: a.ctx.publicBridge, publicMac: a.ctx.publicMac,
+            publicBridge: a.ctx.publicBridge, publicMac: a.ctx.publicMac, publicAddress: a.host.publicAddress,
         }),
     };
 }

@@ -79,6 +79,7 @@ function hostFrom(raw: Obj): HostSpec {
         } as DataDisk)),
         hypervisor: raw.hypervisor,
         services: Array.isArray(raw.services) ? raw.services : [],
+        publicAddress: raw.publicAddress,
     };
 }
 
@@ -99,6 +100,12 @@ function serviceFrom(raw: Obj): ServiceSpec {
         maxBodyMb: raw.maxBodyMb ?? 1,
         versions: raw.versions === undefined ? undefined : versionsFrom(raw.versions, raw.port),
         traffic: raw.traffic ?? (raw.versions === undefined ? undefined : "blue"),
+        artifact: raw.artifact,
+        args: raw.args,
+        env: raw.env,
+        cpuQuota: raw.cpuQuota,
+        memoryMb: raw.memoryMb,
+        consumes: raw.consumes ?? [],
     };
 }
 

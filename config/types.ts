@@ -76,6 +76,11 @@ export interface HostSpec {
     hypervisor?: string;
     /** For service hosts: which services run there. */
     services: string[];
+    /**
+     * For gateways on a hypervisor with a public bridge: a static address on the public
+     * NIC ("203.0.113.10/24"). Without it the public NIC asks DHCP.
+     */
+    publicAddress?: string;
 }
 
 /** How the gateway spreads a route's requests over its upstream servers. */
@@ -93,6 +98,15 @@ export interface ServiceVersion {
 
 /** Percent of a route's requests each version gets; the two add up to 100. */
 export type TrafficSplit = Record<VersionName, number>;
+
+/**
+ * Where a service's program comes from: a file or folder of this project shipped in
+ * the release (`inline`, relative to the project; `entry` is the file to run), or one
+ * executable on the artifact mirror, checked against its sha256 on the host.
+ */
+export type Artifact =
+    | { inline: string; entry?: string }
+    | { url: string; sha256: string };
 
 export interface ServiceSpec {
     name: string;
@@ -115,6 +129,16 @@ export interface ServiceSpec {
     versions?: Record<VersionName, ServiceVersion>;
     /** Which version gets the traffic, as written: "blue", "green" or a split. */
     traffic?: VersionName | TrafficSplit;
+    /** The program nordfleet runs; without it the team deploys the service itself. */
+    artifact?: Artifact;
+    args?: string[];
+    /** Plain settings for the service; the platform's secrets are added separately. */
+    env?: Record<string, string>;
+    /** Percent of one CPU (200 = two CPUs). */
+    cpuQuota?: number;
+    memoryMb?: number;
+    /** Services whose events this one reads from the broker (the loader defaults it to []). */
+    consumes?: string[];
 }
 
 export interface GatewayTlsFiles {

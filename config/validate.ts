@@ -3,6 +3,7 @@
  * that name the field, the bad value and the fix; an empty list means "valid".
  * `loadFleetConfig` runs all of them before a single resource is declared.
  */
+import * as path from "path";
 import { allowedSites, describeSites, EEA_COUNTRIES, findSite } from "./sites";
 import {
     BALANCES, Capacity, Endpoint, Environment, HostSpec, Hypervisor, ROLES, ServiceSpec, SshSettings, Vlan, VERSION_NAMES,
@@ -287,12 +288,28 @@ export function validateHosts(field: string, hosts: HostSpec[], vlans: Vlan[], h
                     `${services.map(svc => svc.name).join(", ") || "(none declared)"}`);
             }
         });
+        if (host.publicAddress !== undefined) {
+            problems.push(...validatePublicAddress(`${at}.publicAddress`, host));
+        }
         if (host.services.length > 0 && host.role !== "service") {
             problems.push(`${at}.services: only hosts with role "service" run services; move ${show(host.services)} ` +
                 `to a service host or set role to "service"`);
         }
     });
     return problems;
+}
+
+/** Only a gateway faces the outside, and its public address is an IPv4 address with a prefix. */
+export function validatePublicAddress(field: string, host: HostSpec): Problems {
+    if (host.role !== "gateway") {
+        return [`${field}: only hosts with role "gateway" have a public NIC; remove it from ${show(host.name)}`];
+    }
+    const [address, prefix, ...rest] = String(host.publicAddress).split("/");
+    if (typeof host.publicAddress !== "string" || rest.length || parseIpv4(address) === undefined
+        || !/^\d{1,2}$/.test(prefix ?? "") || Number(prefix) < 8 || Number(prefix) > 30) {
+        return [`${field}: ${show(host.publicAddress)} is not an IPv4 address with a prefix; write it like "203.0.113.10/24"`];
+    }
+    return [];
 }
 
 export function validateAddressInVlan(field: string, address: unknown, vlan: Vlan): Problems {
@@ -352,6 +369,58 @@ export function validateServices(field: string, services: ServiceSpec[]): Proble
  * body limits, and for blue/green, two versions that can run side by side and a
  * traffic setting that names them.
  */
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** What running a service needs: its program, settings, limits and the events it reads. */
+export function validateServiceRun(at: string, s: ServiceSpec, services: ServiceSpec[]): Problems {
+    const problems: Problems = [];
+    const a = s.artifact as Record<string, unknown> | undefined;
+    if (a !== undefined) {
+        const inline = typeof a === "object" && a !== null && typeof a.inline === "string";
+        const fetched = typeof a === "object" && a !== null && typeof a.url === "string";
+        if (!inline && !fetched) {
+            problems.push(`${at}.artifact: ${show(a)} is not an artifact; use { inline: "path/in/project", entry? } ` +
+                `or { url: "https://...", sha256: "<64 hex>" }`);
+        } else if (fetched && (!String(a.url).startsWith("https://") || !/^[0-9a-f]{64}$/.test(String(a.sha256)))) {
+            problems.push(`${at}.artifact: ${show(a)} needs an https:// url and its sha256 as 64 lowercase hex digits`);
+        } else if (inline && (path.isAbsolute(String(a.inline)) || String(a.inline).split("/").includes(".."))) {
+            problems.push(`${at}.artifact.inline: ${show(a.inline)} is not a path inside the project; give it relative to the project`);
+        }
+    }
+    if (s.args !== undefined && (!Array.isArray(s.args) || s.args.some(x => typeof x !== "string"))) {
+        problems.push(`${at}.args: ${show(s.args)} is not a list of strings; write it like ["--verbose"]`);
+    }
+    if (s.env !== undefined) {
+        if (typeof s.env !== "object" || s.env === null || Array.isArray(s.env)) {
+            problems.push(`${at}.env: ${show(s.env)} is not a map; write it like { LOG_LEVEL: info }`);
+        } else {
+            for (const [k, v] of Object.entries(s.env)) {
+                if (!ENV_NAME.test(k) || typeof v !== "string" || /[\r\n]/.test(v)) {
+                    problems.push(`${at}.env.${k}: ${show(v)} is not a one-line string under a shell-style name; ` +
+                        `use NAME: "value" with NAME of letters, digits and _`);
+                }
+            }
+        }
+    }
+    if (s.cpuQuota !== undefined) {
+        problems.push(...validateInteger(`${at}.cpuQuota`, s.cpuQuota, 1, 6400));
+    }
+    if (s.memoryMb !== undefined) {
+        problems.push(...validateInteger(`${at}.memoryMb`, s.memoryMb, 16, 1024 * 1024));
+    }
+    (Array.isArray(s.consumes ?? []) ? s.consumes ?? [] : [s.consumes]).forEach((c, j) => {
+        const source = services.find(x => x.name === c);
+        if (!source || !source.queue || c === s.name) {
+            problems.push(`${at}.consumes[${j}]: ${show(c)} is not another service with queue: true; name one of: ` +
+                `${services.filter(x => x.queue && x.name !== s.name).map(x => x.name).join(", ") || "(none)"}`);
+        }
+    });
+    if ((s.consumes ?? []).length && !s.queue) {
+        problems.push(`${at}.consumes: ${show(s.name)} reads events but has no broker access; set queue: true`);
+    }
+    return problems;
+}
+
 export function validateServiceRouting(field: string, services: ServiceSpec[], hosts: HostSpec[]): Problems {
     return services.flatMap((s, i) => {
         const at = `${field}[${i}]`;
@@ -364,6 +433,7 @@ export function validateServiceRouting(field: string, services: ServiceSpec[], h
             ...validateInteger(`${at}.rateLimitBurst`, s.rateLimitBurst, 0, 100000),
             ...validateInteger(`${at}.maxBodyMb`, s.maxBodyMb, 1, 10240),
             ...validateVersions(at, s, hosts),
+            ...validateServiceRun(at, s, services),
         ];
     });
 }

@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import {
     validateAddressInVlan, validateAllowedCountries, validateCidr, validateConsulServers, validateHostName,
-    validateEndpoint, validateGateway, validateKnownBackend, validateServiceRouting, validateServices, validateSite,
+    validateEndpoint, validateGateway, validateKnownBackend, validatePublicAddress, validateServiceRouting, validateServices, validateSite,
     validateTraffic, validateVlanId, validateVlans,
 } from "../config/validate";
 import { EEA_COUNTRIES } from "../config/sites";
@@ -130,6 +130,20 @@ describe("validators", () => {
         ];
         for (const [value, expected] of cases) {
             it(JSON.stringify(value), () => expect(validateAddressInVlan("f", value, vlan)).to.deep.equal(expected));
+        }
+    });
+
+    describe("validatePublicAddress", () => {
+        const host = (role: string, publicAddress: unknown) => ({ name: "gw-1", role, publicAddress } as unknown as HostSpec);
+        const bad = (v: unknown) => [`f: ${JSON.stringify(v)} is not an IPv4 address with a prefix; write it like "203.0.113.10/24"`];
+        const cases: [string, unknown, string[]][] = [
+            ["gateway", "203.0.113.10/24", []], ["gateway", "10.198.0.10/30", []],
+            ["gateway", "203.0.113.10", bad("203.0.113.10")], ["gateway", "203.0.113.300/24", bad("203.0.113.300/24")],
+            ["gateway", "203.0.113.10/31", bad("203.0.113.10/31")], ["gateway", 42, bad(42)],
+            ["service", "203.0.113.10/24", [`f: only hosts with role "gateway" have a public NIC; remove it from "gw-1"`]],
+        ];
+        for (const [role, value, expected] of cases) {
+            it(`${role} ${JSON.stringify(value)}`, () => expect(validatePublicAddress("f", host(role, value))).to.deep.equal(expected));
         }
     });
 
