@@ -5,6 +5,7 @@
  */
 import * as fs from "fs";
 import * as pulumi from "@pulumi/pulumi";
+import { databasePlacement } from "../components/postgresDatabase";
 import { placeHosts, Placement } from "./placement";
 import { EEA_COUNTRIES } from "./sites";
 import {
@@ -35,7 +36,8 @@ export const CONFIG_KEYS = [
 
 /** URL schemes each endpoint accepts. */
 export const ENDPOINT_SCHEMES = {
-    backup: ["s3", "https"],
+    // pgBackRest's repository types; file:// (a folder on the database host) in a lab only.
+    backup: ["s3", "file"],
     apt: ["https", "http"],
     artifacts: ["https", "s3"],
     stateBackend: ["s3", "azblob", "gs", "https", "file"],
@@ -202,8 +204,13 @@ export function parseFleetConfig(raw: RawConfig): LoadedFleet {
     let placement: Placement;
     try {
         placement = placeHosts(hosts, hypervisors);
+        databasePlacement(config);
     } catch (e) {
         throw new ConfigError([(e as Error).message]);
+    }
+    if (services.some(s => s.database) && !config.backup) {
+        throw new ConfigError([`nordfleet:backup: is not set, but services keep databases; PostgreSQL archives its ` +
+            `WAL and nightly backups there: set { url: "s3://BUCKET?endpoint=HOST&region=R", site }`]);
     }
     return { config, placement };
 }
@@ -219,6 +226,10 @@ function parseEndpoints(raw: RawConfig, allowed: ReadonlySet<string>, environmen
         return value as Endpoint;
     };
     const backup = check("nordfleet:backup", raw.backup, ENDPOINT_SCHEMES.backup);
+    if (backup && environment !== "lab" && String(backup.url).startsWith("file:")) {
+        problems.push(`nordfleet:backup.url: ${JSON.stringify(backup.url)} keeps backups on the database host itself, ` +
+            `which only a lab stack may do; use an s3:// bucket in an allowed country`);
+    }
     const stateBackend = check("nordfleet:stateBackend", raw.stateBackend, ENDPOINT_SCHEMES.stateBackend);
     if (stateBackend === undefined && environment === "prod") {
         problems.push(`nordfleet:stateBackend: is not set; a prod stack must say where its state lives so its ` +
