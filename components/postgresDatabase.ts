@@ -1,0 +1,297 @@
+/**
+ * PostgreSQL on a postgres host: one cluster per host, one database and one role per
+ * service whose database lives there, data on the host's "pgdata" volume, WAL archived
+ * and nightly base backups sent to the stack's backup endpoint with pgBackRest.
+ *
+ * Why a shared cluster per host rather than a cluster per service: a cluster costs its
+ * own shared_buffers, WAL, checkpointer, port, systemd unit and pgBackRest stanza, and a
+ * database per service already gives each service its own owner, its own credentials and
+ * pg_hba rules admitting only its own hosts. The price is that a pgBackRest restore
+ * rewinds every database of the cluster together, and that services share the volume's
+ * I/O and space; a service that needs its own restore point or its own disk gets a
+ * postgres host of its own (the mapping below is per host, so that is a config change).
+ */
+import * as crypto from "crypto";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import { Endpoint, FleetConfig, HostSpec } from "../config/types";
+import { Connection } from "./connection";
+import { InternalCa } from "./internalCa";
+import { ReleaseFile, RoleRelease } from "./release";
+import { readTemplate, renderTemplate } from "./render";
+
+export const PG_MAJOR = 15;
+export const PG_PORT = 5432;
+/** The data disk (in the host's `dataDisks`) that holds the cluster. */
+export const PG_DATA_DISK = "pgdata";
+const LIVE = "/etc/nordfleet/postgres/current";
+const MOUNT = "/var/lib/nordfleet/pgdata";
+
+/** A data host as the fleet built it: what a release needs to reach and identify it. */
+export interface DataHost {
+    host: HostSpec;
+    connection: Connection;
+    /** Changes when the guest is rebuilt, so a new machine gets its release again. */
+    machine: pulumi.Input<string>;
+    /** Serial of each data volume (KvmInstance.volumeSerials). */
+    volumeSerials: Record<string, string>;
+}
+
+/**
+ * Which services' databases each postgres host serves: the host's `services` when it
+ * names them, otherwise every service with `database: true` when there is exactly one
+ * postgres host. Every database must land on exactly one host.
+ */
+export function databasePlacement(config: FleetConfig): Record<string, string[]> {
+    const pgHosts = config.hosts.filter(h => h.role === "postgres");
+    const wanted = config.services.filter(s => s.database).map(s => s.name);
+    const placement: Record<string, string[]> = Object.fromEntries(pgHosts.map(h =>
+        [h.name, h.services.length > 0 ? [...h.services] : pgHosts.length === 1 ? [...wanted] : []]));
+    const problems: string[] = [];
+    for (const svc of wanted) {
+        const on = Object.keys(placement).filter(h => placement[h].includes(svc));
+        if (on.length !== 1) {
+            problems.push(`service "${svc}" has database: true but its database is on ${on.length === 0
+                ? "no postgres host" : `${on.length} postgres hosts (${on.join(", ")})`}; list it in the services of exactly one postgres host`);
+        }
+    }
+    for (const [host, svcs] of Object.entries(placement)) {
+        for (const svc of svcs.filter(s => !wanted.includes(s))) {
+            problems.push(`postgres host "${host}" lists "${svc}", which is not a service with database: true`);
+        }
+    }
+    if (problems.length > 0) {
+        throw new Error(`database placement: ${problems.join("; ")}`);
+    }
+    return placement;
+}
+
+/** The VLAN addresses of the hosts that run each service: the only clients its database admits. */
+export function serviceClientAddresses(config: FleetConfig): Record<string, string[]> {
+    return Object.fromEntries(config.services.map(s =>
+        [s.name, config.hosts.filter(h => h.services.includes(s.name) && h.role === "service").map(h => h.address)]));
+}
+
+export interface PgMemory {
+    sharedBuffersMb: number;
+    effectiveCacheSizeMb: number;
+    maintenanceWorkMemMb: number;
+    workMemMb: number;
+}
+
+const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, Math.floor(v)));
+
+/** The usual starting point: a quarter of memory for shared_buffers, three quarters assumed as cache. */
+export function pgMemory(memoryMb: number, maxConnections: number): PgMemory {
+    const sharedBuffersMb = clamp(memoryMb / 4, 32, 16384);
+    return {
+        sharedBuffersMb,
+        effectiveCacheSizeMb: clamp(memoryMb * 3 / 4, 64, 1 << 20),
+        maintenanceWorkMemMb: clamp(memoryMb / 16, 16, 2048),
+        workMemMb: clamp((memoryMb - sharedBuffersMb) / (maxConnections * 3), 2, 64),
+    };
+}
+
+/**
+ * A SCRAM-SHA-256 verifier as PostgreSQL stores it (RFC 5802/7677), so only the verifier
+ * travels to the host. The salt is derived from the password and role, which keeps the
+ * release (and its digest) the same from one run to the next.
+ */
+export function scramVerifier(password: string, role: string, iterations = 4096): string {
+    const salt = crypto.createHmac("sha256", password).update(`nordfleet-scram-salt:${role}`).digest().subarray(0, 16);
+    return scramVerifierWithSalt(password, salt, iterations);
+}
+
+export function scramVerifierWithSalt(password: string, salt: Buffer, iterations: number): string {
+    if (!/^[\x21-\x7e]+$/.test(password)) {
+        // Printable ASCII is unchanged by SASLprep, which this does not implement.
+        throw new Error("scramVerifier: the password must be printable ASCII");
+    }
+    const salted = crypto.pbkdf2Sync(password, salt, iterations, 32, "sha256");
+    const hmac = (key: Buffer, text: string) => crypto.createHmac("sha256", key).update(text).digest();
+    const storedKey = crypto.createHash("sha256").update(hmac(salted, "Client Key")).digest();
+    const serverKey = hmac(salted, "Server Key");
+    return `SCRAM-SHA-256$${iterations}:${salt.toString("base64")}$${storedKey.toString("base64")}:${serverKey.toString("base64")}`;
+}
+
+const sqlLiteral = (s: string) => `'${s.replace(/'/g, "''")}'`;
+const sqlIdent = (s: string) => `"${s.replace(/"/g, '""')}"`;
+
+/** Idempotent SQL (psql, fed on stdin) that creates or updates each service's role and database. */
+export function renderRolesSql(roles: { name: string; verifier: string }[]): string {
+    return renderTemplate("postgres/roles.sql.hbs", {
+        roles: roles.map(r => ({ literal: sqlLiteral(r.name), ident: sqlIdent(r.name), verifier: sqlLiteral(r.verifier) })),
+    });
+}
+
+export interface PgHbaRule {
+    database: string;
+    user: string;
+    address: string;
+}
+
+export function renderPgHba(clients: Record<string, string[]>): string {
+    const rules: PgHbaRule[] = Object.entries(clients).sort(([a], [b]) => a.localeCompare(b))
+        .flatMap(([svc, addrs]) => addrs.map(address => ({ database: svc, user: svc, address })));
+    return renderTemplate("postgres/pg_hba.conf.hbs", { rules });
+}
+
+export interface BackupRepo {
+    type: "s3" | "posix";
+    path: string;
+    s3?: { bucket: string; endpoint: string; region: string; uriStyle: "path" | "host" } & Partial<BackupCredentials>;
+}
+
+export interface BackupCredentials {
+    accessKeyId: string;
+    secretAccessKey: string;
+}
+
+/**
+ * The pgBackRest repository for the stack's backup endpoint:
+ * `s3://BUCKET[/PREFIX]?endpoint=HOST&region=R[&s3ForcePathStyle=true]` or `file:///PATH`
+ * (a directory on the database host itself, for the lab).
+ */
+export function backupRepo(backup: Endpoint | undefined): BackupRepo {
+    if (!backup) {
+        throw new Error("nordfleet:backup is not set; PostgreSQL archives its WAL there. Set it to s3://BUCKET?endpoint=HOST&region=R, or file:///var/lib/nordfleet/backup in a lab stack");
+    }
+    const url = new URL(backup.url);
+    if (url.protocol === "file:") {
+        return { type: "posix", path: decodeURIComponent(url.pathname) };
+    }
+    if (url.protocol !== "s3:") {
+        throw new Error(`nordfleet:backup.url: "${backup.url}": pgBackRest needs an s3:// or file:// repository`);
+    }
+    const endpoint = url.searchParams.get("endpoint");
+    const region = url.searchParams.get("region");
+    if (!url.hostname || !endpoint || !region) {
+        throw new Error(`nordfleet:backup.url: "${backup.url}" needs a bucket, ?endpoint= and &region=`);
+    }
+    return {
+        type: "s3",
+        path: url.pathname.length > 1 ? url.pathname.replace(/\/+$/, "") : "/pgbackrest",
+        s3: { bucket: url.hostname, endpoint, region,
+              uriStyle: url.searchParams.get("s3ForcePathStyle") === "true" ? "path" : "host" },
+    };
+}
+
+export interface PostgresReleaseInput {
+    host: HostSpec;
+    dataSerial: string;
+    services: string[];
+    clients: Record<string, string[]>;
+    /** Service name to SCRAM verifier. */
+    verifiers: Record<string, string>;
+    tls: { certPem: string; keyPem: string; caPem: string };
+    repo: BackupRepo;
+    cipherPass: string;
+    maxConnections?: number;
+}
+
+const pgdataOf = () => `${MOUNT}/${PG_MAJOR}/main`;
+
+/** The plain variables the hooks read (no secrets). */
+export function postgresVars(host: HostSpec, dataSerial: string, services: string[]): Record<string, string | number> {
+    return {
+        PG_MAJOR, MOUNT, PGDATA: pgdataOf(), DATA_SERIAL: dataSerial, DISK_DIR: "/dev/disk/by-id", FSTAB: "/etc/fstab",
+        STANZA: host.name, ADDRESS: host.address, PORT: PG_PORT, DATABASES: services.join(" "),
+    };
+}
+
+/** Every file of one postgres host's release. */
+export function postgresReleaseFiles(p: PostgresReleaseInput): ReleaseFile[] {
+    const maxConnections = p.maxConnections ?? 100;
+    const stanza = p.host.name;
+    const pgdata = pgdataOf();
+    const ctx = { hostName: p.host.name, pgMajor: PG_MAJOR, live: LIVE, mount: MOUNT, pgdata, stanza,
+                  address: p.host.address, port: PG_PORT, maxConnections, memory: pgMemory(p.host.memoryMb, maxConnections) };
+    const clients = Object.fromEntries(p.services.map(s => [s, p.clients[s] ?? []]));
+    return [
+        { path: "postgresql.conf", mode: "0644", content: renderTemplate("postgres/postgresql.conf.hbs", ctx) },
+        { path: "pg_hba.conf", mode: "0644", content: renderPgHba(clients) },
+        { path: "pg_ident.conf", mode: "0644", content: "# no identity maps\n" },
+        { path: "tls/server.crt", mode: "0644", content: p.tls.certPem },
+        { path: "tls/server.key", mode: "0600", owner: "postgres:postgres", content: p.tls.keyPem },
+        { path: "tls/ca.crt", mode: "0644", content: p.tls.caPem },
+        { path: "pgbackrest.conf", mode: "0640", owner: "root:postgres",
+          content: renderTemplate("postgres/pgbackrest.conf.hbs", { ...ctx, repo: p.repo, cipherPass: p.cipherPass }) },
+        { path: "roles.sql", mode: "0600",
+          content: renderRolesSql(p.services.map(name => ({ name, verifier: p.verifiers[name] }))) },
+        { path: "restore.sh", mode: "0750", content: renderTemplate("postgres/restore.sh.hbs", ctx) },
+        { path: "systemd/nordfleet-postgres.service", mode: "0644",
+          content: renderTemplate("postgres/nordfleet-postgres.service.hbs", ctx) },
+        { path: "systemd/nordfleet-pg-backup.service", mode: "0644",
+          content: renderTemplate("postgres/nordfleet-pg-backup.service.hbs", ctx) },
+        { path: "systemd/nordfleet-pg-backup.timer", mode: "0644", content: readTemplate("postgres/nordfleet-pg-backup.timer") },
+    ];
+}
+
+export interface PostgresDatabaseArgs {
+    server: DataHost;
+    config: FleetConfig;
+    /** Services whose database lives on this host (see `databasePlacement`). */
+    services: string[];
+    /** Addresses of each service's hosts (see `serviceClientAddresses`). */
+    clients: Record<string, string[]>;
+    ca: InternalCa;
+    /** Keys for an s3:// backup repository (secrets). */
+    backupCredentials?: { accessKeyId: pulumi.Input<string>; secretAccessKey: pulumi.Input<string> };
+}
+
+export interface DatabaseConnection {
+    /** host:port */
+    endpoint: string;
+    host: string;
+    port: number;
+    database: string;
+    user: string;
+    /** Secret. */
+    password: pulumi.Output<string>;
+}
+
+export class PostgresDatabase extends pulumi.ComponentResource {
+    /** Per service: where and how to connect. */
+    public readonly databases: Record<string, DatabaseConnection>;
+    /** Digest of the live release, once the host runs it. */
+    public readonly release: pulumi.Output<string>;
+
+    constructor(name: string, args: PostgresDatabaseArgs, opts?: pulumi.ComponentResourceOptions) {
+        const { host } = args.server;
+        super("nordfleet:platform:PostgresDatabase", name, { host: host.name }, opts);
+        const dataSerial = args.server.volumeSerials[PG_DATA_DISK];
+        if (!dataSerial) {
+            throw new Error(`postgres host "${host.name}" needs a data disk named "${PG_DATA_DISK}" for the cluster`);
+        }
+        const repo = backupRepo(args.config.backup);
+        if (repo.s3 && !args.backupCredentials) {
+            throw new Error(`PostgresDatabase ${name}: an s3:// backup repository needs backupCredentials (access key id and secret)`);
+        }
+
+        const passwords = Object.fromEntries(args.services.map(svc => [svc, new random.RandomPassword(`${name}-${svc}-password`,
+            { length: 32, special: false }, { parent: this }).result]));
+        const cipher = new random.RandomPassword(`${name}-backup-cipher`, { length: 48, special: false }, { parent: this });
+        const tls = args.ca.issue(`${name}-tls`, { commonName: host.name, dnsNames: [host.name], ipAddresses: [host.address] }, this);
+
+        const verifiers = pulumi.all(passwords).apply(pw =>
+            Object.fromEntries(Object.entries(pw).map(([svc, p]) => [svc, scramVerifier(p, svc)])));
+        const credentials = pulumi.output(args.backupCredentials ?? null);
+        const files = pulumi.secret(pulumi.all([verifiers, tls.certPem, tls.privateKeyPem, args.ca.certPem, cipher.result, credentials])
+            .apply(([v, certPem, keyPem, caPem, cipherPass, creds]) => postgresReleaseFiles({
+                host, dataSerial, services: args.services, clients: args.clients, verifiers: v,
+                tls: { certPem, keyPem, caPem }, cipherPass,
+                repo: repo.s3 ? { ...repo, s3: { ...repo.s3, ...(creds as BackupCredentials) } } : repo,
+            })));
+        const roleRelease = new RoleRelease(`${name}-release`, {
+            connection: args.server.connection, role: "postgres", hooks: "postgres/hooks.sh",
+            files, vars: postgresVars(host, dataSerial, args.services), machine: args.server.machine,
+        }, { parent: this });
+        this.release = roleRelease.release;
+
+        this.databases = Object.fromEntries(args.services.map(svc => [svc, {
+            endpoint: `${host.address}:${PG_PORT}`, host: host.address, port: PG_PORT, database: svc, user: svc,
+            password: pulumi.secret(passwords[svc]),
+        }]));
+        this.registerOutputs({ databases: this.databases, release: this.release });
+    }
+}

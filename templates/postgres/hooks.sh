@@ -1,0 +1,143 @@
+# PostgreSQL hooks for the release script. Set above: PG_MAJOR, MOUNT, PGDATA, DATA_SERIAL,
+# DISK_DIR, FSTAB, STANZA, ADDRESS, PORT, DATABASES (space-separated).
+PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
+PG_UNIT=nordfleet-postgres.service
+PG_UNITS="nordfleet-postgres.service nordfleet-pg-backup.service nordfleet-pg-backup.timer"
+
+# The one place that talks to systemd, so a host without it can stand in.
+declare -F pg_systemctl >/dev/null || pg_systemctl() { systemctl "$@"; }
+
+# The hooks run where `set -e` does not apply (inside conditions), so every step that
+# can fail says so: pg_fail ends the hook, whose body is a subshell.
+pg_fail() { echo "postgres: $*" >&2; exit 1; }
+
+pg_psql() { # as the superuser over the local socket; extra args go to psql
+    runuser -u postgres -- "$PG_BIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 -h /run/postgresql -p "$PORT" -d postgres "$@"
+}
+
+pg_backrest() {
+    runuser -u postgres -- pgbackrest --config="$NF_ROOT/current/pgbackrest.conf" --stanza="$STANZA" "$@"
+}
+
+role_validate() ( # DIR
+    local dir=$1 out
+    # The server's own parser: an unknown setting or a value it rejects ends in FATAL.
+    # It reads the candidate file and nothing of the running server.
+    runuser -u postgres -- "$PG_BIN/postgres" -C data_directory -c config_file="$dir/postgresql.conf" \
+        -c hba_file="$dir/pg_hba.conf" -c ident_file="$dir/pg_ident.conf" >/dev/null \
+        || pg_fail "postgresql.conf rejected by postgres -C"
+    openssl x509 -noout -in "$dir/tls/server.crt" || pg_fail "tls/server.crt is not a certificate"
+    [ "$(openssl x509 -noout -pubkey -in "$dir/tls/server.crt")" = "$(openssl pkey -pubout -in "$dir/tls/server.key")" ] \
+        || pg_fail "tls/server.key does not match tls/server.crt"
+    # pgBackRest only warns about an unknown option; a release must not carry one.
+    out=$(runuser -u postgres -- pgbackrest --config="$dir/pgbackrest.conf" --stanza="$STANZA" info 2>&1) \
+        || pg_fail "pgbackrest info with the candidate pgbackrest.conf failed: $out"
+    if printf '%s\n' "$out" | grep -q 'WARN: .*invalid option'; then
+        pg_fail "pgbackrest.conf: $out"
+    fi
+)
+
+# Finds the data volume by serial, formats it only when it carries no signature at
+# all, and mounts it by UUID. Anything else on the device stops the release.
+pg_volume() {
+    local dev="$DISK_DIR/virtio-$DATA_SERIAL" probe rc=0 fstype uuid line
+    for _ in $(seq 30); do [ -b "$dev" ] && break; sleep 1; done
+    [ -b "$dev" ] || pg_fail "data volume $dev (serial $DATA_SERIAL) not found"
+    probe=$(blkid -p -o export "$dev") || rc=$?
+    if [ "$rc" -eq 2 ]; then
+        mkfs.ext4 -q -L pgdata "$dev" || pg_fail "mkfs.ext4 on $dev failed"
+        probe=$(blkid -p -o export "$dev") || pg_fail "no filesystem on $dev after mkfs"
+    elif [ "$rc" -ne 0 ]; then
+        pg_fail "blkid could not probe $dev (exit $rc); not touching it"
+    fi
+    fstype=$(printf '%s\n' "$probe" | sed -n 's/^TYPE=//p')
+    [ "$fstype" = ext4 ] || pg_fail "$dev holds '${fstype:-$(printf '%s' "$probe" | tr '\n' ' ')}', not ext4; refusing to format or mount it"
+    uuid=$(printf '%s\n' "$probe" | sed -n 's/^UUID=//p')
+    line="UUID=$uuid $MOUNT ext4 defaults,noatime,nofail 0 2"
+    touch "$FSTAB"
+    if ! grep -qxF "$line" "$FSTAB"; then
+        grep -v "[[:space:]]${MOUNT}[[:space:]]" "$FSTAB" >"$FSTAB.nordfleet" || true
+        printf '%s\n' "$line" >>"$FSTAB.nordfleet"
+        cat "$FSTAB.nordfleet" >"$FSTAB" || pg_fail "could not write $FSTAB"
+        rm -f "$FSTAB.nordfleet"
+    fi
+    install -d -m 0755 "$MOUNT"
+    if ! mountpoint -q "$MOUNT"; then
+        mount --fstab "$FSTAB" "$MOUNT" || pg_fail "mounting $dev at $MOUNT failed"
+    fi
+    [ "$(findmnt -n -o UUID --target "$MOUNT")" = "$uuid" ] || pg_fail "$MOUNT is not the data volume $dev"
+}
+
+pg_cluster() {
+    install -d -o postgres -g postgres -m 0700 "$(dirname "$PGDATA")"
+    install -d -o postgres -g postgres -m 2775 /run/postgresql
+    install -d -o postgres -g postgres -m 0750 /var/log/pgbackrest
+    # Never re-initialise: a data directory with PG_VERSION is the database.
+    if [ ! -f "$PGDATA/PG_VERSION" ]; then
+        runuser -u postgres -- "$PG_BIN/initdb" -D "$PGDATA" --auth-local=peer --auth-host=scram-sha-256 \
+            --encoding=UTF8 --locale=C.UTF-8 --data-checksums >/dev/null || pg_fail "initdb failed"
+    fi
+}
+
+pg_units() { # DIR; installs the units when they changed
+    local changed=0 u
+    for u in $PG_UNITS; do
+        if ! cmp -s "$1/systemd/$u" "/etc/systemd/system/$u"; then
+            install -m 0644 "$1/systemd/$u" "/etc/systemd/system/$u" || pg_fail "could not install $u"
+            changed=1
+        fi
+    done
+    [ "$changed" -eq 0 ] || pg_systemctl daemon-reload || pg_fail "systemctl daemon-reload failed"
+}
+
+pg_ready() { # seconds to wait
+    local _
+    for _ in $(seq "$1"); do
+        pg_psql -c 'select 1' >/dev/null 2>&1 && return 0
+        sleep 1
+    done
+    return 1
+}
+
+role_activate() ( # DIR (= .../current)
+    local dir=$1
+    pg_volume
+    pg_cluster
+    pg_units "$dir"
+    pg_systemctl enable "$PG_UNIT" >/dev/null 2>&1 || pg_fail "could not enable $PG_UNIT"
+    if pg_ready 1; then
+        pg_systemctl reload "$PG_UNIT" || pg_fail "reload failed"
+        sleep 1
+        # Settings such as shared_buffers or listen_addresses only change on a restart.
+        if [ "$(pg_psql -c 'select count(*) from pg_settings where pending_restart')" != 0 ]; then
+            pg_systemctl restart "$PG_UNIT" || pg_fail "restart failed"
+        fi
+    else
+        pg_systemctl start "$PG_UNIT" || pg_fail "start failed"
+    fi
+    pg_ready 120 || pg_fail "the server did not answer on /run/postgresql within 120 s"
+    pg_psql <"$dir/roles.sql" >/dev/null || pg_fail "creating the service roles and databases failed"
+    pg_backrest stanza-create >/dev/null || pg_fail "pgbackrest stanza-create failed"
+    # Proves archive_command end to end: forces a WAL switch and waits for it in the repo.
+    pg_backrest check >/dev/null || pg_fail "pgbackrest check failed: WAL archiving does not work"
+    if ! pg_backrest info --output=json | grep -q '"label"'; then
+        pg_backrest --type=full backup >/dev/null || pg_fail "the first full backup failed"
+    fi
+    pg_systemctl enable --now nordfleet-pg-backup.timer >/dev/null 2>&1 || pg_fail "could not enable the backup timer"
+)
+
+role_check() (
+    local errors db
+    pg_ready 30 || pg_fail "not answering on the local socket"
+    # A reload keeps the old rules when a file has errors: these views tell.
+    errors=$(pg_psql -c "select 'pg_hba.conf line ' || line_number || ': ' || error from pg_hba_file_rules where error is not null
+                         union all
+                         select sourcefile || ' line ' || sourceline || ': ' || error from pg_file_settings where error is not null")
+    [ -z "$errors" ] || pg_fail "the server rejected its config: $errors"
+    for db in $DATABASES; do
+        [ "$(pg_psql -c "select count(*) from pg_database where datname = '$db'")" = 1 ] \
+            || pg_fail "database $db is missing"
+    done
+    runuser -u postgres -- "$PG_BIN/pg_isready" -q -h "$ADDRESS" -p "$PORT" \
+        || pg_fail "not accepting connections on $ADDRESS:$PORT"
+)

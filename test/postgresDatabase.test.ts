@@ -1,0 +1,219 @@
+import { expect } from "chai";
+import * as crypto from "crypto";
+import * as pulumi from "@pulumi/pulumi";
+import { isSecretValue, recorded, reveal, settle, valueOf } from "./mocks";
+import { parseFleetConfig, RawConfig } from "../config/load";
+import { FleetConfig, HostSpec } from "../config/types";
+import {
+    backupRepo, databasePlacement, pgMemory, PostgresDatabase, postgresReleaseFiles, postgresVars, renderPgHba,
+    renderRolesSql, scramVerifier, scramVerifierWithSalt, serviceClientAddresses,
+} from "../components/postgresDatabase";
+import { InternalCa } from "../components/internalCa";
+import { labConfig } from "./fixtures";
+
+/**
+ * The shared mocks give no value to a RandomPassword's result or a certificate's PEM;
+ * these components compute from them, so the test supplies recognisable ones.
+ */
+export function fillGeneratedValues(): void {
+    const monitor: any = (pulumi.runtime as any).getMonitor?.() ?? require("@pulumi/pulumi/runtime/settings").getMonitor();
+    if (!monitor?.mocks || monitor.mocks.nordfleetFilled) {
+        return;
+    }
+    const inner = monitor.mocks;
+    monitor.mocks = {
+        nordfleetFilled: true,
+        call: (args: any) => inner.call(args),
+        newResource: (args: any) => {
+            const r = inner.newResource(args);
+            if (args.type === "random:index/randomPassword:RandomPassword") {
+                r.state.result = `pw${Buffer.from(args.name).toString("hex")}`.slice(0, args.inputs.length);
+            }
+            if (/^tls:index\/(locallySignedCert|selfSignedCert):/.test(args.type)) {
+                r.state.certPem = `-----BEGIN CERTIFICATE-----\n${args.name}\n-----END CERTIFICATE-----\n`;
+            }
+            return r;
+        },
+    };
+}
+
+/**
+ * A parsed config; `mutate` runs after parsing, for what the loader does not accept yet
+ * (a postgres host's `services`, a file:// backup): the proposed config additions.
+ */
+function config(mutate: (c: FleetConfig) => void = () => undefined): FleetConfig {
+    const raw: RawConfig = labConfig();
+    raw.services = [
+        { name: "orders", port: 8081, replicas: 1, database: true, queue: true },
+        { name: "catalog", port: 8082, replicas: 1, database: true },
+        { name: "web", port: 8083, replicas: 1 },
+    ];
+    raw.hosts = [
+        ...(raw.hosts as any[]).filter(h => h.role !== "postgres" && h.role !== "service"),
+        { name: "app-1", role: "service", vlan: "platform", address: "10.110.0.30", memoryMb: 512, services: ["orders", "catalog", "web"] },
+        { name: "app-2", role: "service", vlan: "platform", address: "10.110.0.31", memoryMb: 512, services: ["orders"] },
+        { name: "pg-1", role: "postgres", vlan: "platform", address: "10.110.0.40", memoryMb: 2048,
+          dataDisks: [{ name: "pgdata", sizeGb: 2 }] },
+    ];
+    const parsed = parseFleetConfig(raw).config;
+    mutate(parsed);
+    return parsed;
+}
+
+const hostOf = (c: FleetConfig, name: string) => c.hosts.find(h => h.name === name)!;
+
+describe("postgres: SCRAM verifiers", () => {
+    it("match the RFC 7677 exchange for user/pencil", () => {
+        // RFC 7677 section 3: the client's proof must verify against the StoredKey we compute.
+        const verifier = scramVerifierWithSalt("pencil", Buffer.from("W22ZaJ0SNY7soEsUEjb6gQ==", "base64"), 4096);
+        const [, keys] = verifier.split("$").slice(1);
+        const [storedKey, serverKey] = keys.split(":").map(k => Buffer.from(k, "base64"));
+        const nonce = "rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0";
+        const authMessage = `n=user,r=rOprNGfwEbeRWgbNEkqO,r=${nonce},s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096,c=biws,r=${nonce}`;
+        const proof = Buffer.from("dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=", "base64");
+        const signature = crypto.createHmac("sha256", storedKey).update(authMessage).digest();
+        const clientKey = Buffer.from(proof.map((b, i) => b ^ signature[i]));
+        expect(crypto.createHash("sha256").update(clientKey).digest().equals(storedKey)).to.equal(true);
+        expect(crypto.createHmac("sha256", serverKey).update(authMessage).digest("base64"))
+            .to.equal("6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=");
+    });
+
+    it("are stable for a password and role, differ across roles, and never contain the password", () => {
+        const v = scramVerifier("Secret123Secret123", "orders");
+        expect(v).to.match(/^SCRAM-SHA-256\$4096:[A-Za-z0-9+/]{22}==\$[A-Za-z0-9+/]{43}=:[A-Za-z0-9+/]{43}=$/);
+        expect(scramVerifier("Secret123Secret123", "orders")).to.equal(v);
+        expect(scramVerifier("Secret123Secret123", "catalog")).to.not.equal(v);
+        expect(v).to.not.contain("Secret123");
+        expect(() => scramVerifier("pässword", "orders")).to.throw("printable ASCII");
+    });
+});
+
+describe("postgres: mapping and rendering", () => {
+    it("puts every database on the single postgres host, and admits each service only from its hosts", () => {
+        const c = config();
+        expect(databasePlacement(c)).to.deep.equal({ "pg-1": ["orders", "catalog"] });
+        expect(serviceClientAddresses(c)).to.deep.include({ orders: ["10.110.0.30", "10.110.0.31"], catalog: ["10.110.0.30"] });
+    });
+
+    it("refuses a database on no host or on two", () => {
+        const two = config(c => {
+            c.hosts.push({ ...hostOf(c, "pg-1"), name: "pg-2", address: "10.110.0.41", services: ["orders"] });
+        });
+        expect(() => databasePlacement(two)).to.throw(
+            `database placement: service "catalog" has database: true but its database is on no postgres host; list it in the services of exactly one postgres host`);
+    });
+
+    it("renders pg_hba: superuser by peer, hostssl scram per service host, everything else rejected", () => {
+        expect(renderPgHba({ orders: ["10.110.0.30", "10.110.0.31"], catalog: ["10.110.0.30"] }).split("\n").filter(l => l && !l.startsWith("#")))
+            .to.deep.equal([
+                "local   all       postgres                 peer",
+                "local   all       all                      reject",
+                'hostssl "catalog" "catalog" 10.110.0.30/32 scram-sha-256',
+                'hostssl "orders" "orders" 10.110.0.30/32 scram-sha-256',
+                'hostssl "orders" "orders" 10.110.0.31/32 scram-sha-256',
+                "host    all       all   0.0.0.0/0          reject",
+                "host    all       all   ::/0               reject",
+            ]);
+    });
+
+    it("creates roles and databases idempotently, quoting names and sending only the verifier", () => {
+        const sql = renderRolesSql([{ name: "order-api", verifier: "SCRAM-SHA-256$4096:abc$def:ghi" }]);
+        expect(sql).to.contain(`SELECT format('CREATE ROLE %I', 'order-api') WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'order-api')\n\\gexec`);
+        expect(sql).to.contain(`ALTER ROLE "order-api" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD 'SCRAM-SHA-256$4096:abc$def:ghi';`);
+        expect(sql).to.contain(`REVOKE ALL ON DATABASE "order-api" FROM PUBLIC;`);
+        expect(sql.indexOf("SET log_statement = 'none'")).to.be.lessThan(sql.indexOf("ALTER ROLE"));
+    });
+
+    it("sizes memory from the host", () => {
+        expect(pgMemory(2048, 100)).to.deep.equal({ sharedBuffersMb: 512, effectiveCacheSizeMb: 1536, maintenanceWorkMemMb: 128, workMemMb: 5 });
+        expect(pgMemory(512, 100)).to.deep.equal({ sharedBuffersMb: 128, effectiveCacheSizeMb: 384, maintenanceWorkMemMb: 32, workMemMb: 2 });
+    });
+
+    it("maps the backup endpoint to a pgBackRest repository", () => {
+        expect(backupRepo({ url: "s3://nordfleet-backups?endpoint=objects.sto.nordfleet.internal&region=stockholm&s3ForcePathStyle=true", site: "stockholm-1" }))
+            .to.deep.equal({ type: "s3", path: "/pgbackrest",
+                s3: { bucket: "nordfleet-backups", endpoint: "objects.sto.nordfleet.internal", region: "stockholm", uriStyle: "path" } });
+        expect(backupRepo({ url: "s3://b/db/pg/?endpoint=e&region=r", site: "oslo-1" }).path).to.equal("/db/pg");
+        expect(backupRepo({ url: "file:///var/lib/nordfleet/backup", site: "lab" })).to.deep.equal({ type: "posix", path: "/var/lib/nordfleet/backup" });
+        expect(() => backupRepo({ url: "https://backup.example/x", site: "oslo-1" }))
+            .to.throw(`nordfleet:backup.url: "https://backup.example/x": pgBackRest needs an s3:// or file:// repository`);
+        expect(() => backupRepo({ url: "s3://b?region=r", site: "oslo-1" })).to.throw("needs a bucket, ?endpoint= and &region=");
+        expect(() => backupRepo(undefined)).to.throw("nordfleet:backup is not set");
+    });
+
+    it("renders a release whose files point at the live tree and keep secrets from other users", () => {
+        const c = config();
+        const host = hostOf(c, "pg-1");
+        const files = postgresReleaseFiles({
+            host, dataSerial: "nf0123", services: ["orders", "catalog"], clients: serviceClientAddresses(c),
+            verifiers: { orders: "SCRAM-o", catalog: "SCRAM-c" }, tls: { certPem: "CERT", keyPem: "KEY", caPem: "CA" },
+            repo: { type: "posix", path: "/var/lib/nordfleet/backup" }, cipherPass: "cipher-secret",
+        });
+        const by = Object.fromEntries(files.map(f => [f.path, f]));
+        const conf = by["postgresql.conf"].content;
+        expect(conf).to.contain("listen_addresses = 'localhost,10.110.0.40'");
+        expect(conf).to.contain("data_directory = '/var/lib/nordfleet/pgdata/15/main'");
+        expect(conf).to.contain("hba_file = '/etc/nordfleet/postgres/current/pg_hba.conf'");
+        expect(conf).to.contain("archive_command = 'pgbackrest --config=/etc/nordfleet/postgres/current/pgbackrest.conf --stanza=pg-1 archive-push %p'");
+        expect(conf).to.contain("shared_buffers = 512MB");
+        expect(by["tls/server.key"]).to.include({ mode: "0600", owner: "postgres:postgres" });
+        expect(by["pgbackrest.conf"]).to.include({ mode: "0640", owner: "root:postgres" });
+        expect(by["pgbackrest.conf"].content).to.contain("repo1-type=posix\nrepo1-path=/var/lib/nordfleet/backup\n");
+        expect(by["roles.sql"].mode).to.equal("0600");
+        expect(by["systemd/nordfleet-postgres.service"].content)
+            .to.contain("ExecStart=/usr/lib/postgresql/15/bin/postgres -c config_file=/etc/nordfleet/postgres/current/postgresql.conf");
+        expect(postgresVars(host, "nf0123", ["orders", "catalog"])).to.include({ DATA_SERIAL: "nf0123", DATABASES: "orders catalog", ADDRESS: "10.110.0.40" });
+    });
+});
+
+describe("PostgresDatabase component (mocked)", () => {
+    before(fillGeneratedValues);
+
+    function build(c: FleetConfig, host: HostSpec, extra: Partial<ConstructorParameters<typeof PostgresDatabase>[1]> = {}) {
+        const ca = new InternalCa("ca", { organization: "nordfleet" });
+        return new PostgresDatabase("db-pg-1", {
+            server: { host, connection: { host: host.address, user: "root" }, machine: "m-1", volumeSerials: { pgdata: "nfpg1" } },
+            config: c, services: databasePlacement(c)["pg-1"], clients: serviceClientAddresses(c), ca, ...extra,
+        });
+    }
+
+    it("creates a password per service, a backup cipher, a certificate and one release, all children of the component", async () => {
+        const c = config(c => { c.backup = { url: "file:///var/lib/nordfleet/backup", site: "lab" }; });
+        recorded.length = 0;
+        const db = build(c, hostOf(c, "pg-1"));
+        const orders = db.databases.orders;
+        expect(orders).to.include({ endpoint: "10.110.0.40:5432", host: "10.110.0.40", port: 5432, database: "orders", user: "orders" });
+        expect(await valueOf(orders.password)).to.match(/^pw/);
+        expect(await valueOf(db.release)).to.match(/^[0-9a-f]{16}$/);
+        await settle();
+        const mine = recorded.filter(r => r.name.startsWith("db-pg-1"));
+        expect(mine.map(r => `${r.type} ${r.name}`)).to.include.members([
+            "random:index/randomPassword:RandomPassword db-pg-1-orders-password",
+            "random:index/randomPassword:RandomPassword db-pg-1-catalog-password",
+            "random:index/randomPassword:RandomPassword db-pg-1-backup-cipher",
+            "tls:index/locallySignedCert:LocallySignedCert db-pg-1-tls-cert",
+            "nordfleet:platform:RoleRelease db-pg-1-release",
+            "command:remote:Command db-pg-1-release-apply",
+        ]);
+        const apply = recorded.find(r => r.name === "db-pg-1-release-apply")!;
+        expect(isSecretValue(apply.inputs.stdin)).to.equal(true);
+        const script: string = reveal(apply.inputs.stdin);
+        const password = await valueOf(orders.password);
+        expect(script).to.contain("'nf_file' 'roles.sql'");
+        expect(script).to.not.contain(password);
+        expect(JSON.stringify(apply.inputs.create)).to.not.contain(password);
+        const roles = script.split("\n").find(l => l.startsWith("'nf_file' 'roles.sql'"))!.split(" ")[4].replace(/'/g, "");
+        expect(Buffer.from(roles, "base64").toString()).to.contain(scramVerifier(password, "orders"));
+    });
+
+    it("refuses a host without a pgdata disk, and an s3 repository without credentials", () => {
+        const c = config(c => { c.backup = { url: "s3://b?endpoint=e&region=r", site: "stockholm-1" }; });
+        const host = hostOf(c, "pg-1");
+        const ca = new InternalCa("ca2", { organization: "nordfleet" });
+        const args = { config: c, services: ["orders"], clients: {}, ca };
+        expect(() => new PostgresDatabase("x1", { ...args, server: { host, connection: { host: "h" }, machine: "m", volumeSerials: { data: "s" } } }))
+            .to.throw(`postgres host "pg-1" needs a data disk named "pgdata" for the cluster`);
+        expect(() => new PostgresDatabase("x2", { ...args, server: { host, connection: { host: "h" }, machine: "m", volumeSerials: { pgdata: "s" } } }))
+            .to.throw("PostgresDatabase x2: an s3:// backup repository needs backupCredentials");
+    });
+});
