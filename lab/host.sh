@@ -92,24 +92,32 @@ lab_seed_image_pool() {
 
 # The lab stack's config lives with the lab's other state, outside the working tree:
 # `pulumi stack init` writes the per-machine passphrase salt into the stack file, and a
-# tracked Pulumi.lab.yaml carrying it would break the lab on every other machine. Each
-# run takes the tracked config as it is and keeps only the salt from the lab's copy.
+# tracked Pulumi.lab.yaml carrying it would break the lab on every other machine. So the
+# stack is created in a scratch copy of the project file, and each run takes the
+# tracked config as it is plus the salt kept in the lab's own copy.
 LAB_STACK_FILE=$LAB_HOME/Pulumi.lab.yaml
+lab_stack_init() { # env...
+    local scratch
+    scratch=$(mktemp -d)
+    cp Pulumi.yaml "$scratch/"
+    (cd "$scratch" && "$@" pulumi stack init lab --secrets-provider passphrase --non-interactive)
+    grep '^encryptionsalt:' "$scratch/Pulumi.lab.yaml" >"$LAB_HOME/encryptionsalt"
+    rm -rf "$scratch"
+}
+
 lab_stack_file() {
-    local salt=""
-    [ -f "$LAB_STACK_FILE" ] && salt=$(grep '^encryptionsalt:' "$LAB_STACK_FILE" || true)
-    { [ -n "$salt" ] && echo "$salt"; grep -v '^encryptionsalt:' Pulumi.lab.yaml; } >"$LAB_STACK_FILE.new"
+    { cat "$LAB_HOME/encryptionsalt"; grep -v '^encryptionsalt:' Pulumi.lab.yaml; } >"$LAB_STACK_FILE.new"
     mv "$LAB_STACK_FILE.new" "$LAB_STACK_FILE"
 }
 
 lab_pulumi() { # pulumi arguments (up|destroy ...)
     mkdir -p "$LAB_HOME/state"
     [ -f "$LAB_HOME/passphrase" ] || (umask 077 && head -c 32 /dev/urandom | base64 >"$LAB_HOME/passphrase")
-    lab_stack_file
     local env=(env PULUMI_BACKEND_URL="file://$LAB_HOME/state" PULUMI_CONFIG_PASSPHRASE_FILE="$LAB_HOME/passphrase")
-    if ! "${env[@]}" pulumi stack select lab --non-interactive 2>/dev/null; then
-        "${env[@]}" pulumi stack init lab --secrets-provider passphrase --non-interactive
+    if [ ! -f "$LAB_HOME/encryptionsalt" ] || ! "${env[@]}" pulumi stack select lab --non-interactive 2>/dev/null; then
+        lab_stack_init "${env[@]}"
     fi
+    lab_stack_file
     # The engine runs inside the namespace: it reaches the lab hypervisor and nothing else.
     in_ns "${env[@]}" PATH="$PATH" pulumi "$@" --stack lab --config-file "$LAB_STACK_FILE" --non-interactive
 }

@@ -31,10 +31,14 @@ export function labStackDeployed(): boolean {
     return fs.existsSync(path.join(LAB_HOME, "state", ".pulumi", "stacks", "nordfleet", "lab.json"));
 }
 
+/** The commands that read the stack's config take its file. */
+const READS_CONFIG = new Set(["up", "preview", "destroy", "refresh"]);
+
 /** Runs `pulumi ARGS --stack lab` in the lab namespace against the lab's stack file. */
 export function labPulumi(args: string[], configFile = LAB_STACK_FILE): CliResult {
-    const r = spawnSync("ip", ["netns", "exec", LAB_NS, "pulumi", ...args, "--stack", "lab",
-        "--config-file", configFile, "--non-interactive"], {
+    const config = READS_CONFIG.has(args[0]) ? ["--config-file", configFile] : [];
+    const r = spawnSync("ip", ["netns", "exec", LAB_NS, "pulumi", ...args, "--stack", "lab", ...config,
+        "--non-interactive"], {
         cwd: ROOT, env: LAB_ENV, encoding: "utf8", timeout: 30 * 60 * 1000, maxBuffer: 64 * 1024 * 1024,
     });
     return { status: r.status, output: `${r.stdout ?? ""}${r.stderr ?? ""}` };
