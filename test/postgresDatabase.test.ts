@@ -55,6 +55,7 @@ function config(mutate: (c: FleetConfig) => void = () => undefined): FleetConfig
         { name: "pg-1", role: "postgres", vlan: "platform", address: "10.110.0.40", memoryMb: 2048,
           dataDisks: [{ name: "pgdata", sizeGb: 2 }] },
     ];
+    raw.backup = { url: "s3://nordfleet-backups?endpoint=objects.sto.nordfleet.internal&region=stockholm", site: "stockholm-1" };
     const parsed = parseFleetConfig(raw).config;
     mutate(parsed);
     return parsed;
