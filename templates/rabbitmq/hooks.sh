@@ -1,0 +1,100 @@
+# RabbitMQ hooks for the release script. Set above: NODE, ADDRESS, PORT, VHOSTS
+# (space-separated), PEERS ("name=address" for every node, this one included),
+# ENV_FILE, COOKIE, HOSTS_FILE, WAIT (seconds a start may take).
+MQ_UNIT=rabbitmq-server.service
+MQ_SCHEMAS="/usr/lib/rabbitmq/lib/rabbitmq_server-*/plugins/rabbit-[0-9]*/priv/schema/*.schema"
+MQ_STAMP=/var/lib/rabbitmq/.nordfleet-started-with
+
+# The one place that talks to systemd, so a host without it can stand in.
+declare -F mq_systemctl >/dev/null || mq_systemctl() { systemctl "$@"; }
+
+# The hooks run where `set -e` does not apply (inside conditions), so every step that
+# can fail says so: mq_fail ends the hook, whose body is a subshell.
+mq_fail() { echo "rabbitmq: $*" >&2; exit 1; }
+
+role_validate() ( # DIR
+    local dir=$1 conf code_path
+    # The schema checks that TLS files exist, so point the candidate at its own tree.
+    conf=$(mktemp --suffix=.conf)
+    sed "s#$NF_ROOT/current/#$dir/#g" "$dir/rabbitmq.conf" >"$conf"
+    code_path=$(ls -d /usr/lib/rabbitmq/lib/rabbitmq_server-*/plugins/*/ebin)
+    # shellcheck disable=SC2086
+    if ! erl -noshell -noinput -pa $code_path -eval "$(grep -v '^%%' "$dir/validate.erl")" \
+            -extra "$MQ_SCHEMAS" "$conf"; then
+        rm -f "$conf"
+        mq_fail "rabbitmq.conf rejected by the node's schema"
+    fi
+    rm -f "$conf"
+    openssl x509 -noout -in "$dir/tls/server.crt" || mq_fail "tls/server.crt is not a certificate"
+    [ "$(openssl x509 -noout -pubkey -in "$dir/tls/server.crt")" = "$(openssl pkey -pubout -in "$dir/tls/server.key")" ] \
+        || mq_fail "tls/server.key does not match tls/server.crt"
+    [ "$(wc -c <"$dir/erlang.cookie")" -ge 20 ] || mq_fail "the Erlang cookie is too short"
+)
+
+mq_running() { rabbitmq-diagnostics -q check_running >/dev/null 2>&1; }
+
+mq_wait() { # until the app runs, at most WAIT seconds
+    local i
+    for i in $(seq 0 5 "$WAIT"); do
+        mq_running && return 0
+        [ "$i" -lt "$WAIT" ] && sleep 5
+    done
+    return 1
+}
+
+# Node names resolve to VLAN addresses on every node: Erlang distribution needs it.
+mq_hosts() {
+    local block p
+    block=$(printf '# nordfleet rabbitmq nodes\n'; for p in $PEERS; do printf '%s %s\n' "${p#*=}" "${p%%=*}"; done
+            printf '# end nordfleet rabbitmq nodes')
+    if ! grep -qzF "$block" "$HOSTS_FILE"; then
+        sed '/^# nordfleet rabbitmq nodes$/,/^# end nordfleet rabbitmq nodes$/d' "$HOSTS_FILE" >"$HOSTS_FILE.nordfleet"
+        printf '%s\n' "$block" >>"$HOSTS_FILE.nordfleet"
+        cat "$HOSTS_FILE.nordfleet" >"$HOSTS_FILE"
+        rm -f "$HOSTS_FILE.nordfleet"
+    fi
+}
+
+# What the running node was started with: rabbitmq.conf is only read at boot.
+mq_boot_digest() { # DIR
+    cat "$1/rabbitmq.conf" "$1/rabbitmq-env.conf" "$1/enabled_plugins" "$1"/tls/* "$1/erlang.cookie" | sha256sum | cut -d' ' -f1
+}
+
+role_activate() ( # DIR (= .../current)
+    local dir=$1 digest
+    mq_hosts
+    ln -sfn "$dir/rabbitmq-env.conf" "$ENV_FILE" || mq_fail "could not link $ENV_FILE"
+    digest=$(mq_boot_digest "$dir")
+    if mq_running && [ "$(cat "$MQ_STAMP" 2>/dev/null)" = "$digest" ]; then
+        :
+    else
+        if mq_running; then
+            mq_systemctl stop "$MQ_UNIT" || mq_fail "stopping the node failed"
+        fi
+        # The cookie must be in place before the node starts, readable by rabbitmq only.
+        install -o rabbitmq -g rabbitmq -m 0400 "$dir/erlang.cookie" "$COOKIE" || mq_fail "could not write $COOKIE"
+        mq_systemctl enable "$MQ_UNIT" >/dev/null 2>&1 || mq_fail "could not enable $MQ_UNIT"
+        mq_systemctl start "$MQ_UNIT" || mq_fail "starting the node failed"
+        mq_wait || mq_fail "the node did not start within $WAIT s"
+        printf '%s\n' "$digest" >"$MQ_STAMP"
+    fi
+    # Users with their password hashes, vhosts and permissions; an import updates in place.
+    rabbitmqctl -q import_definitions "$dir/definitions.json" >/dev/null || mq_fail "importing users, vhosts and permissions failed"
+    if rabbitmqctl -q list_users --no-table-headers | cut -f1 | grep -qx guest; then
+        rabbitmqctl -q delete_user guest >/dev/null || mq_fail "deleting the guest user failed"
+    fi
+)
+
+role_check() (
+    local vhost live_vhosts
+    mq_wait || mq_fail "the node is not running"
+    rabbitmq-diagnostics -q check_local_alarms >/dev/null || mq_fail "the node has a resource alarm"
+    rabbitmq-diagnostics -q check_port_listener "$PORT" >/dev/null || mq_fail "no listener on port $PORT"
+    rabbitmq-diagnostics -q check_protocol_listener amqp/ssl >/dev/null || mq_fail "no AMQPS listener"
+    ! rabbitmq-diagnostics -q check_protocol_listener amqp >/dev/null 2>&1 || mq_fail "a plain AMQP listener is open"
+    live_vhosts=$(rabbitmqctl -q list_vhosts --no-table-headers)
+    for vhost in $VHOSTS; do
+        printf '%s\n' "$live_vhosts" | grep -qx "$vhost" || mq_fail "vhost $vhost is missing"
+    done
+    ! rabbitmqctl -q list_users --no-table-headers | cut -f1 | grep -qx guest || mq_fail "the guest user exists"
+)
