@@ -25,6 +25,8 @@ export const PG_PORT = 5432;
 /** The data disk (in the host's `dataDisks`) that holds the cluster. */
 export const PG_DATA_DISK = "pgdata";
 const LIVE = "/etc/nordfleet/postgres/current";
+/** Finds, formats (only when blank) and mounts a data volume; RabbitMQ's release carries it too. */
+export const DATA_VOLUME_SCRIPT = "postgres/data-volume.sh";
 const MOUNT = "/var/lib/nordfleet/pgdata";
 
 /** A data host as the fleet built it: what a release needs to reach and identify it. */
@@ -219,6 +221,7 @@ export function postgresReleaseFiles(p: PostgresReleaseInput): ReleaseFile[] {
         { path: "roles.sql", mode: "0600",
           content: renderRolesSql(p.services.map(name => ({ name, verifier: p.verifiers[name] }))) },
         { path: "restore.sh", mode: "0750", content: renderTemplate("postgres/restore.sh.hbs", ctx) },
+        { path: "data-volume.sh", mode: "0755", content: readTemplate(DATA_VOLUME_SCRIPT) },
         { path: "systemd/nordfleet-postgres.service", mode: "0644",
           content: renderTemplate("postgres/nordfleet-postgres.service.hbs", ctx) },
         { path: "systemd/nordfleet-pg-backup.service", mode: "0644",

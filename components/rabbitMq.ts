@@ -19,12 +19,14 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { FleetConfig, HostSpec } from "../config/types";
 import { InternalCa } from "./internalCa";
-import { DataHost } from "./postgresDatabase";
+import { DATA_VOLUME_SCRIPT, DataHost } from "./postgresDatabase";
 import { ReleaseFile, RoleRelease } from "./release";
 import { readTemplate, renderTemplate } from "./render";
 
 export const AMQPS_PORT = 5671;
 const LIVE = "/etc/nordfleet/rabbitmq/current";
+/** The data disk (in the host's `dataDisks`) that holds the node's message store, if it has one. */
+export const MQ_DATA_DISK = "mnesia";
 /** A node under software emulation takes about 90 s to boot: allow twice that. */
 const START_WAIT_SECONDS = 180;
 
@@ -110,12 +112,18 @@ export function rabbitMqReleaseFiles(p: RabbitMqReleaseInput): ReleaseFile[] {
         { path: "erlang.cookie", mode: "0400", content: p.cookie },
         { path: "definitions.json", mode: "0640", owner: "root:rabbitmq",
           content: renderDefinitions(p.services) },
+        { path: "data-volume.sh", mode: "0755", content: readTemplate(DATA_VOLUME_SCRIPT) },
     ];
 }
 
-/** The plain variables the hooks read (no secrets). */
-export function rabbitMqVars(host: HostSpec, nodes: HostSpec[], services: string[]): Record<string, string | number> {
+/**
+ * The plain variables the hooks read (no secrets). `dataSerial`: the serial of the host's
+ * "mnesia" volume, which then holds /var/lib/rabbitmq/mnesia; without one, the root disk does.
+ */
+export function rabbitMqVars(host: HostSpec, nodes: HostSpec[], services: string[],
+                             dataSerial = ""): Record<string, string | number> {
     return {
+        DATA_SERIAL: dataSerial, DISK_DIR: "/dev/disk/by-id", FSTAB: "/etc/fstab", MNESIA: "/var/lib/rabbitmq/mnesia",
         NODE: `rabbit@${host.name}`, ADDRESS: host.address, PORT: AMQPS_PORT, VHOSTS: [...services].sort().join(" "),
         PEERS: nodes.map(n => `${n.name}=${n.address}`).join(" "),
         ENV_FILE: "/etc/rabbitmq/rabbitmq-env.conf", COOKIE: "/var/lib/rabbitmq/.erlang.cookie", HOSTS_FILE: "/etc/hosts",
@@ -165,7 +173,7 @@ export class RabbitMq extends pulumi.ComponentResource {
                 })));
             const release = new RoleRelease(`${name}-${host.name}-release`, {
                 connection: node.connection, role: "rabbitmq", hooks: "rabbitmq/hooks.sh",
-                files, vars: rabbitMqVars(host, nodes, services), machine: node.machine,
+                files, vars: rabbitMqVars(host, nodes, services, node.volumeSerials[MQ_DATA_DISK]), machine: node.machine,
             }, { parent: this });
             return [host.name, release.release];
         }));

@@ -287,6 +287,7 @@ except Exception as e:
     let ns: ReturnType<typeof makeNet>;
     let tls: ReturnType<typeof makeTls>;
     const cookie = crypto.randomBytes(24).toString("hex").slice(0, 32);
+    let loop = "";
 
     // Stands in for systemd: the Debian rabbitmq-server, detached, reading the same env file.
     const stub = `
@@ -308,8 +309,10 @@ mq_systemctl() {
             { name: "orders", passwordHash: rabbitPasswordHash(hashPw.orders, "orders"), consumes: ["hello"] },
         ],
     });
+    const vars = () => ({ ...rabbitMqVars(host, [host], ["hello", "orders"], "nfmnesia"),
+        DISK_DIR: `${tmp}/by-id`, FSTAB: `${tmp}/fstab` });
     const apply = (f: ReleaseFile[]) => sh(`${inServer} bash -s`,
-        stub + releaseScript("rabbitmq", "rabbitmq/hooks.sh", f, rabbitMqVars(host, [host], ["hello", "orders"])));
+        stub + releaseScript("rabbitmq", "rabbitmq/hooks.sh", f, vars()));
     const ctl = (args: string) => ok(`${inServer} rabbitmqctl -q ${args}`);
     const amqp = (url: string, action: "publish" | "get", name: string, where = ns.client) =>
         ok(`ip netns exec ${where} /usr/bin/python3 -c '${AMQP_CLIENT}' '${url}' ${tmp}/ca.crt ${action} '${name}'`);
@@ -327,6 +330,8 @@ mq_systemctl() {
             cp -a /etc/rabbitmq ${tmp}/etc
             rm -f ${tmp}/etc/rabbitmq-env.conf
             printf '127.0.0.1 localhost\\n' >${tmp}/hosts
+            install -d ${tmp}/by-id
+            truncate -s 300M ${tmp}/mnesia.img
             install -d ${nsDir}
             mount --bind ${nsDir} ${nsDir}
             mount --make-private ${nsDir}
@@ -337,11 +342,13 @@ mq_systemctl() {
                 mount --bind ${tmp}/log /var/log/rabbitmq
                 mount --bind ${tmp}/etc /etc/rabbitmq
                 mount --bind ${tmp}/hosts /etc/hosts'`);
+        loop = ok(`losetup -f --show ${tmp}/mnesia.img`);
+        fs.symlinkSync(loop, `${tmp}/by-id/virtio-nfmnesia`);
     });
 
     after(() => {
         sh(`${inServer} rabbitmqctl -q shutdown; ${inServer} sh -c 'pkill -u rabbitmq -x epmd' 2>/dev/null; true`);
-        sh(`umount ${nsDir}/mnt ${nsDir}/uts; umount ${nsDir}; rm -rf ${nsDir} /etc/nordfleet/rabbitmq ${tmp}; true`);
+        sh(`umount ${nsDir}/mnt ${nsDir}/uts; umount ${nsDir}; losetup -d ${loop}; rm -rf ${nsDir} /etc/nordfleet/rabbitmq ${tmp}; true`);
         dropNet("mq");
         releaseLock();
     });
@@ -358,6 +365,10 @@ mq_systemctl() {
             .to.deep.equal(["hello\t^hello\\..*\t^hello\\..*\t^hello\\..*", "orders\t^$\t^$\t^orders\\.hello$"]);
         expect(ctl("list_permissions -p orders --no-table-headers")).to.equal("orders\t^orders\\..*\t^orders\\..*\t^orders\\..*");
         expect(ok(`stat -c '%a %U' ${tmp}/varlib/.erlang.cookie`)).to.equal("400 rabbitmq");
+        // The message store lives on the data volume, formatted because it was blank.
+        expect(ok(`${inServer} findmnt -n -o SOURCE /var/lib/rabbitmq/mnesia`)).to.equal(loop);
+        expect(ok(`${inServer} ls /var/lib/rabbitmq/mnesia`)).to.contain("rabbit@mq-t");
+        expect(fs.readFileSync(`${tmp}/fstab`, "utf8")).to.match(/^UUID=\S+ \/var\/lib\/rabbitmq\/mnesia ext4 defaults,noatime,nofail 0 2\n$/);
         expect(ok(`${inServer} readlink /etc/rabbitmq/rabbitmq-env.conf`)).to.equal("/etc/nordfleet/rabbitmq/current/rabbitmq-env.conf");
         expect(ctl("eval 'node().'")).to.equal("'rabbit@mq-t'");
 

@@ -98,7 +98,8 @@ describe("RabbitMq component (mocked)", () => {
         recorded.length = 0;
         const ca = new InternalCa("mqca", { organization: "nordfleet" });
         const nodes = c.hosts.filter(h => h.role === "rabbitmq").map(host => ({
-            host, connection: { host: host.address, user: "root" }, machine: `m-${host.name}`, volumeSerials: {},
+            host, connection: { host: host.address, user: "root" }, machine: `m-${host.name}`,
+            volumeSerials: host.name === "mq-1" ? { mnesia: "nfmq1" } : {},
         }));
         const mq = new RabbitMq("broker", { nodes, config: c, ca });
         expect(mq.endpoints).to.deep.equal(["10.110.0.50:5671", "10.110.0.51:5671"]);
@@ -126,6 +127,7 @@ describe("RabbitMq component (mocked)", () => {
             expect(script).to.not.contain(password);
             expect(JSON.stringify(apply.inputs.create)).to.not.contain(password);
             expect(script).to.contain(`NODE='rabbit@${node}'`);
+            expect(script).to.contain(`DATA_SERIAL='${node === "mq-1" ? "nfmq1" : ""}'`);
         }
     });
 });

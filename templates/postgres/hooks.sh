@@ -37,37 +37,6 @@ role_validate() ( # DIR
     fi
 )
 
-# Finds the data volume by serial, formats it only when it carries no signature at
-# all, and mounts it by UUID. Anything else on the device stops the release.
-pg_volume() {
-    local dev="$DISK_DIR/virtio-$DATA_SERIAL" probe rc=0 fstype uuid line
-    for _ in $(seq 30); do [ -b "$dev" ] && break; sleep 1; done
-    [ -b "$dev" ] || pg_fail "data volume $dev (serial $DATA_SERIAL) not found"
-    probe=$(blkid -p -o export "$dev") || rc=$?
-    if [ "$rc" -eq 2 ]; then
-        mkfs.ext4 -q -L pgdata "$dev" || pg_fail "mkfs.ext4 on $dev failed"
-        probe=$(blkid -p -o export "$dev") || pg_fail "no filesystem on $dev after mkfs"
-    elif [ "$rc" -ne 0 ]; then
-        pg_fail "blkid could not probe $dev (exit $rc); not touching it"
-    fi
-    fstype=$(printf '%s\n' "$probe" | sed -n 's/^TYPE=//p')
-    [ "$fstype" = ext4 ] || pg_fail "$dev holds '${fstype:-$(printf '%s' "$probe" | tr '\n' ' ')}', not ext4; refusing to format or mount it"
-    uuid=$(printf '%s\n' "$probe" | sed -n 's/^UUID=//p')
-    line="UUID=$uuid $MOUNT ext4 defaults,noatime,nofail 0 2"
-    touch "$FSTAB"
-    if ! grep -qxF "$line" "$FSTAB"; then
-        grep -v "[[:space:]]${MOUNT}[[:space:]]" "$FSTAB" >"$FSTAB.nordfleet" || true
-        printf '%s\n' "$line" >>"$FSTAB.nordfleet"
-        cat "$FSTAB.nordfleet" >"$FSTAB" || pg_fail "could not write $FSTAB"
-        rm -f "$FSTAB.nordfleet"
-    fi
-    install -d -m 0755 "$MOUNT"
-    if ! mountpoint -q "$MOUNT"; then
-        mount --fstab "$FSTAB" "$MOUNT" || pg_fail "mounting $dev at $MOUNT failed"
-    fi
-    [ "$(findmnt -n -o UUID --target "$MOUNT")" = "$uuid" ] || pg_fail "$MOUNT is not the data volume $dev"
-}
-
 pg_cluster() {
     install -d -o postgres -g postgres -m 0700 "$(dirname "$PGDATA")"
     install -d -o postgres -g postgres -m 2775 /run/postgresql
@@ -101,7 +70,8 @@ pg_ready() { # seconds to wait
 
 role_activate() ( # DIR (= .../current)
     local dir=$1
-    pg_volume
+    bash "$dir/data-volume.sh" "$DISK_DIR/virtio-$DATA_SERIAL" "$MOUNT" pgdata "$FSTAB" \
+        || pg_fail "the data volume (serial $DATA_SERIAL) is not usable"
     pg_cluster
     pg_units "$dir"
     pg_systemctl enable "$PG_UNIT" >/dev/null 2>&1 || pg_fail "could not enable $PG_UNIT"

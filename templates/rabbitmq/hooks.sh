@@ -1,6 +1,7 @@
 # RabbitMQ hooks for the release script. Set above: NODE, ADDRESS, PORT, VHOSTS
 # (space-separated), PEERS ("name=address" for every node, this one included),
-# ENV_FILE, COOKIE, HOSTS_FILE, WAIT (seconds a start may take).
+# ENV_FILE, COOKIE, HOSTS_FILE, WAIT (seconds a start may take), and DATA_SERIAL (may be
+# empty), DISK_DIR, FSTAB, MNESIA for the node's data volume.
 MQ_UNIT=rabbitmq-server.service
 MQ_SCHEMAS="/usr/lib/rabbitmq/lib/rabbitmq_server-*/plugins/rabbit-[0-9]*/priv/schema/*.schema"
 MQ_STAMP=/var/lib/rabbitmq/.nordfleet-started-with
@@ -64,6 +65,16 @@ role_activate() ( # DIR (= .../current)
     local dir=$1 digest
     mq_hosts
     ln -sfn "$dir/rabbitmq-env.conf" "$ENV_FILE" || mq_fail "could not link $ENV_FILE"
+    if [ -n "$DATA_SERIAL" ]; then
+        # Mounting over a running node's store would hide it: that move is a manual step.
+        if mq_running && ! mountpoint -q "$MNESIA"; then
+            mq_fail "the node keeps its data on the root disk; stop it and move $MNESIA onto the volume first"
+        fi
+        bash "$dir/data-volume.sh" "$DISK_DIR/virtio-$DATA_SERIAL" "$MNESIA" mnesia "$FSTAB" \
+            || mq_fail "the data volume (serial $DATA_SERIAL) is not usable"
+        chown rabbitmq:rabbitmq "$MNESIA" || mq_fail "could not hand $MNESIA to rabbitmq"
+        chmod 0750 "$MNESIA" || mq_fail "could not set the mode of $MNESIA"
+    fi
     digest=$(mq_boot_digest "$dir")
     if mq_running && [ "$(cat "$MQ_STAMP" 2>/dev/null)" = "$digest" ]; then
         :
