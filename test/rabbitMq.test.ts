@@ -99,7 +99,7 @@ describe("RabbitMq component (mocked)", () => {
         const ca = new InternalCa("mqca", { organization: "nordfleet" });
         const nodes = c.hosts.filter(h => h.role === "rabbitmq").map(host => ({
             host, connection: { host: host.address, user: "root" }, machine: `m-${host.name}`,
-            volumeSerials: host.name === "mq-1" ? { mnesia: "nfmq1" } : {},
+            volumeSerials: (host.name === "mq-1" ? { mnesia: "nfmq1" } : {}) as Record<string, string>,
         }));
         const mq = new RabbitMq("broker", { nodes, config: c, ca });
         expect(mq.endpoints).to.deep.equal(["10.110.0.50:5671", "10.110.0.51:5671"]);
