@@ -216,7 +216,7 @@ export function consulReleaseFiles(ctx: NodeReleaseContext): ReleaseFile[] {
 
 /** Plain variables of the hooks. Software emulation starts guests far slower. */
 export function consulHookVars(host: HostSpec, config: FleetConfig): Record<string, string | number> {
-    return { CONSUL_NODE: host.name, CONSUL_WAIT_SECONDS: config.environment === "lab" ? 600 : 180 };
+    return { CONSUL_NODE: host.name, CONSUL_WAIT_SECONDS: config.environment === "lab" ? 300 : 120 };
 }
 
 export interface ConsulMember {

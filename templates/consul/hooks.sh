@@ -5,6 +5,8 @@
 # config files at its top (the only ones `consul agent -config-dir` reads), tls/,
 # acl/ (root-only token files), systemd/ units, dnsmasq.conf and resolv.conf; the
 # server that creates the cluster's ACL objects also has acl/seed/.
+# The release script calls these hooks where `set -e` does not apply: every step
+# that can fail says `|| return 1`.
 CONSUL_UNITS=/etc/systemd/system
 # Digests of what each running daemon was started from, to tell a reload from a restart.
 CONSUL_STARTED=$NF_ROOT/.started
@@ -18,15 +20,15 @@ consul_cli() { # dir, consul arguments...: talks to the local agent's HTTPS API
 }
 
 role_validate() {
-    consul validate -quiet "$1"
+    consul validate -quiet "$1" || return 1
     if command -v dnsmasq >/dev/null; then
-        dnsmasq --test --conf-file="$1/dnsmasq.conf"
+        dnsmasq --test --conf-file="$1/dnsmasq.conf" || return 1
     fi
 }
 
 consul_install_unit() { # name, source; prints "changed" when the unit file changed
     if ! cmp -s "$2" "$CONSUL_UNITS/$1"; then
-        install -m 0644 "$2" "$CONSUL_UNITS/$1"
+        install -m 0644 "$2" "$CONSUL_UNITS/$1" || return 1
         echo changed
     fi
 }
@@ -37,16 +39,16 @@ consul_install_unit() { # name, source; prints "changed" when the unit file chan
 consul_converge() { # unit, reloadable (yes/no), files read only at start...
     local unit=$1 reloadable=$2 digest recorded
     shift 2
-    digest=$(cat "$@" | sha256sum | cut -d' ' -f1)
+    digest=$(cat "$@" | sha256sum | cut -d' ' -f1) || return 1
     recorded=$(cat "$CONSUL_STARTED/$unit" 2>/dev/null || true)
     if ! systemctl is-active --quiet "$unit"; then
-        systemctl start "$unit"
+        systemctl start "$unit" || return 1
     elif [ "$digest" != "$recorded" ]; then
-        systemctl restart "$unit"
+        systemctl restart "$unit" || return 1
     elif [ "$reloadable" = yes ]; then
-        systemctl reload "$unit"
+        systemctl reload "$unit" || return 1
     fi
-    install -d -m 0700 "$CONSUL_STARTED"
+    install -d -m 0700 "$CONSUL_STARTED" || return 1
     printf '%s\n' "$digest" >"$CONSUL_STARTED/$unit"
 }
 
@@ -67,14 +69,14 @@ consul_wait() { # description, command...: retries for CONSUL_WAIT_SECONDS
 consul_seed_acl() { # dir
     local dir=$1 mgmt=$1/acl/management.token f name
     consul_wait "a leader that accepts the management token" \
-        consul_cli "$dir" acl token read -self -token-file="$mgmt"
+        consul_cli "$dir" acl token read -self -token-file="$mgmt" || return 1
     for f in "$dir"/acl/seed/*.rules; do
         [ -e "$f" ] || continue
         name=$(basename "$f" .rules)
         if consul_cli "$dir" acl policy read -name "$name" -token-file="$mgmt" >/dev/null 2>&1; then
-            consul_cli "$dir" acl policy update -name "$name" -rules "@$f" -token-file="$mgmt" >/dev/null
+            consul_cli "$dir" acl policy update -name "$name" -rules "@$f" -token-file="$mgmt" >/dev/null || return 1
         else
-            consul_cli "$dir" acl policy create -name "$name" -rules "@$f" -token-file="$mgmt" >/dev/null
+            consul_cli "$dir" acl policy create -name "$name" -rules "@$f" -token-file="$mgmt" >/dev/null || return 1
         fi
     done
     for f in "$dir"/acl/seed/*.json; do
@@ -83,32 +85,38 @@ consul_seed_acl() { # dir
         # The CLI takes a token's secret only as an argument; the API takes it from a file.
         curl -sS --fail-with-body --cacert "$dir/tls/ca.pem" --cert "$dir/tls/agent.pem" \
             --key "$dir/tls/agent-key.pem" -H @- -X PUT --data-binary "@$f" \
-            https://127.0.0.1:8501/v1/acl/token <<<"X-Consul-Token: $(<"$mgmt")" >/dev/null
+            https://127.0.0.1:8501/v1/acl/token <<<"X-Consul-Token: $(<"$mgmt")" >/dev/null || return 1
         echo "consul: created ACL token $(basename "$f" .json)"
     done
 }
 
 role_activate() {
     local dir=$1 changed
-    changed=$(consul_install_unit consul.service "$dir/systemd/consul.service")
-    changed+=$(consul_install_unit nordfleet-consul-dns.service "$dir/systemd/nordfleet-consul-dns.service")
-    [ -z "$changed" ] || systemctl daemon-reload
-    systemctl enable --quiet consul.service nordfleet-consul-dns.service
-    consul_converge consul.service yes "$dir/agent.hcl" "$dir/systemd/consul.service"
-    consul_converge nordfleet-consul-dns.service no "$dir/dnsmasq.conf" "$dir/systemd/nordfleet-consul-dns.service"
-    cmp -s "$dir/resolv.conf" /etc/resolv.conf || cat "$dir/resolv.conf" >/etc/resolv.conf
+    changed=$(consul_install_unit consul.service "$dir/systemd/consul.service") || return 1
+    changed+=$(consul_install_unit nordfleet-consul-dns.service "$dir/systemd/nordfleet-consul-dns.service") || return 1
+    if [ -n "$changed" ]; then
+        systemctl daemon-reload || return 1
+    fi
+    systemctl enable --quiet consul.service nordfleet-consul-dns.service || return 1
+    consul_converge consul.service yes "$dir/agent.hcl" "$dir/systemd/consul.service" || return 1
+    consul_converge nordfleet-consul-dns.service no "$dir/dnsmasq.conf" "$dir/systemd/nordfleet-consul-dns.service" || return 1
+    if ! cmp -s "$dir/resolv.conf" /etc/resolv.conf; then
+        cat "$dir/resolv.conf" >/etc/resolv.conf || return 1
+    fi
     if [ -d "$dir/acl/seed" ]; then
-        consul_seed_acl "$dir"
+        consul_seed_acl "$dir" || return 1
     fi
 }
 
-consul_alive() { # dir: this node is a live member of the cluster
+# This node is alive and sees a live server: an agent alone lists itself as alive too.
+consul_joined() { # dir
     consul_cli "$1" members -token-file="$1/acl/recovery.token" |
-        awk -v node="$CONSUL_NODE" '$1 == node && $3 == "alive" { found = 1 } END { exit !found }'
+        awk -v node="$CONSUL_NODE" '$1 == node && $3 == "alive" { me = 1 } $3 == "alive" && $4 == "server" { server = 1 }
+            END { exit !(me && server) }'
 }
 
 role_check() {
     local dir=$NF_ROOT/current
-    consul_wait "$CONSUL_NODE alive in consul members" consul_alive "$dir"
+    consul_wait "$CONSUL_NODE alive beside a live server in consul members" consul_joined "$dir" || return 1
     consul_wait "local resolver running" systemctl is-active --quiet nordfleet-consul-dns.service
 }
