@@ -245,6 +245,17 @@ export -f pg_systemctl
         expect(psql("select count(*) from keep", "hello")).to.equal("100");
         expect(login(ns.client, "hello", pw.hello).stdout.trim()).to.equal("hello true");
     });
+
+    it("restores to a point in time from archived WAL, without a backup taken after the rows", () => {
+        psql("create table pitr (n int); insert into pitr select generate_series(1, 777)", "orders");
+        const before = psql("select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'");
+        ok("sleep 1");
+        psql("drop table pitr", "orders");
+        const out = ok(`nsenter --net=/run/netns/${ns.server} bash -c '${stub.replace(/'/g, `'\\''`)}
+/etc/nordfleet/postgres/current/restore.sh --time "${before}"'`);
+        expect(out).to.contain("the server is open for writes");
+        expect(psql("select count(*) from pitr", "orders")).to.equal("777");
+    });
 });
 
 /** An AMQPS client (pika from Debian): publish to an exchange, or get from a queue. */
