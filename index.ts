@@ -1,10 +1,11 @@
 /**
- * nordfleet: read config -> validate -> build the fleet -> export outputs.
+ * nordfleet: read config -> validate -> build the fleet and the platform on it -> export outputs.
  * Config is validated in full before any resource is declared.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, LoadedFleet, loadFleetConfig } from "./config/load";
 import { Fleet } from "./components/fleet";
+import { Platform } from "./components/platform";
 
 function load(): LoadedFleet {
     try {
@@ -17,6 +18,7 @@ function load(): LoadedFleet {
 
 const loaded = load();
 const fleet = new Fleet("nordfleet", loaded);
+const platform = new Platform("nordfleet", { loaded, fleet });
 
 /** Version of the output contract below; bumped on any breaking change. */
 export const contractVersion = "1";
@@ -27,3 +29,6 @@ export const vlans = fleet.vlans.map(v => ({ name: v.name, id: v.id, cidr: v.cid
 export const hosts = fleet.hostOutputs();
 export const deployPublicKey = fleet.deployPublicKey;
 export const deployPrivateKey = fleet.deployPrivateKey;
+export const caCertPem = platform.ca.certPem;
+export const gatewayUrls = platform.gateways.map(g => g.url);
+export const services = platform.serviceOutputs(loaded.config);

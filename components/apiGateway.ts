@@ -198,7 +198,7 @@ export interface ApiGatewayArgs {
 }
 
 export class ApiGateway extends pulumi.ComponentResource {
-    /** https://<gateway address>/, known once the gateway serves the release. */
+    /** https://<public or VLAN address>/, known once the gateway serves the release. */
     public readonly url: pulumi.Output<string>;
     public readonly certPem: pulumi.Output<string>;
     /** Digest of the live release. */
@@ -216,7 +216,7 @@ export class ApiGateway extends pulumi.ComponentResource {
             const issued = args.ca.issue(`${name}-tls`, {
                 commonName: config.gateway.serverName,
                 dnsNames: [config.gateway.serverName],
-                ipAddresses: [host.address],
+                ipAddresses: [host.address, ...(host.publicAddress ? [host.publicAddress.split("/")[0]] : [])],
             }, this);
             this.certPem = issued.certPem;
             keyPem = issued.privateKeyPem;
@@ -232,7 +232,9 @@ export class ApiGateway extends pulumi.ComponentResource {
             machine: args.machine,
         }, { parent: this });
         this.release = release.release;
-        this.url = release.release.apply(() => `https://${host.address}/`);
+        // Where other teams reach it: the public side when the gateway has a fixed address there.
+        const address = host.publicAddress?.split("/")[0] ?? host.address;
+        this.url = release.release.apply(() => `https://${address}/`);
         this.registerOutputs({ url: this.url, certPem: this.certPem, release: this.release });
     }
 }

@@ -176,8 +176,14 @@ export function serviceEnvironment(inst: ServiceInstance, host: HostSpec,
             throw new Error(`service ${inst.service}: platform env name "${name}" is not a valid variable name`);
         }
     }
-    return { PORT: String(inst.port), BIND: host.address, ...inst.env, ...platform };
+    // The platform names files of the release (the CA) by RELEASE_DIR: each instance has its own.
+    const live = `${serviceRoot(inst.instance)}/current`;
+    const resolved = Object.fromEntries(Object.entries(platform).map(([k, v]) => [k, v.split(RELEASE_DIR).join(live)]));
+    return { PORT: String(inst.port), BIND: host.address, ...inst.env, ...resolved };
 }
+
+/** Stands for an instance's live release folder in the platform's env values. */
+export const RELEASE_DIR = "${RELEASE_DIR}";
 
 export function renderServiceEnv(instance: string, env: Record<string, string>): string {
     const entries = Object.keys(env).sort().map(name => ({ name, value: envFileValue(env[name]) }));

@@ -31,7 +31,7 @@ export type RawConfig = Record<string, unknown>;
 
 export const CONFIG_KEYS = [
     "environment", "allowedCountries", "ssh", "baseImage", "baseKernel", "baseInitrd", "hypervisors", "vlans", "hosts",
-    "services", "backup", "mirrors", "stateBackend", "gateway",
+    "services", "backup", "backupCredentials", "mirrors", "stateBackend", "gateway",
 ] as const;
 
 /** URL schemes each endpoint accepts. */
@@ -262,6 +262,14 @@ export function loadFleetConfig(): LoadedFleet {
         }
     }
     const loaded = parseFleetConfig(raw);
+    // Secrets are checked here, not by the pure parser: `render` reads stack files without them.
+    const credentials = raw.backupCredentials as Obj | undefined;
+    if (loaded.config.backup?.url.startsWith("s3:")
+        && (typeof credentials?.accessKeyId !== "string" || typeof credentials?.secretAccessKey !== "string")) {
+        throw new ConfigError([`nordfleet:backupCredentials: is not set, but the backup target is an s3:// bucket; set ` +
+            `the bucket's keys as secrets: pulumi config set --secret --path nordfleet:backupCredentials.accessKeyId ID ` +
+            `(and .secretAccessKey)`]);
+    }
     const backendProblems = validateKnownBackend(loaded.config.stateBackend, process.env.PULUMI_BACKEND_URL);
     if (backendProblems.length) {
         throw new ConfigError(backendProblems);

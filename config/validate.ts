@@ -288,6 +288,10 @@ export function validateHosts(field: string, hosts: HostSpec[], vlans: Vlan[], h
                     `${services.map(svc => svc.name).join(", ") || "(none declared)"}`);
             }
         });
+        if (host.role === "postgres" && !host.dataDisks.some(d => d.name === "pgdata")) {
+            problems.push(`${at}.dataDisks: postgres host ${show(host.name)} has no data disk named "pgdata"; add ` +
+                `{ name: pgdata, sizeGb: N }: its PostgreSQL cluster lives on that NVMe-backed volume`);
+        }
         if (host.publicAddress !== undefined) {
             problems.push(...validatePublicAddress(`${at}.publicAddress`, host));
         }

@@ -3,8 +3,8 @@
 # each role starts only what it needs. Cached by the hash of the recipe itself.
 LAB_IMAGE_PACKAGES="systemd-sysv,udev,dbus,openssh-server,cloud-init,python3-cffi-backend,ifupdown,iproute2,\
 linux-image-amd64,initramfs-tools,nftables,nginx-light,postgresql-15,rabbitmq-server,curl,ca-certificates,\
-procps,less,netcat-openbsd,fio,dnsutils,pgbackrest,python3-psycopg2,python3-pika"
-LAB_IMAGE_DISABLED="nginx postgresql rabbitmq-server"
+procps,less,netcat-openbsd,fio,dnsutils,dnsmasq,pgbackrest,python3-psycopg2,python3-pika"
+LAB_IMAGE_DISABLED="nginx postgresql rabbitmq-server dnsmasq"
 
 lab_image_dir() {
     local key

@@ -20,7 +20,7 @@ export function labConfig(): RawConfig {
             { name: "app-1", role: "service", vlan: "platform", address: "10.110.0.30", memoryMb: 512,
               services: ["hello"], dataDisks: [{ name: "scratch", sizeGb: 1 }] },
             { name: "pg-1", role: "postgres", vlan: "platform", address: "10.110.0.40", memoryMb: 512,
-              dataDisks: [{ name: "hello", sizeGb: 2 }] },
+              dataDisks: [{ name: "pgdata", sizeGb: 2 }] },
             { name: "probe-1", role: "service", vlan: "quarantine", address: "10.120.0.40", memoryMb: 384 },
         ],
     };

@@ -80,7 +80,7 @@ describe("Fleet (mocked engine)", () => {
     });
 
     it("keeps database volumes on destroy and removes the rest", () => {
-        expect(reveal(byName("nf-pg-1-domain").inputs.delete)).to.include("PROTECTED_DISKS='hello'");
+        expect(reveal(byName("nf-pg-1-domain").inputs.delete)).to.include("PROTECTED_DISKS='pgdata'");
         expect(reveal(byName("nf-app-1-domain").inputs.delete)).to.include("PROTECTED_DISKS=''");
     });
 

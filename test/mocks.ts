@@ -1,3 +1,4 @@
+import * as crypto from "crypto";
 /**
  * Pulumi mocks for unit tests of the program's shape: every created resource is
  * recorded with its raw inputs (secrets still wrapped), and any invoke throws, since
@@ -46,6 +47,25 @@ pulumi.runtime.setMocks({
             state.privateKeyOpenssh = fakePrivateKey(args.name);
             state.privateKeyPem = fakePrivateKey(args.name);
             state.publicKeyOpenssh = `ssh-ed25519 AAAAC3Nza${Buffer.from(args.name).toString("hex")}\n`;
+        }
+        // What the tls and random providers would compute, so outputs built on them resolve.
+        if (args.type === "tls:index/selfSignedCert:SelfSignedCert" || args.type === "tls:index/locallySignedCert:LocallySignedCert") {
+            state.certPem = `-----BEGIN CERTIFICATE-----\n${Buffer.from(args.name).toString("base64")}\n-----END CERTIFICATE-----\n`;
+        }
+        if (args.type === "tls:index/certRequest:CertRequest") {
+            state.certRequestPem = `-----BEGIN CERTIFICATE REQUEST-----\n${args.name}\n-----END CERTIFICATE REQUEST-----\n`;
+        }
+        if (args.type === "random:index/randomPassword:RandomPassword") {
+            state.result = `pw${crypto.createHash("sha256").update(args.name).digest("hex").slice(0, 30)}`;
+        }
+        if (args.type === "random:index/randomUuid:RandomUuid") {
+            const h = crypto.createHash("sha256").update(args.name).digest("hex");
+            state.result = `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
+        }
+        if (args.type === "random:index/randomBytes:RandomBytes") {
+            const bytes = crypto.createHash("sha256").update(args.name).digest();
+            state.base64 = bytes.toString("base64");
+            state.hex = bytes.toString("hex");
         }
         if (args.type === "command:remote:Command") {
             state.stdout = `stdout of ${args.name}`;

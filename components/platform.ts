@@ -1,0 +1,157 @@
+/**
+ * The microservices platform on the fleet's VMs, each piece pushed over SSH as a
+ * release: every VM's baseline (sysctl, limits, firewall) and Consul agent, the Consul
+ * servers, a PostgreSQL per database host, RabbitMQ, the services themselves, and the
+ * API gateway in front of them. All TLS comes from one internal CA.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { LoadedFleet } from "../config/load";
+import { HostSpec, ServiceSpec } from "../config/types";
+import { ApiGateway } from "./apiGateway";
+import { ConsulCluster } from "./consulCluster";
+import { Fleet } from "./fleet";
+import { HostBaseline } from "./hostBaseline";
+import { InternalCa } from "./internalCa";
+import { DatabaseConnection, databasePlacement, DataHost, PostgresDatabase, serviceClientAddresses } from "./postgresDatabase";
+import { RabbitMq } from "./rabbitMq";
+import { RELEASE_DIR, ServiceRelease, ServiceRunSpec } from "./serviceRelease";
+
+export interface PlatformArgs {
+    loaded: LoadedFleet;
+    fleet: Fleet;
+}
+
+/** What other teams read about one service (the contract's `services`). */
+export interface ServiceOutput {
+    consulName: string;
+    database?: { endpoint: string; name: string; user: string; password: pulumi.Output<string> };
+    amqp?: { vhost: string; url: pulumi.Output<string> };
+}
+
+export class Platform extends pulumi.ComponentResource {
+    public readonly ca: InternalCa;
+    public readonly gateways: ApiGateway[] = [];
+    public readonly consul: ConsulCluster;
+    public readonly databases: Record<string, DatabaseConnection> = {};
+    public readonly broker?: RabbitMq;
+
+    constructor(name: string, args: PlatformArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("nordfleet:platform:Platform", name, {}, opts);
+        const { config } = args.loaded;
+        const { fleet } = args;
+        const member = (host: HostSpec) => ({
+            host,
+            connection: fleet.instances[host.name].connection,
+            machine: fleet.instances[host.name].machineId,
+        });
+        const dataHost = (host: HostSpec): DataHost => ({ ...member(host), volumeSerials: fleet.instances[host.name].volumeSerials });
+        const after = (...deps: pulumi.Input<pulumi.Resource>[]) => ({ parent: this, dependsOn: deps });
+
+        this.ca = new InternalCa(`${name}-ca`, { organization: "nordfleet" }, { parent: this });
+
+        // The firewall first: nothing listens on a VM before its baseline is in place.
+        const baselines: Record<string, HostBaseline> = {};
+        for (const host of config.hosts) {
+            baselines[host.name] = new HostBaseline(`${name}-${host.name}-baseline`, {
+                ...member(host), config, vlans: fleet.vlans,
+            }, after(fleet.instances[host.name]));
+        }
+        const baselineOf = (host: HostSpec) => baselines[host.name];
+
+        this.consul = new ConsulCluster(`${name}-consul`, {
+            config, ca: this.ca, members: config.hosts.map(member),
+        }, after(...Object.values(baselines)));
+
+        const placement = databasePlacement(config);
+        const clients = serviceClientAddresses(config);
+        const databaseServers = config.hosts.filter(h => h.role === "postgres");
+        for (const host of databaseServers) {
+            const pg = new PostgresDatabase(`${name}-${host.name}-postgres`, {
+                server: dataHost(host), config, services: placement[host.name], clients, ca: this.ca,
+                backupCredentials: backupCredentials(config),
+            }, after(baselineOf(host)));
+            Object.assign(this.databases, pg.databases);
+        }
+
+        const brokerHosts = config.hosts.filter(h => h.role === "rabbitmq");
+        if (brokerHosts.length > 0 && config.services.some(s => s.queue)) {
+            this.broker = new RabbitMq(`${name}-rabbitmq`, {
+                nodes: brokerHosts.map(dataHost), config, ca: this.ca,
+            }, after(...brokerHosts.map(baselineOf)));
+        }
+
+        const serviceReleases: ServiceRelease[] = [];
+        for (const host of config.hosts.filter(h => h.role === "service")) {
+            for (const service of config.services.filter(s => host.services.includes(s.name) && s.artifact)) {
+                serviceReleases.push(new ServiceRelease(`${name}-${host.name}-${service.name}`, {
+                    ...member(host),
+                    service: service as ServiceRunSpec,
+                    env: this.platformEnv(service),
+                    caCertPem: this.ca.certPem,
+                }, after(baselineOf(host), this.consul, ...Object.values(this.children()))));
+            }
+        }
+
+        for (const host of config.hosts.filter(h => h.role === "gateway")) {
+            this.gateways.push(new ApiGateway(`${name}-${host.name}-gateway`, {
+                ...member(host), ca: this.ca, config,
+            }, after(baselineOf(host), ...serviceReleases)));
+        }
+        this.registerOutputs({ ca: this.ca.certPem, gateways: this.gateways.map(g => g.url) });
+    }
+
+    /** The resources services wait for: their database and broker. */
+    private children(): Record<string, pulumi.Resource> {
+        return this.broker ? { broker: this.broker } : {};
+    }
+
+    /** What the platform hands a service: its database, its broker, its Consul token (secrets). */
+    private platformEnv(service: ServiceSpec): pulumi.Output<Record<string, string>> {
+        const env: Record<string, pulumi.Input<string>> = {
+            CONSUL_HTTP_TOKEN: this.consul.serviceTokens.apply(t => t[service.name]),
+        };
+        const db = this.databases[service.name];
+        if (service.database && db) {
+            env.DATABASE_URL = pulumi.interpolate
+                `postgresql://${db.user}:${db.password}@${db.endpoint}/${db.database}?sslmode=verify-full&sslrootcert=${CA_FILE}`;
+        }
+        if (service.queue && this.broker) {
+            env.AMQP_URL = this.broker.urls[service.name];
+            env.AMQP_CA = CA_FILE;
+        }
+        for (const source of service.consumes ?? []) {
+            if (this.broker?.eventUrls?.[service.name]?.[source]) {
+                env.EVENTS_AMQP_URL = this.broker.eventUrls[service.name][source];
+            }
+        }
+        return pulumi.secret(pulumi.all(env));
+    }
+
+    /** Per service: its Consul name, database and broker endpoints, for the stack outputs. */
+    public serviceOutputs(config: LoadedFleet["config"]): Record<string, ServiceOutput> {
+        return Object.fromEntries(config.services.map(s => {
+            const db = this.databases[s.name];
+            const out: ServiceOutput = { consulName: `${s.name}.service.consul` };
+            if (s.database && db) {
+                out.database = { endpoint: db.endpoint, name: db.database, user: db.user, password: pulumi.secret(db.password) };
+            }
+            if (s.queue && this.broker) {
+                out.amqp = { vhost: s.name, url: pulumi.secret(this.broker.urls[s.name]) };
+            }
+            return [s.name, out];
+        }));
+    }
+}
+
+/** The s3 backup bucket's keys: stack secrets, read only as secrets (the loader checked they are set). */
+function backupCredentials(config: LoadedFleet["config"]) {
+    if (!config.backup?.url.startsWith("s3:")) {
+        return undefined;
+    }
+    const stack = new pulumi.Config("nordfleet");
+    const keys = stack.requireSecretObject<{ accessKeyId: string; secretAccessKey: string }>("backupCredentials");
+    return { accessKeyId: keys.apply(k => k.accessKeyId), secretAccessKey: keys.apply(k => k.secretAccessKey) };
+}
+
+/** The CA file inside each instance's release tree (see serviceReleaseFiles). */
+const CA_FILE = `${RELEASE_DIR}/ca.pem`;
