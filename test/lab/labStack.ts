@@ -3,7 +3,7 @@
  * namespace (as lab/up does), reads its outputs, reaches its guests exactly as the
  * fleet does, and counts the SSH sessions the lab hypervisor's sshd accepted.
  */
-import { spawnSync } from "child_process";
+import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -42,6 +42,19 @@ export function labPulumi(args: string[], configFile = LAB_STACK_FILE): CliResul
         cwd: ROOT, env: LAB_ENV, encoding: "utf8", timeout: 30 * 60 * 1000, maxBuffer: 64 * 1024 * 1024,
     });
     return { status: r.status, output: `${r.stdout ?? ""}${r.stderr ?? ""}` };
+}
+
+/** The same, without blocking: the test can keep probing the fleet while the engine works. */
+export function labPulumiAsync(args: string[], configFile = LAB_STACK_FILE): Promise<CliResult> {
+    const config = READS_CONFIG.has(args[0]) ? ["--config-file", configFile] : [];
+    return new Promise(resolve => {
+        const child = spawn("ip", ["netns", "exec", LAB_NS, "pulumi", ...args, "--stack", "lab", ...config, "--non-interactive"],
+            { cwd: ROOT, env: LAB_ENV });
+        let output = "";
+        child.stdout.on("data", d => { output += d; });
+        child.stderr.on("data", d => { output += d; });
+        child.on("close", status => resolve({ status, output }));
+    });
 }
 
 export function mustLabPulumi(args: string[], configFile = LAB_STACK_FILE): string {

@@ -1,0 +1,300 @@
+/**
+ * The platform `pulumi up` pushed onto the lab fleet, seen from where its users stand:
+ * clients on the public side of the gateway (this namespace stands in for the
+ * internet), the services behind it, Consul, PostgreSQL and RabbitMQ on the VLAN.
+ */
+import { expect } from "chai";
+import { execFile, spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { LabFleet, labOutputs, labPulumi, labPulumiAsync, sleep, writeLabStackVariant } from "./labStack";
+
+const CONSUL = "/etc/nordfleet/consul/current";
+const consulCli = (args: string) => `CONSUL_HTTP_ADDR=https://127.0.0.1:8501 CONSUL_CACERT=${CONSUL}/tls/ca.pem ` +
+    `CONSUL_CLIENT_CERT=${CONSUL}/tls/agent.pem CONSUL_CLIENT_KEY=${CONSUL}/tls/agent-key.pem consul ${args}`;
+
+describe("the platform on the lab fleet", function () {
+    this.timeout(30 * 60 * 1000);
+    let fleet: LabFleet;
+    let hosts: Record<string, any>;
+    let tmp: string;
+    let caFile: string;
+    let gatewayUrl: URL;
+    let serverName: string;
+
+    /** curl from the public side, verifying the gateway's certificate against the stack's CA. */
+    const curl = (args: string[]) => {
+        const r = spawnSync("curl", ["-sS", "--max-time", "10", "--cacert", caFile,
+            "--resolve", `${serverName}:443:${gatewayUrl.hostname}`, "--resolve", `${serverName}:80:${gatewayUrl.hostname}`,
+            ...args], { encoding: "utf8" });
+        return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+    };
+    const curlAsync = (args: string[]) => new Promise<string>(resolve => execFile("curl", ["-sS", "--max-time", "5",
+        "--cacert", caFile, "--resolve", `${serverName}:443:${gatewayUrl.hostname}`, ...args],
+    (error, stdout, stderr) => resolve(error ? `error: ${stderr.trim()}` : stdout)));
+    const get = (p: string, headers: string[] = []) => {
+        const r = curl(["-D", "-", ...headers.flatMap(h => ["-H", h]), `https://${serverName}${p}`]);
+        const [head, ...body] = r.stdout.split("\r\n\r\n");
+        return { status: Number(head.match(/^HTTP\/\S+ (\d+)/)?.[1] ?? 0), head, body: body.join("\r\n\r\n"), error: r.stderr };
+    };
+    const helloReplicas = () => Object.entries<any>(hosts).filter(([, h]) => h.role === "service" && h.vlan === "platform")
+        .map(([name]) => name).filter(name => ["app-1", "app-2"].includes(name));
+    const tcpOpen = async (from: string, address: string, port: number) =>
+        (await fleet.onGuest(from, `timeout 4 bash -c '</dev/tcp/${address}/${port}' 2>/dev/null && echo open || echo closed`))
+            .stdout.trim() === "open";
+
+    before(() => {
+        fleet = new LabFleet(labOutputs());
+        hosts = fleet.outputs.hosts;
+        tmp = fs.mkdtempSync(path.join(os.tmpdir(), "nordfleet-platform-"));
+        caFile = path.join(tmp, "ca.pem");
+        fs.writeFileSync(caFile, fleet.outputs.caCertPem);
+        gatewayUrl = new URL(fleet.outputs.gatewayUrls[0]);
+        serverName = "gateway.lab.nordfleet.internal";
+    });
+    after(() => {
+        fleet?.close();
+        fs.rmSync(tmp, { recursive: true, force: true });
+    });
+
+    describe("gateway", () => {
+        it("serves over TLS with a certificate that verifies against the CA in the stack outputs", () => {
+            const r = get("/healthz");
+            expect(r.status, r.error).to.equal(200);
+            expect(r.head).to.match(/strict-transport-security: max-age=\d+/i);
+            const other = spawnSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                "-nodes", "-keyout", path.join(tmp, "other.key"), "-out", path.join(tmp, "other.pem"), "-subj", "/CN=other",
+                "-days", "1"], { encoding: "utf8" });
+            expect(other.status, other.stderr).to.equal(0);
+            const untrusted = spawnSync("curl", ["-sS", "--max-time", "10", "--cacert", path.join(tmp, "other.pem"),
+                "--resolve", `${serverName}:443:${gatewayUrl.hostname}`, `https://${serverName}/healthz`], { encoding: "utf8" });
+            expect(untrusted.status).to.not.equal(0);
+        });
+
+        it("redirects plain HTTP to HTTPS", () => {
+            const r = curl(["-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", `http://${serverName}/hello/`]);
+            expect(r.stdout).to.equal(`301 https://${serverName}/hello/`);
+        });
+
+        it("reaches every replica, whose answers prove their database query and queue publish, and the event arrives", async () => {
+            const seen = new Set<string>();
+            for (let i = 0; i < 20 && seen.size < helloReplicas().length; i++) {
+                const r = get("/hello/");
+                expect(r.status, `${r.head}\n${r.body}`).to.equal(200);
+                const answer = JSON.parse(r.body);
+                expect(answer.db, JSON.stringify(answer)).to.be.a("number");
+                expect(answer.published, JSON.stringify(answer)).to.equal(true);
+                seen.add(answer.host);
+            }
+            expect([...seen].sort()).to.deep.equal(helloReplicas().sort());
+            let events: any[] = [];
+            for (let i = 0; i < 20 && events.length === 0; i++) {
+                const r = get("/audit/events");
+                events = r.status === 200 ? JSON.parse(r.body).events ?? JSON.parse(r.body) : [];
+                if (events.length === 0) {
+                    await sleep(1000);
+                }
+            }
+            expect(events.length, "audit received hello's events").to.be.greaterThan(0);
+        });
+
+        it("passes the caller's X-Correlation-ID on, echoes it and logs it", async () => {
+            const id = `lab-${Date.now()}`;
+            const r = get("/hello/", [`X-Correlation-ID: ${id}`]);
+            expect(r.status).to.equal(200);
+            expect(r.head).to.match(new RegExp(`x-correlation-id: ${id}`, "i"));
+            const logged = await fleet.mustOnGuest("gw-1", `grep -h '${id}' /var/log/nginx/*.log | head -n 1`);
+            expect(logged).to.include(id);
+        });
+
+        it("answers 429 once a client goes over the route's rate limit", () => {
+            const statuses = spawnSync("bash", ["-c", `for i in $(seq 60); do curl -s -o /dev/null -w '%{http_code}\\n' ` +
+                `--max-time 10 --cacert ${caFile} --resolve ${serverName}:443:${gatewayUrl.hostname} https://${serverName}/hello/ & done; wait`],
+            { encoding: "utf8" }).stdout.split("\n").filter(Boolean);
+            expect(statuses).to.have.length(60);
+            expect(statuses).to.include("429");
+            expect(statuses.filter(s => !["200", "429"].includes(s))).to.deep.equal([]);
+        });
+
+        it("skips a stopped replica without a client-visible error after the first failure, and Consul DNS drops it", async () => {
+            await sleep(2000); // let the rate limit of the test above drain
+            await fleet.mustOnGuest("app-2", "systemctl stop nordfleet-hello.service");
+            try {
+                get("/hello/"); // the first failure marks the replica down (and is retried on the other one)
+                const answers: string[] = [];
+                for (let i = 0; i < 10; i++) {
+                    const r = get("/hello/");
+                    expect(r.status, r.body).to.equal(200);
+                    answers.push(JSON.parse(r.body).host);
+                    await sleep(150);
+                }
+                expect(new Set(answers)).to.deep.equal(new Set(["app-1"]));
+                let dns = "";
+                for (let i = 0; i < 30; i++) {
+                    dns = await fleet.mustOnGuest("gw-1", "dig +short @127.0.0.1 -p 8600 hello.service.consul | sort");
+                    if (dns.trim() === hosts["app-1"].address) {
+                        break;
+                    }
+                    await sleep(2000);
+                }
+                expect(dns.trim()).to.equal(hosts["app-1"].address);
+            } finally {
+                await fleet.mustOnGuest("app-2", "systemctl start nordfleet-hello.service");
+            }
+        });
+    });
+
+    describe("exposure", () => {
+        const platformPorts = [22, 80, 443, 5432, 5671, 8080, 8081, 8082, 8300, 8301, 8500, 8501, 8600];
+
+        it("from the public side, only 80 and 443 of the gateway answer", async () => {
+            const open: number[] = [];
+            for (const port of platformPorts) {
+                const r = spawnSync("timeout", ["3", "bash", "-c", `</dev/tcp/${gatewayUrl.hostname}/${port}`]);
+                if (r.status === 0) {
+                    open.push(port);
+                }
+            }
+            console.log(`      public side of gw-1: open ${open.join(", ")}`);
+            expect(open).to.deep.equal([80, 443]);
+        });
+
+        it("from a VM on another VLAN, nothing on the platform VLAN answers", async () => {
+            for (const [name, h] of Object.entries<any>(hosts).filter(([, x]) => x.vlan === "platform")) {
+                for (const port of [22, 443, 5432, 8301]) {
+                    expect(await tcpOpen("probe-1", h.address, port), `${name}:${port}`).to.equal(false);
+                }
+            }
+        });
+
+        it("PostgreSQL admits only the hosts of services with a database, and the broker only its clients", async () => {
+            const db = hosts["db-1"].address;
+            const mq = hosts["mq-1"].address;
+            expect(await tcpOpen("app-1", db, 5432)).to.equal(true);
+            expect(await tcpOpen("gw-1", db, 5432)).to.equal(false);
+            expect(await tcpOpen("consul-1", db, 5432)).to.equal(false);
+            expect(await tcpOpen("app-2", mq, 5671)).to.equal(true);
+            expect(await tcpOpen("gw-1", mq, 5671)).to.equal(false);
+            expect(await tcpOpen("app-1", mq, 5672)).to.equal(false);
+        });
+    });
+
+    describe("baseline", () => {
+        it("raises the kernel's values and leaves one it already had higher as it was", async () => {
+            const value = async (host: string, key: string) => (await fleet.mustOnGuest(host, `sysctl -n ${key}`)).trim();
+            for (const host of Object.keys(hosts)) {
+                expect(await value(host, "net.core.somaxconn"), host).to.equal("65535");
+                expect(await value(host, "net.ipv4.tcp_tw_reuse"), host).to.equal("1");
+                expect((await value(host, "net.ipv4.ip_local_port_range")).split(/\s+/), host).to.deep.equal(["1024", "65535"]);
+                expect(Number(await value(host, "net.ipv4.tcp_max_syn_backlog")), host).to.be.at.least(8192);
+            }
+            // The guest kernel's own fs.file-max is far above the 2097152 asked for: it stays.
+            const fileMax = BigInt(await value("app-1", "fs.file-max"));
+            expect(fileMax > 2097152n).to.equal(true);
+            expect(await fleet.mustOnGuest("app-1", "grep '^fs.file-max' /etc/sysctl.d/60-nordfleet.conf")).to.include(String(fileMax));
+        });
+    });
+
+    describe("consul", () => {
+        it("lists every VM alive", async () => {
+            const members = await fleet.mustOnGuest("consul-1", consulCli(`members -token-file=${CONSUL}/acl/recovery.token`));
+            for (const name of Object.keys(hosts)) {
+                expect(members).to.match(new RegExp(`^${name}\\s+\\S+\\s+alive`, "m"));
+            }
+        });
+
+        it("answers NAME.service.consul on every VM, through the node's own resolver too", async () => {
+            const replicas = helloReplicas().map(h => hosts[h].address).sort();
+            for (const name of Object.keys(hosts).filter(n => hosts[n].vlan === "platform")) {
+                const viaAgent = (await fleet.mustOnGuest(name, "dig +short @127.0.0.1 -p 8600 hello.service.consul")).trim();
+                expect(viaAgent.split("\n").sort(), name).to.deep.equal(replicas);
+            }
+            const viaResolver = await fleet.mustOnGuest("gw-1", "getent ahostsv4 hello.service.consul | awk '{print $1}' | sort -u");
+            expect(viaResolver.trim().split("\n")).to.deep.equal(replicas);
+        });
+
+        it("refuses its API without a token", async () => {
+            const r = await fleet.onGuest("app-1", `curl -sS -o /dev/null -w '%{http_code}' --cacert ${CONSUL}/tls/ca.pem ` +
+                `--cert ${CONSUL}/tls/agent.pem --key ${CONSUL}/tls/agent-key.pem https://127.0.0.1:8501/v1/kv/anything`);
+            expect(r.stdout).to.equal("403");
+            const members = await fleet.onGuest("app-1", consulCli("members"));
+            expect(members.stdout.trim().split("\n").filter(l => /alive/.test(l))).to.deep.equal([]);
+        });
+    });
+
+    describe("data", () => {
+        const psql = (sql: string) => `runuser -u postgres -- psql -X -qAt -h /run/postgresql -d hello -c "${sql}"`;
+
+        it("refuses RabbitMQ's guest user", async () => {
+            const r = await fleet.onGuest("mq-1", "rabbitmqctl authenticate_user guest guest");
+            expect(r.status).to.not.equal(0);
+        });
+
+        it("restores a dropped table from a backup", async () => {
+            await fleet.mustOnGuest("db-1", psql("create table restore_probe as select generate_series(1, 500) as n"));
+            await fleet.mustOnGuest("db-1", "systemctl start nordfleet-pg-backup.service");
+            await fleet.mustOnGuest("db-1", psql("drop table restore_probe"));
+            await fleet.mustOnGuest("db-1", "/etc/nordfleet/postgres/current/restore.sh --backup");
+            expect((await fleet.mustOnGuest("db-1", psql("select count(*) from restore_probe"))).trim()).to.equal("500");
+        });
+
+        it("keeps a service's rows when its database VM is replaced: the volume is re-attached, not reformatted", async () => {
+            await fleet.mustOnGuest("db-1", psql("create table if not exists survivors(n int); insert into survivors values (42)"));
+            const uuid = (await fleet.mustOnGuest("db-1", "findmnt -no UUID /var/lib/nordfleet/pgdata")).trim();
+            const bootBefore = await fleet.mustOnGuest("db-1", "cat /proc/sys/kernel/random/boot_id");
+            const urn = JSON.parse(labPulumiOk(["stack", "export"])).deployment.resources
+                .find((r: any) => r.type === "command:remote:Command" && r.urn.endsWith("::nordfleet-db-1-domain")).urn;
+            labPulumiOk(["up", "--yes", "--skip-preview", "--replace", urn]);
+            fleet.close();
+            fleet = new LabFleet(labOutputs());
+            expect(await fleet.mustOnGuest("db-1", "cat /proc/sys/kernel/random/boot_id")).to.not.equal(bootBefore);
+            expect((await fleet.mustOnGuest("db-1", "findmnt -no UUID /var/lib/nordfleet/pgdata")).trim()).to.equal(uuid);
+            expect((await fleet.mustOnGuest("db-1", psql("select sum(n) from survivors"))).trim()).to.equal("42");
+            expect(get("/hello/").status).to.equal(200);
+        });
+    });
+
+    describe("a gateway update nginx rejects", () => {
+        it("fails pulumi up with nginx's message, while clients polling every 100 ms see no failure", async () => {
+            // A certificate and a key that do not belong together: valid config, refused by nginx -t.
+            for (const name of ["a", "b"]) {
+                const r = spawnSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", path.join(tmp, `${name}.key`), "-out", path.join(tmp, `${name}.pem`), "-subj", `/CN=${serverName}`,
+                    "-days", "1"], { encoding: "utf8" });
+                expect(r.status, r.stderr).to.equal(0);
+            }
+            const variant = writeLabStackVariant("bad-gateway", config => {
+                config["nordfleet:gateway"] = { tls: { certFile: path.join(tmp, "a.pem"), keyFile: path.join(tmp, "b.key") } };
+            });
+            const failures: string[] = [];
+            let polls = 0;
+            let updating = true;
+            const update = labPulumiAsync(["up", "--yes", "--skip-preview"], variant).finally(() => { updating = false; });
+            while (updating) {
+                polls++;
+                const r = await curlAsync(["-o", "/dev/null", "-w", "%{http_code}", `https://${serverName}/healthz`]);
+                if (r !== "200") {
+                    failures.push(r);
+                }
+                await sleep(100);
+            }
+            const result = await update;
+            console.log(`      ${polls} polls during the failed update, ${failures.length} failed`);
+            expect(result.status).to.not.equal(0);
+            expect(result.output).to.match(/key values mismatch|SSL_CTX_use_PrivateKey/);
+            expect(failures).to.deep.equal([]);
+            // The old certificate, from the internal CA, is still what the gateway serves.
+            expect(get("/healthz").status).to.equal(200);
+        });
+    });
+});
+
+function labPulumiOk(args: string[]): string {
+    const r = labPulumi(args);
+    if (r.status !== 0) {
+        throw new Error(`pulumi ${args.join(" ")} failed:\n${r.output}`);
+    }
+    return r.output;
+}
+
