@@ -369,7 +369,7 @@ describe("consul hooks on a real 1-server + 1-agent cluster", function () {
         expect(fs.readFileSync(calls, "utf8"), r.stdout + r.stderr).to.include("restart consul.service");
     });
 
-    it("an agent that cannot start on the new release is put back on the previous one", () => {
+    it("an agent that cannot start on the new release is put back on the previous one", async () => {
         const live = fs.readlinkSync(path.join(nodeDir("agent"), "etc-nordfleet", "consul", "current"));
         // Valid config, but no such address on this node: the agent exits at start.
         const unbindable = files.agent.map(f => f.path === "agent.hcl"
@@ -378,7 +378,8 @@ describe("consul hooks on a real 1-server + 1-agent cluster", function () {
         expect(r.status, r.stdout).to.equal(1);
         expect(r.stderr).to.include("failed after the switch").and.include("restored to the previous release");
         expect(fs.readlinkSync(path.join(nodeDir("agent"), "etc-nordfleet", "consul", "current"))).to.equal(live);
-        expect(onNode("server", "consul members -token-file=$cur/acl/management.token").stdout)
-            .to.match(/^app-1\s+10\.110\.0\.30:8301\s+alive\s+client/m);
+        // The server's view of a restarted agent settles within a few gossip rounds.
+        await waitFor("the server to see app-1 alive again", () => /^app-1\s+10\.110\.0\.30:8301\s+alive\s+client/m
+            .test(onNode("server", "consul members -token-file=$cur/acl/management.token").stdout), 20);
     });
 });
