@@ -58,8 +58,10 @@ export class Platform extends pulumi.ComponentResource {
         }
         const baselineOf = (host: HostSpec) => baselines[host.name];
 
+        // An agent joins through the servers: only VMs on a VLAN with a Consul server can.
+        const consulVlans = new Set(config.hosts.filter(h => h.role === "consul-server").map(h => h.vlan));
         this.consul = new ConsulCluster(`${name}-consul`, {
-            config, ca: this.ca, members: config.hosts.map(member),
+            config, ca: this.ca, members: config.hosts.filter(h => consulVlans.has(h.vlan)).map(member),
         }, after(...Object.values(baselines)));
 
         const placement = databasePlacement(config);
