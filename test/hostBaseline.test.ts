@@ -70,6 +70,7 @@ describe("HostBaseline firewall rules", () => {
     it("opens PostgreSQL only to hosts of services that have a database", () => {
         const raw = labConfig();
         (raw.services as any[]).push({ name: "ledger", port: 8090, database: true });
+        raw.backup = { url: "file:///var/lib/nordfleet/backup", site: "lab" };
         (raw.hosts as any[]).push({ name: "app-2", role: "service", vlan: "platform", address: "10.110.0.31", services: ["ledger"] });
         expect(rulesOf(parseFleetConfig(raw).config, "pg-1")).to.deep.include([5432, "tcp", "10.110.0.31"]);
         // The fixture's only service has no database: nobody may connect.

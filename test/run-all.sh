@@ -13,7 +13,8 @@ bash test/host-packages.sh
 
 npx tsc --noEmit
 bash test/lint.sh
-npx mocha
+# The host tests of PostgreSQL and RabbitMQ run real servers: enabled here, where nothing else runs them at once.
+NORDFLEET_HOST_TESTS=data npx mocha
 npx mocha --no-config --require ts-node/register/transpile-only --extension ts --timeout 900000 'test/engine/**/*.test.ts'
 
 trap 'bash lab/down' EXIT

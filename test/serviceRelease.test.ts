@@ -50,7 +50,7 @@ function validate(files: ReleaseFile[], vars: Record<string, string | number>): 
         writeTree(tree, files);
         const script = shellAssignments({ ...vars, NF_ROOT: "/etc/nordfleet/service-hello" }) + readTemplate("service/hooks.sh")
             + `role_validate ${tree}\n`;
-        const r = spawnSync("bash", ["-euo", "pipefail", "-c", script], { encoding: "utf8" });
+        const r = spawnSync("bash", ["-euo", "pipefail", "-c", script], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
         return { status: r.status ?? -1, out: r.stdout + r.stderr };
     } finally {
         fs.rmSync(root, { recursive: true, force: true });
