@@ -4,6 +4,7 @@
  * preview` stops before any resource is declared.
  */
 import * as fs from "fs";
+import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { databasePlacement } from "../components/postgresDatabase";
 import { placeHosts, Placement } from "./placement";
@@ -278,6 +279,13 @@ export function loadFleetConfig(): LoadedFleet {
     if (keyFile !== undefined && !fs.existsSync(keyFile)) {
         throw new ConfigError([`nordfleet:ssh.keyFile: ${JSON.stringify(keyFile)} does not exist; create the key ` +
             `(lab/up does for the lab) or point keyFile at the hypervisors' login key, or leave it out to use the SSH agent`]);
+    }
+    const missingArtifacts = loaded.config.services.filter(svc => svc.artifact && "inline" in svc.artifact
+        && !fs.existsSync(path.join(__dirname, "..", svc.artifact.inline)));
+    if (missingArtifacts.length) {
+        throw new ConfigError(missingArtifacts.map(svc => `nordfleet:services: ${JSON.stringify(svc.name)} ships ` +
+            `${JSON.stringify((svc.artifact as { inline: string }).inline)}, which is not in the project; give a path ` +
+            `relative to the project root, or a { url, sha256 } artifact`));
     }
     const tlsFiles = loaded.config.gateway.tls;
     const unreadable = tlsFiles === undefined ? [] : (["certFile", "keyFile"] as const).filter(k => !isReadable(tlsFiles[k]));

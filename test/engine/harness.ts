@@ -9,7 +9,7 @@ import * as os from "os";
 import * as path from "path";
 
 const ROOT = path.join(__dirname, "..", "..");
-const PROJECT_FILES = ["Pulumi.yaml", "package.json", "tsconfig.json", "index.ts", "components", "config", "templates"];
+const PROJECT_FILES = ["Pulumi.yaml", "package.json", "tsconfig.json", "index.ts", "components", "config", "templates", "examples"];
 
 export interface CliResult {
     status: number | null;
