@@ -70,6 +70,7 @@ pg_ready() { # seconds to wait
 
 role_activate() ( # DIR (= .../current)
     local dir=$1
+    cd /   # runuser keeps the working directory, which postgres cannot enter when it is /root
     bash "$dir/data-volume.sh" "$DISK_DIR/virtio-$DATA_SERIAL" "$MOUNT" pgdata "$FSTAB" \
         || pg_fail "the data volume (serial $DATA_SERIAL) is not usable"
     pg_cluster
@@ -87,6 +88,10 @@ role_activate() ( # DIR (= .../current)
     fi
     pg_ready 120 || pg_fail "the server did not answer on /run/postgresql within 120 s"
     pg_psql <"$dir/roles.sql" >/dev/null || pg_fail "creating the service roles and databases failed"
+    # A posix repository (a lab's) is a folder on this host that postgres writes to.
+    if grep -qx 'repo1-type=posix' "$dir/pgbackrest.conf"; then
+        install -d -o postgres -g postgres -m 0750 "$(sed -n 's/^repo1-path=//p' "$dir/pgbackrest.conf")"
+    fi
     pg_backrest stanza-create >/dev/null || pg_fail "pgbackrest stanza-create failed"
     # Proves archive_command end to end: forces a WAL switch and waits for it in the repo.
     pg_backrest check >/dev/null || pg_fail "pgbackrest check failed: WAL archiving does not work"
