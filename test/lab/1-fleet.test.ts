@@ -60,8 +60,8 @@ describe("the lab fleet made by pulumi up", function () {
         }
     });
 
-    it("lets two VMs on the same VLAN reach each other", async () => {
-        const r = await fleet.onGuest("gw-1", `timeout 5 bash -c '</dev/tcp/${hosts["app-1"].address}/22' && echo open`);
+    it("lets two VMs on the same VLAN reach each other (on Consul's gossip port, open to the whole VLAN)", async () => {
+        const r = await fleet.onGuest("gw-1", `timeout 5 bash -c '</dev/tcp/${hosts["app-1"].address}/8301' && echo open`);
         expect(r.stdout.trim(), r.stderr).to.equal("open");
     });
 
