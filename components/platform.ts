@@ -111,6 +111,8 @@ export class Platform extends pulumi.ComponentResource {
     private platformEnv(service: ServiceSpec): pulumi.Output<Record<string, string>> {
         const env: Record<string, pulumi.Input<string>> = {
             CONSUL_HTTP_TOKEN: this.consul.serviceTokens.apply(t => t[service.name]),
+            // Requests arrive with the route's prefix: the service may strip it.
+            GATEWAY_PATH: service.gatewayPath,
         };
         const db = this.databases[service.name];
         if (service.database && db) {

@@ -41,8 +41,14 @@ class JsonHandler(BaseHTTPRequestHandler):
     server_version = "nordfleet-demo"
     sys_version = ""
 
+    # The gateway passes the full path on, its route prefix (GATEWAY_PATH) included.
+    prefix = (optional("GATEWAY_PATH") or "/").rstrip("/")
+
     def do_GET(self):
-        route = self.routes.get(urllib.parse.urlsplit(self.path).path)
+        path = urllib.parse.urlsplit(self.path).path
+        if self.prefix and (path == self.prefix or path.startswith(self.prefix + "/")):
+            path = path[len(self.prefix):] or "/"
+        route = self.routes.get(path)
         if route is None:
             status, body = 404, {"error": "not found"}
         else:

@@ -218,8 +218,12 @@ describe("the platform on the lab fleet", function () {
             const r = await fleet.onGuest("app-1", `curl -sS -o /dev/null -w '%{http_code}' --cacert ${CONSUL}/tls/ca.pem ` +
                 `--cert ${CONSUL}/tls/agent.pem --key ${CONSUL}/tls/agent-key.pem https://127.0.0.1:8501/v1/kv/anything`);
             expect(r.stdout).to.equal("403");
-            const members = await fleet.onGuest("app-1", consulCli("members"));
-            expect(members.stdout.trim().split("\n").filter(l => /alive/.test(l))).to.deep.equal([]);
+            // Without a token only what DNS needs is readable: no key, no ACL, no registration.
+            const tokens = await fleet.onGuest("app-1", consulCli("acl token list"));
+            expect(tokens.status).to.not.equal(0);
+            expect(tokens.stderr).to.match(/Permission denied|ACL not found|403/);
+            const put = await fleet.onGuest("app-1", consulCli("kv put probe 1"));
+            expect(put.status).to.not.equal(0);
         });
     });
 

@@ -111,9 +111,19 @@ export class LabFleet {
         return this.outputs.sites[0].address;
     }
 
-    /** Runs a command on a guest (by host name), inside the lab namespace. */
-    public onGuest(host: string, command: string, stdin?: string): Promise<SshResult> {
-        return this.ssh.onGuest(this.hypervisor, this.outputs.hosts[host].address, command, stdin);
+    /**
+     * Runs a command on a guest (by host name), inside the lab namespace. Under software
+     * emulation a busy guest's sshd can miss its connect timeout: that is retried, a
+     * refused host key or a failing command is not.
+     */
+    public async onGuest(host: string, command: string, stdin?: string): Promise<SshResult> {
+        for (let attempt = 1; ; attempt++) {
+            const r = await this.ssh.onGuest(this.hypervisor, this.outputs.hosts[host].address, command, stdin);
+            if (r.status !== 255 || !/timed out|Connection refused|Connection closed by/.test(r.stderr) || attempt === 6) {
+                return r;
+            }
+            await sleep(5000);
+        }
     }
 
     public async mustOnGuest(host: string, command: string, stdin?: string): Promise<string> {
