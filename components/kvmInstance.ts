@@ -205,7 +205,12 @@ export class KvmInstance extends pulumi.ComponentResource {
             stdin: applyScript,
             delete: `bash -s <<'NORDFLEET_REMOVE'\n${removeScript}NORDFLEET_REMOVE\n`,
             logging: "stderr",
-        }, { parent: this, dependsOn: [hypervisor] });
+        }, {
+            parent: this, dependsOn: [hypervisor],
+            // The new domain has the old one's name: the old must go first, or removing it
+            // would remove the new one (its protected volumes stay either way).
+            deleteBeforeReplace: true,
+        });
 
         this.connection = guestConnection(hypervisor.connection, host.address, this.hostKey, args.ssh,
             args.deployPrivateKey);
