@@ -83,7 +83,7 @@ describe("the platform on the lab fleet", function () {
                 const r = get("/hello/");
                 expect(r.status, `${r.head}\n${r.body}`).to.equal(200);
                 const answer = JSON.parse(r.body);
-                expect(answer.db, JSON.stringify(answer)).to.be.a("number");
+                expect(answer.db.visits, JSON.stringify(answer)).to.be.a("number");
                 expect(answer.published, JSON.stringify(answer)).to.equal(true);
                 seen.add(answer.host);
             }
@@ -109,16 +109,23 @@ describe("the platform on the lab fleet", function () {
         });
 
         it("answers 429 once a client goes over the route's rate limit", () => {
-            const statuses = spawnSync("bash", ["-c", `for i in $(seq 60); do curl -s -o /dev/null -w '%{http_code}\\n' ` +
-                `--max-time 10 --cacert ${caFile} --resolve ${serverName}:443:${gatewayUrl.hostname} https://${serverName}/hello/ & done; wait`],
+            // 25 at once against a burst of 10: the excess is refused at once, the rest is served
+            // (slowly: the replicas run under emulation, hence the long client timeout).
+            const statuses = spawnSync("bash", ["-c", `for i in $(seq 25); do curl -s -o /dev/null -w '%{http_code}\\n' ` +
+                `--max-time 60 --cacert ${caFile} --resolve ${serverName}:443:${gatewayUrl.hostname} https://${serverName}/hello/ & done; wait`],
             { encoding: "utf8" }).stdout.split("\n").filter(Boolean);
-            expect(statuses).to.have.length(60);
-            expect(statuses).to.include("429");
+            console.log(`      statuses: ${JSON.stringify(statuses.reduce((n: Record<string, number>, s) => ({ ...n, [s]: (n[s] ?? 0) + 1 }), {}))}`);
+            expect(statuses).to.have.length(25);
+            expect(statuses.filter(s => s === "429").length).to.be.at.least(10);
             expect(statuses.filter(s => !["200", "429"].includes(s))).to.deep.equal([]);
         });
 
         it("skips a stopped replica without a client-visible error after the first failure, and Consul DNS drops it", async () => {
-            await sleep(2000); // let the rate limit of the test above drain
+            // Let the rate limit and the replicas' queues of the test above drain.
+            for (let ok = 0, i = 0; ok < 3 && i < 60; i++) {
+                ok = get("/hello/").status === 200 ? ok + 1 : 0;
+                await sleep(1000);
+            }
             await fleet.mustOnGuest("app-2", "systemctl stop nordfleet-hello.service");
             try {
                 get("/hello/"); // the first failure marks the replica down (and is retried on the other one)
