@@ -141,9 +141,9 @@ build_from_sources() { # prints the folder holding the binaries built from the s
     key=$(cd "$src" && ls -- *.tar.gz build.sh | xargs sha256sum | sha256sum | cut -c1-12)
     out="$NORDFLEET_CACHE/plugin-build-$key"
     if [ ! -f "$out/.complete" ]; then
-        step_log "building plugins from the release sources in $src (a few minutes, once)"
+        step_log "building plugins from the release sources in $src (a few minutes, once)" >&2
         rm -rf "$out.work"
-        bash "$src/build.sh" "$out" "$out.work" >&2
+        bash "$src/build.sh" "$out" "$out.work" >&2 || { echo "engine: $src/build.sh failed (see above)" >&2; return 1; }
         rm -rf "$out.work"
         touch "$out/.complete"
     fi
