@@ -243,7 +243,7 @@ describe("the platform on the lab fleet", function () {
     });
 
     describe("data", () => {
-        const psql = (sql: string) => `runuser -u postgres -- psql -X -qAt -h /run/postgresql -d hello -c "${sql}"`;
+        const psql = (sql: string) => `cd / && runuser -u postgres -- psql -X -qAt -h /run/postgresql -d hello -c "${sql}"`;
 
         it("refuses RabbitMQ's guest user", async () => {
             const r = await fleet.onGuest("mq-1", "rabbitmqctl authenticate_user guest guest");
@@ -251,7 +251,7 @@ describe("the platform on the lab fleet", function () {
         });
 
         it("restores a dropped table from a backup", async () => {
-            await fleet.mustOnGuest("db-1", psql("create table restore_probe as select generate_series(1, 500) as n"));
+            await fleet.mustOnGuest("db-1", psql("drop table if exists restore_probe; create table restore_probe as select generate_series(1, 500) as n"));
             await fleet.mustOnGuest("db-1", "systemctl start nordfleet-pg-backup.service");
             await fleet.mustOnGuest("db-1", psql("drop table restore_probe"));
             await fleet.mustOnGuest("db-1", "/etc/nordfleet/postgres/current/restore.sh --backup");
@@ -259,7 +259,7 @@ describe("the platform on the lab fleet", function () {
         });
 
         it("keeps a service's rows when its database VM is replaced: the volume is re-attached, not reformatted", async () => {
-            await fleet.mustOnGuest("db-1", psql("create table if not exists survivors(n int); insert into survivors values (42)"));
+            await fleet.mustOnGuest("db-1", psql("drop table if exists survivors; create table survivors(n int); insert into survivors values (42)"));
             const uuid = (await fleet.mustOnGuest("db-1", "findmnt -no UUID /var/lib/nordfleet/pgdata")).trim();
             const bootBefore = await fleet.mustOnGuest("db-1", "cat /proc/sys/kernel/random/boot_id");
             const urn = JSON.parse(labPulumiOk(["stack", "export"])).deployment.resources
