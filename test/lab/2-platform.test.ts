@@ -216,8 +216,9 @@ describe("the platform on the lab fleet", function () {
             for (const name of Object.keys(hosts).filter(n => hosts[n].vlan === "platform")) {
                 let answer: string[] = [];
                 for (let i = 0; i < 30 && JSON.stringify(answer) !== JSON.stringify(replicas); i++) {
-                    answer = (await fleet.mustOnGuest(name, "dig +short @127.0.0.1 -p 8600 hello.service.consul")).trim()
-                        .split("\n").sort();
+                    // An emulated guest's agent can be slow to answer: a timeout is retried like a flap.
+                    answer = (await fleet.onGuest(name, "dig +short +time=10 +tries=2 @127.0.0.1 -p 8600 hello.service.consul"))
+                        .stdout.trim().split("\n").sort();
                     if (JSON.stringify(answer) !== JSON.stringify(replicas)) {
                         await sleep(2000);
                     }
