@@ -38,6 +38,13 @@ export class ScratchProject {
 
     /** Creates a stack whose config is a stack file of the repo, or one given inline. */
     public initStack(stack: string, configYaml: string): void {
+        // The hypervisors' login key the stack names (the lab's exists only once lab/up ran):
+        // a scratch key stands in, since a preview never logs in.
+        const keyFile = path.join(this.dir, "hypervisor_ed25519");
+        if (/^ *keyFile: /m.test(configYaml) && !fs.existsSync(keyFile)) {
+            spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", keyFile]);
+        }
+        configYaml = configYaml.replace(/^( *keyFile: ).*$/m, `$1${keyFile}`);
         fs.writeFileSync(path.join(this.dir, `Pulumi.${stack}.yaml`), configYaml);
         this.mustPulumi("stack", "init", stack, "--secrets-provider", "passphrase");
         if (/s3:\/\/nordfleet-backups/.test(configYaml)) {
