@@ -3,23 +3,71 @@
 # unit tests under Pulumi mocks (with the real nginx, nft, consul and PostgreSQL
 # checks of what they render), the tests that drive the real pulumi CLI, and the tests
 # against the lab fleet, which lab/up deploys with a real `pulumi up` and lab/down
-# removes again (with `pulumi destroy`). The lab suites run in order: the fleet, then the
-# platform on it. test/lab/3-lifecycle.test.ts (no-change up, in-place growth, host
-# removal, a killed up, destroy) is run on its own: `bash test/lab-lifecycle.sh`.
+# removes again (with `pulumi destroy`). The lab suites run in order on one fleet: the
+# fleet, the platform on it, then its lifecycle (no-change up, in-place growth, host
+# removal, a killed up, destroy).
+#
+# Each stage's output is also kept in $NORDFLEET_TEST_LOGS; the last lines printed are a
+# table of the stages and, for one that failed, the part of its log that says why.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash engine/setup.sh
+LOGS=${NORDFLEET_TEST_LOGS:-$(mktemp -d -t nordfleet-tests.XXXXXX)}
+mkdir -p "$LOGS"
+SUMMARY=()
+FAILED=""
+
+stage() { # name command...
+    local name=$1 start=$SECONDS rc=0
+    shift
+    echo "[tests] $name ..."
+    "$@" 2>&1 | tee "$LOGS/$name.log" || rc=${PIPESTATUS[0]}
+    SUMMARY+=("$(printf '%-14s %-6s %5d s' "$name" "$([ $rc = 0 ] && echo ok || echo FAILED)" $((SECONDS - start)))")
+    if [ $rc != 0 ]; then
+        FAILED=$name
+        exit $rc
+    fi
+}
+
+report() {
+    local rc=$?
+    if [ -n "${LAB_UP:-}" ]; then
+        echo "[tests] lab/down (log: $LOGS/lab-down.log)"
+        bash lab/down >"$LOGS/lab-down.log" 2>&1 || { echo "[tests] lab/down FAILED:"; tail -n 30 "$LOGS/lab-down.log"; }
+    fi
+    if [ -n "$FAILED" ]; then
+        echo
+        echo "[tests] why '$FAILED' failed (from $LOGS/$FAILED.log):"
+        # A mocha run's own failure report, else the end of the log.
+        if grep -q '^  [0-9]* failing' "$LOGS/$FAILED.log"; then
+            sed -n '/^  [0-9]* failing/,$p' "$LOGS/$FAILED.log" | head -n 120
+        else
+            tail -n 60 "$LOGS/$FAILED.log"
+        fi
+    fi
+    echo
+    echo "[tests] stage          result  time"
+    printf '[tests] %s\n' "${SUMMARY[@]}"
+    exit $rc
+}
+trap report EXIT
+
+stage engine bash engine/setup.sh
 . engine/env.sh
-bash test/host-packages.sh
-
-npx tsc --noEmit
-bash test/lint.sh
+stage host-packages bash test/host-packages.sh
+stage tsc npx tsc --noEmit
+stage lint bash test/lint.sh
 # The host tests of PostgreSQL and RabbitMQ run real servers: enabled here, where nothing else runs them at once.
-NORDFLEET_HOST_TESTS=data npx mocha
-npx mocha --no-config --require ts-node/register/transpile-only --extension ts --timeout 900000 'test/engine/**/*.test.ts'
+stage unit env NORDFLEET_HOST_TESTS=data npx mocha
+stage engine-tests npx mocha --no-config --require ts-node/register/transpile-only --extension ts --timeout 900000 \
+    'test/engine/**/*.test.ts'
 
-trap 'bash lab/down' EXIT
-bash lab/up
+LAB_UP=yes
+stage lab-up bash lab/up
 # Inside the lab namespace: the tests reach the lab's addresses and nothing else.
-ip netns exec nordfleet-lab npx mocha --no-config --require ts-node/register/transpile-only --extension ts \
-    --timeout 3600000 test/lab/1-fleet.test.ts test/lab/2-platform.test.ts
+lab_suite() {
+    ip netns exec nordfleet-lab npx mocha --no-config --require ts-node/register/transpile-only --extension ts \
+        --timeout 3600000 "$@"
+}
+stage lab-fleet lab_suite test/lab/1-fleet.test.ts
+stage lab-platform lab_suite test/lab/2-platform.test.ts
+stage lab-lifecycle lab_suite test/lab/3-lifecycle.test.ts
