@@ -116,6 +116,10 @@ export function scramVerifierWithSalt(password: string, salt: Buffer, iterations
     return `SCRAM-SHA-256$${iterations}:${salt.toString("base64")}$${storedKey.toString("base64")}:${serverKey.toString("base64")}`;
 }
 
+/** A postgresql.conf value: numbers and booleans bare, anything else a quoted string. */
+export const pgConfValue = (v: string | number | boolean) =>
+    typeof v === "string" ? `'${v.replace(/\\/g, "\\\\").replace(/'/g, "''")}'` : String(v);
+
 const sqlLiteral = (s: string) => `'${s.replace(/'/g, "''")}'`;
 const sqlIdent = (s: string) => `"${s.replace(/"/g, '""')}"`;
 
@@ -188,7 +192,8 @@ export interface PostgresReleaseInput {
     tls: { certPem: string; keyPem: string; caPem: string };
     repo: BackupRepo;
     cipherPass: string;
-    maxConnections?: number;
+    /** Extra postgresql.conf settings (nordfleet:postgres.settings). */
+    settings?: Record<string, string | number | boolean>;
 }
 
 const pgdataOf = () => `${MOUNT}/${PG_MAJOR}/main`;
@@ -203,11 +208,14 @@ export function postgresVars(host: HostSpec, dataSerial: string, services: strin
 
 /** Every file of one postgres host's release. */
 export function postgresReleaseFiles(p: PostgresReleaseInput): ReleaseFile[] {
-    const maxConnections = p.maxConnections ?? 100;
+    const settings = p.settings ?? {};
+    // Memory sizing divides work_mem between connections, so a stack's max_connections counts.
+    const maxConnections = Number(settings.max_connections) > 0 ? Number(settings.max_connections) : 100;
     const stanza = p.host.name;
     const pgdata = pgdataOf();
     const ctx = { hostName: p.host.name, pgMajor: PG_MAJOR, live: LIVE, mount: MOUNT, pgdata, stanza,
-                  address: p.host.address, port: PG_PORT, maxConnections, memory: pgMemory(p.host.memoryMb, maxConnections) };
+                  address: p.host.address, port: PG_PORT, maxConnections, memory: pgMemory(p.host.memoryMb, maxConnections),
+                  settings: Object.entries(settings).map(([name, value]) => ({ name, value: pgConfValue(value) })) };
     const clients = Object.fromEntries(p.services.map(s => [s, p.clients[s] ?? []]));
     return [
         { path: "postgresql.conf", mode: "0644", content: renderTemplate("postgres/postgresql.conf.hbs", ctx) },
@@ -282,7 +290,7 @@ export class PostgresDatabase extends pulumi.ComponentResource {
         const files = pulumi.secret(pulumi.all([verifiers, tls.certPem, tls.privateKeyPem, args.ca.certPem, cipher.result, credentials])
             .apply(([v, certPem, keyPem, caPem, cipherPass, creds]) => postgresReleaseFiles({
                 host, dataSerial, services: args.services, clients: args.clients, verifiers: v,
-                tls: { certPem, keyPem, caPem }, cipherPass,
+                tls: { certPem, keyPem, caPem }, cipherPass, settings: args.config.postgres.settings,
                 repo: repo.s3 ? { ...repo, s3: { ...repo.s3, ...(creds as BackupCredentials) } } : repo,
             })));
         const roleRelease = new RoleRelease(`${name}-release`, {

@@ -10,13 +10,13 @@ import { databasePlacement } from "../components/postgresDatabase";
 import { placeHosts, Placement } from "./placement";
 import { EEA_COUNTRIES } from "./sites";
 import {
-    Capacity, DataDisk, Endpoint, Environment, FleetConfig, GatewaySettings, HostSpec, Hypervisor, Mirrors, Role, ServiceSpec,
-    SshSettings, Vlan,
+    Capacity, DataDisk, Endpoint, Environment, FleetConfig, GatewaySettings, HostSpec, Hypervisor, Mirrors, PostgresSettings, Role,
+    ServiceSpec, SshSettings, Vlan,
 } from "./types";
 import {
     Problems, validateAllowedCountries, validateConsulServers, validateEndpoint, validateFileName, validateGateway,
-    validateHosts, validateHypervisors, validateKnownBackend, validateServiceRouting, validateServices, validateSsh,
-    validateVlans,
+    validateHosts, validateHypervisors, validateKnownBackend, validatePostgres, validateServiceRouting, validateServices,
+    validateSsh, validateVlans,
 } from "./validate";
 
 export class ConfigError extends Error {
@@ -33,6 +33,7 @@ export type RawConfig = Record<string, unknown>;
 export const CONFIG_KEYS = [
     "environment", "allowedCountries", "ssh", "baseImage", "baseKernel", "baseInitrd", "hypervisors", "vlans", "hosts",
     "services", "backup", "backupCredentials", "mirrors", "stateBackend", "gateway",
+    "postgres",
 ] as const;
 
 /** URL schemes each endpoint accepts. */
@@ -172,6 +173,7 @@ export function parseFleetConfig(raw: RawConfig): LoadedFleet {
         ...validateHosts("nordfleet:hosts", hosts, vlans, hypervisors, services),
         ...validateServiceRouting("nordfleet:services", services, hosts),
         ...(raw.gateway === undefined ? [] : validateGateway("nordfleet:gateway", raw.gateway)),
+        ...(raw.postgres === undefined ? [] : validatePostgres("nordfleet:postgres", raw.postgres)),
     );
     const gateway = gatewayFrom(raw.gateway, environment);
     problems.push(
@@ -201,6 +203,7 @@ export function parseFleetConfig(raw: RawConfig): LoadedFleet {
     const config: FleetConfig = {
         environment, allowedCountries, ssh, baseImage, baseKernel, baseInitrd, hypervisors, vlans, hosts, services, consulServers,
         backup: endpoints.backup, mirrors: endpoints.mirrors, stateBackend: endpoints.stateBackend, gateway,
+        postgres: { settings: { ...((raw.postgres as PostgresSettings | undefined)?.settings ?? {}) } },
     };
     let placement: Placement;
     try {

@@ -155,6 +155,11 @@ export interface GatewaySettings {
     tls?: GatewayTlsFiles;
 }
 
+export interface PostgresSettings {
+    /** Extra postgresql.conf settings for every postgres host; they win over nordfleet's sizing. */
+    settings: Record<string, string | number | boolean>;
+}
+
 /**
  * Somewhere outside the fleet that data is sent to or fetched from. The site says
  * where it physically is, and must satisfy the same residency rule as a hypervisor.
@@ -197,4 +202,6 @@ export interface FleetConfig {
     stateBackend?: Endpoint;
     /** The API gateway's name and certificate source (defaults filled in). */
     gateway: GatewaySettings;
+    /** PostgreSQL settings the stack adds (none by default). */
+    postgres: PostgresSettings;
 }

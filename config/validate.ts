@@ -531,6 +531,51 @@ export function validateGateway(field: string, gateway: unknown): Problems {
     return problems;
 }
 
+/** postgresql.conf settings nordfleet itself sets to run, secure, archive and back up the cluster. */
+export const MANAGED_PG_SETTINGS = [
+    "data_directory", "hba_file", "ident_file", "external_pid_file", "config_file", "listen_addresses", "port",
+    "unix_socket_directories", "password_encryption", "ssl", "ssl_cert_file", "ssl_key_file", "ssl_ca_file",
+    "ssl_min_protocol_version", "wal_level", "archive_mode", "archive_command", "restore_command",
+] as const;
+
+const PG_SETTING_NAME = /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)?$/;
+
+/**
+ * `nordfleet:postgres`: extra postgresql.conf settings for every postgres host. Names and
+ * value types are checked here; whether PostgreSQL accepts a value is its own parser's
+ * call, made on the host before the release goes live.
+ */
+export function validatePostgres(field: string, postgres: unknown): Problems {
+    if (typeof postgres !== "object" || postgres === null || Array.isArray(postgres)) {
+        return [`${field}: ${show(postgres)} is not a map; use { settings: { work_mem: "16MB", ... } }`];
+    }
+    const p = postgres as Record<string, any>;
+    const problems: Problems = Object.keys(p).filter(k => k !== "settings").map(k =>
+        `${field}.${k}: is not a postgres setting; use settings`);
+    if (p.settings === undefined) {
+        return problems;
+    }
+    if (typeof p.settings !== "object" || p.settings === null || Array.isArray(p.settings)) {
+        return [...problems, `${field}.settings: ${show(p.settings)} is not a map; use { NAME: VALUE }, e.g. { work_mem: "16MB" }`];
+    }
+    for (const [name, value] of Object.entries(p.settings)) {
+        if (!PG_SETTING_NAME.test(name)) {
+            problems.push(`${field}.settings.${name}: is not a PostgreSQL setting name; use lower-case words joined by ` +
+                `"_", e.g. work_mem`);
+        } else if ((MANAGED_PG_SETTINGS as readonly string[]).includes(name)) {
+            problems.push(`${field}.settings.${name}: is set by nordfleet (the cluster's files, TLS, listening and WAL ` +
+                `archiving depend on it); remove it`);
+        }
+        const plain = typeof value === "number" ? Number.isFinite(value)
+            : typeof value === "boolean" || (typeof value === "string" && !/[\n\r\0]/.test(value));
+        if (!plain) {
+            problems.push(`${field}.settings.${name}: ${show(value)} is not a setting value; use a number, true/false ` +
+                `or a one-line string such as "16MB"`);
+        }
+    }
+    return problems;
+}
+
 function isDnsName(name: unknown): boolean {
     return typeof name === "string" && name.length <= 253 && name.split(".").every(l => RFC1123_LABEL.test(l));
 }

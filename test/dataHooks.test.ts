@@ -20,7 +20,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { HostSpec } from "../config/types";
-import { postgresReleaseFiles, postgresVars, scramVerifier } from "../components/postgresDatabase";
+import { postgresReleaseFiles, PostgresReleaseInput, postgresVars, scramVerifier } from "../components/postgresDatabase";
 import { amqpsUrl, rabbitMqReleaseFiles, rabbitMqVars, rabbitPasswordHash } from "../components/rabbitMq";
 import { ReleaseFile, releaseDigest, releaseScript } from "../components/release";
 
@@ -108,6 +108,7 @@ const password = () => crypto.randomBytes(24).toString("base64url");
     let ns: ReturnType<typeof makeNet>;
     let loop = "";
     let swapLoop = "";
+    let input: PostgresReleaseInput;
     let files: ReleaseFile[];
 
     // Stands in for systemd: the unit's own command line, run by pg_ctl.
@@ -150,12 +151,13 @@ export -f pg_systemctl
         fs.symlinkSync(loop, path.join(diskDir, "virtio-nfpgdata"));
         fs.symlinkSync(swapLoop, path.join(diskDir, "virtio-nfswap"));
         const tls = makeTls(tmp, `${net}.1`);
-        files = postgresReleaseFiles({
+        input = {
             host, dataSerial: "nfpgdata", services: ["hello", "orders"],
             clients: { hello: [`${net}.2`], orders: [`${net}.9`] },
             verifiers: { hello: scramVerifier(pw.hello, "hello"), orders: scramVerifier(pw.orders, "orders") },
             tls, repo: { type: "posix", path: repoDir }, cipherPass: password(),
-        });
+        };
+        files = postgresReleaseFiles(input);
     });
 
     after(() => {
@@ -211,10 +213,18 @@ export -f pg_systemctl
         expect(psql("select count(*) from keep", "hello")).to.equal("100");
     });
 
-    it("rejects a postgresql.conf value PostgreSQL refuses, before the switch, and keeps serving", () => {
+    it("applies the stack's own settings (nordfleet:postgres.settings) with a reload", () => {
+        const started = psql("select pg_postmaster_start_time()");
+        const r = apply(postgresReleaseFiles({ ...input, settings: { statement_timeout: "45s", log_min_duration_statement: 250 } }));
+        expect(r.status, r.stderr).to.equal(0);
+        expect(psql("show statement_timeout")).to.equal("45s");
+        expect(psql("show log_min_duration_statement")).to.equal("250ms");
+        expect(psql("select pg_postmaster_start_time()"), "a reload, not a restart").to.equal(started);
+    });
+
+    it("rejects a setting value PostgreSQL refuses, before the switch, and keeps serving", () => {
         const live = fs.readlinkSync("/etc/nordfleet/postgres/current");
-        const bad = files.map(f => f.path === "postgresql.conf" ? { ...f, content: f.content + "work_mem = 'lots'\n" } : f);
-        const r = apply(bad);
+        const r = apply(postgresReleaseFiles({ ...input, settings: { work_mem: "lots" } }));
         expect(r.status).to.equal(1);
         expect(r.stderr).to.contain("rejected; the live release").and.contain('invalid value for parameter "work_mem"');
         expect(fs.readlinkSync("/etc/nordfleet/postgres/current")).to.equal(live);

@@ -49,7 +49,7 @@ describe("parseFleetConfig", () => {
         (raw.hosts as any[])[2].role = "webserver";
         expect(problemsOf(raw)).to.deep.equal([
             `nordfleet:hostz: is not a nordfleet setting; remove it or use one of: environment, allowedCountries, ssh, ` +
-            `baseImage, baseKernel, baseInitrd, hypervisors, vlans, hosts, services, backup, backupCredentials, mirrors, stateBackend, gateway`,
+            `baseImage, baseKernel, baseInitrd, hypervisors, vlans, hosts, services, backup, backupCredentials, mirrors, stateBackend, gateway, postgres`,
             `nordfleet:hosts: the address "10.110.0.10" is given to more than one host; give every host its own address`,
             `nordfleet:hosts[2].role: "webserver" is not a role; use one of: gateway, consul-server, service, postgres, rabbitmq`,
             `nordfleet:hosts[2].services: only hosts with role "service" run services; move ["hello"] to a service host ` +

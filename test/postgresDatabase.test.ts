@@ -142,6 +142,18 @@ describe("postgres: mapping and rendering", () => {
         expect(() => backupRepo(undefined)).to.throw("nordfleet:backup is not set");
     });
 
+    it("renders the stack's settings last, quoted as postgresql.conf wants, and sizes work_mem by their max_connections", () => {
+        const conf = postgresReleaseFiles({
+            host: hostOf(config(), "pg-1"), dataSerial: "s", services: [], clients: {}, verifiers: {},
+            tls: { certPem: "C", keyPem: "K", caPem: "A" }, repo: { type: "posix", path: "/b" }, cipherPass: "x",
+            settings: { max_connections: 400, search_path: "'$user', public", jit: false, "app.note": "C:\\temp" },
+        }).find(f => f.path === "postgresql.conf")!.content;
+        const tail = conf.slice(conf.indexOf("# The stack's own settings")).split("\n").slice(1, 5);
+        expect(tail).to.deep.equal(["max_connections = 400", "search_path = '''$user'', public'", "jit = false",
+            "app.note = 'C:\\\\temp'"]);
+        expect(conf).to.contain(`work_mem = ${pgMemory(512, 400).workMemMb}MB`);
+    });
+
     it("renders a release whose files point at the live tree and keep secrets from other users", () => {
         const c = config();
         const host = hostOf(c, "pg-1");
@@ -163,6 +175,7 @@ describe("postgres: mapping and rendering", () => {
         expect(by["roles.sql"].mode).to.equal("0600");
         expect(by["systemd/nordfleet-postgres.service"].content)
             .to.contain("ExecStart=/usr/lib/postgresql/15/bin/postgres -c config_file=/etc/nordfleet/postgres/current/postgresql.conf");
+        expect(conf).to.not.contain("The stack's own settings");
         expect(postgresVars(host, "nf0123", ["orders", "catalog"])).to.include({ DATA_SERIAL: "nf0123", DATABASES: "orders catalog", ADDRESS: "10.110.0.40" });
     });
 });

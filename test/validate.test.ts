@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import {
     validateAddressInVlan, validateAllowedCountries, validateCidr, validateConsulServers, validateHostName,
-    validateEndpoint, validateGateway, validateKnownBackend, validatePublicAddress, validateServiceRouting, validateServices, validateSite,
+    validateEndpoint, validateGateway, validateKnownBackend, validatePostgres, validatePublicAddress, validateServiceRouting, validateServices, validateSite,
     validateTraffic, validateVlanId, validateVlans,
 } from "../config/validate";
 import { EEA_COUNTRIES } from "../config/sites";
@@ -288,6 +288,26 @@ describe("validators", () => {
         ];
         for (const [value, expected] of cases) {
             it(JSON.stringify(value), () => expect(validateGateway("g", value)).to.deep.equal(expected));
+        }
+    });
+
+    describe("validatePostgres", () => {
+        const valueHint = `use a number, true/false or a one-line string such as "16MB"`;
+        const cases: [unknown, string[]][] = [
+            [{}, []],
+            [{ settings: { work_mem: "16MB", max_connections: 200, jit: false, "auto_explain.log_min_duration": "1s" } }, []],
+            [{ settings: { "Work-Mem": "16MB" } }, [`p.settings.Work-Mem: is not a PostgreSQL setting name; use lower-case ` +
+                `words joined by "_", e.g. work_mem`]],
+            [{ settings: { listen_addresses: "*" } }, [`p.settings.listen_addresses: is set by nordfleet (the cluster's files, ` +
+                `TLS, listening and WAL archiving depend on it); remove it`]],
+            [{ settings: { work_mem: "16MB\nssl = off" } }, [`p.settings.work_mem: "16MB\\nssl = off" is not a setting value; ${valueHint}`]],
+            [{ settings: { shared_buffers: ["1GB"] } }, [`p.settings.shared_buffers: ["1GB"] is not a setting value; ${valueHint}`]],
+            [{ settings: "work_mem=16MB" }, [`p.settings: "work_mem=16MB" is not a map; use { NAME: VALUE }, e.g. { work_mem: "16MB" }`]],
+            [{ tuning: {} }, [`p.tuning: is not a postgres setting; use settings`]],
+            [[], [`p: [] is not a map; use { settings: { work_mem: "16MB", ... } }`]],
+        ];
+        for (const [value, expected] of cases) {
+            it(JSON.stringify(value), () => expect(validatePostgres("p", value)).to.deep.equal(expected));
         }
     });
 });

@@ -272,6 +272,22 @@ describe("the platform on the lab fleet", function () {
             expect((await fleet.mustOnGuest("db-1", psql("select sum(n) from survivors"))).trim()).to.equal("42");
             expect(get("/hello/").status).to.equal(200);
         });
+
+        it("fails pulumi up on a setting PostgreSQL rejects, with its message, and keeps serving on the live config", async () => {
+            const live = await fleet.mustOnGuest("db-1", "readlink /etc/nordfleet/postgres/current");
+            const variant = writeLabStackVariant("bad-postgres", config => {
+                config["nordfleet:postgres"] = { settings: { work_mem: "lots" } };
+            });
+            const r = labPulumi(["up", "--yes", "--skip-preview"], variant);
+            expect(r.status).to.not.equal(0);
+            expect(r.output).to.contain('invalid value for parameter "work_mem"');
+            expect(await fleet.mustOnGuest("db-1", "readlink /etc/nordfleet/postgres/current")).to.equal(live);
+            expect((await fleet.mustOnGuest("db-1", psql("show work_mem"))).trim()).to.not.equal("lots");
+            // The service's own query path, through the gateway.
+            const answer = get("/hello/");
+            expect(answer.status, answer.body).to.equal(200);
+            expect(JSON.parse(answer.body).db.visits).to.be.a("number");
+        });
     });
 
     describe("a gateway update nginx rejects", () => {
