@@ -32,6 +32,7 @@ export class Fleet extends pulumi.ComponentResource {
         // Endpoints are inputs so that the residency policy sees where data is sent.
         super("nordfleet:fleet:Fleet", name, {
             stateBackend: config.stateBackend, backup: config.backup, mirrors: config.mirrors,
+            ...(config.sites.length > 0 ? { declaredSites: config.sites } : {}),
         }, opts);
 
         const deployKey = new tls.PrivateKey(`${name}-deploy-key`, { algorithm: "ED25519" }, { parent: this });
@@ -49,6 +50,7 @@ export class Fleet extends pulumi.ComponentResource {
                 vlans: this.vlans,
                 baseImage: config.baseImage,
                 privateKey: hypervisorKey,
+                declaredSites: config.sites,
             }, { parent: this });
         }
 

@@ -4,6 +4,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
+import { Site } from "../config/sites";
 import { Hypervisor, SshSettings } from "../config/types";
 import { Connection, hypervisorConnection } from "./connection";
 import { VlanPlan } from "./network";
@@ -16,6 +17,17 @@ export interface HypervisorHostArgs {
     baseImage: string;
     /** Key for the hypervisor's sshd; without one the SSH agent is used. */
     privateKey?: pulumi.Input<string>;
+    /** The sites the stack declares beside the built-in ones (nordfleet:sites). */
+    declaredSites?: Site[];
+}
+
+/**
+ * The inputs that tell the residency policy where a component places data: the site,
+ * and the stack's own site declarations, so that the policy judges it against the same
+ * catalogue as the loader.
+ */
+export function placementInputs(site: string, declaredSites: Site[]): Record<string, unknown> {
+    return declaredSites.length > 0 ? { site, declaredSites } : { site };
 }
 
 /** The idempotent script that readies a hypervisor; it holds no secret. */
@@ -44,11 +56,13 @@ export class HypervisorHost extends pulumi.ComponentResource {
     /** Finishes once the hypervisor is ready to define domains. */
     public readonly ready: pulumi.Output<string>;
     public readonly spec: Hypervisor;
+    public readonly declaredSites: Site[];
 
     constructor(name: string, args: HypervisorHostArgs, opts?: pulumi.ComponentResourceOptions) {
-        // The site is an input so that the residency policy sees where data is placed.
-        super("nordfleet:compute:HypervisorHost", name, { site: args.hypervisor.site }, opts);
+        const declaredSites = args.declaredSites ?? [];
+        super("nordfleet:compute:HypervisorHost", name, placementInputs(args.hypervisor.site, declaredSites), opts);
         this.spec = args.hypervisor;
+        this.declaredSites = declaredSites;
         this.connection = hypervisorConnection(args.hypervisor, args.ssh, args.privateKey);
 
         const prepare = new command.remote.Command(`${name}-prepare`, {

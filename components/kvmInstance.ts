@@ -10,7 +10,7 @@ import * as tls from "@pulumi/tls";
 import { FleetConfig, HostSpec, Hypervisor, SshSettings } from "../config/types";
 import { guestConnection } from "./connection";
 import { baselineGuestFiles, digestsOf, PushedFileDigest } from "./guestFiles";
-import { HypervisorHost } from "./hypervisorHost";
+import { HypervisorHost, placementInputs } from "./hypervisorHost";
 import { stableMac, stableUuid, VlanPlan, volumeSerial } from "./network";
 import { readTemplate, renderTemplate, shellAssignments } from "./render";
 
@@ -179,7 +179,8 @@ export class KvmInstance extends pulumi.ComponentResource {
     constructor(name: string, args: KvmInstanceArgs, opts?: pulumi.ComponentResourceOptions) {
         const { host, hypervisor } = args;
         const hv = hypervisor.spec;
-        super("nordfleet:compute:KvmInstance", name, { site: hv.site, hypervisor: hv.name }, opts);
+        super("nordfleet:compute:KvmInstance", name,
+            { ...placementInputs(hv.site, hypervisor.declaredSites), hypervisor: hv.name }, opts);
         this.name = host.name;
         this.privateAddress = host.address;
 

@@ -8,7 +8,7 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { databasePlacement } from "../components/postgresDatabase";
 import { placeHosts, Placement } from "./placement";
-import { EEA_COUNTRIES } from "./sites";
+import { EEA_COUNTRIES, Site, siteCatalogue } from "./sites";
 import {
     Capacity, DataDisk, Endpoint, Environment, FleetConfig, GatewaySettings, HostSpec, Hypervisor, Mirrors, PostgresSettings, Role,
     ServiceSpec, SshSettings, Vlan,
@@ -16,7 +16,7 @@ import {
 import {
     Problems, validateAllowedCountries, validateConsulServers, validateEndpoint, validateFileName, validateGateway,
     validateHosts, validateHypervisors, validateKnownBackend, validatePostgres, validateServiceRouting, validateServices,
-    validateSsh, validateVlans,
+    validateSiteDeclarations, validateSsh, validateVlans,
 } from "./validate";
 
 export class ConfigError extends Error {
@@ -33,7 +33,7 @@ export type RawConfig = Record<string, unknown>;
 export const CONFIG_KEYS = [
     "environment", "allowedCountries", "ssh", "baseImage", "baseKernel", "baseInitrd", "hypervisors", "vlans", "hosts",
     "services", "backup", "backupCredentials", "mirrors", "stateBackend", "gateway",
-    "postgres",
+    "postgres", "sites",
 ] as const;
 
 /** URL schemes each endpoint accepts. */
@@ -148,6 +148,10 @@ export function parseFleetConfig(raw: RawConfig): LoadedFleet {
     const allowedCountries = (raw.allowedCountries ?? [...EEA_COUNTRIES]) as string[];
     problems.push(...validateAllowedCountries("nordfleet:allowedCountries", allowedCountries));
     const allowed = new Set(Array.isArray(allowedCountries) ? allowedCountries : []);
+    const siteProblems = raw.sites === undefined ? [] : validateSiteDeclarations("nordfleet:sites", raw.sites);
+    problems.push(...siteProblems);
+    const declaredSites = siteProblems.length === 0 ? asList(raw.sites) as Site[] : [];
+    const sites = siteCatalogue(declaredSites);
 
     const sshRaw: Obj = (raw.ssh as Obj) ?? {};
     const ssh: SshSettings = {
@@ -167,7 +171,7 @@ export function parseFleetConfig(raw: RawConfig): LoadedFleet {
 
     problems.push(
         ...validateSsh("nordfleet:ssh", ssh),
-        ...validateHypervisors("nordfleet:hypervisors", hypervisors, allowed, environment),
+        ...validateHypervisors("nordfleet:hypervisors", hypervisors, allowed, environment, sites),
         ...validateVlans("nordfleet:vlans", vlans),
         ...validateServices("nordfleet:services", services),
         ...validateHosts("nordfleet:hosts", hosts, vlans, hypervisors, services),
@@ -181,7 +185,7 @@ export function parseFleetConfig(raw: RawConfig): LoadedFleet {
         ...(baseKernel === undefined ? [] : validateFileName("nordfleet:baseKernel", baseKernel, "vmlinuz-nordfleet")),
         ...(baseInitrd === undefined ? [] : validateFileName("nordfleet:baseInitrd", baseInitrd, "initrd-nordfleet.img")),
     );
-    const endpoints = parseEndpoints(raw, allowed, environment);
+    const endpoints = parseEndpoints(raw, allowed, environment, sites);
     problems.push(...endpoints.problems);
     if ((baseKernel === undefined) !== (baseInitrd === undefined)) {
         problems.push(`nordfleet:baseInitrd: direct kernel boot needs both baseKernel and baseInitrd; set both or neither`);
@@ -203,6 +207,7 @@ export function parseFleetConfig(raw: RawConfig): LoadedFleet {
     const config: FleetConfig = {
         environment, allowedCountries, ssh, baseImage, baseKernel, baseInitrd, hypervisors, vlans, hosts, services, consulServers,
         backup: endpoints.backup, mirrors: endpoints.mirrors, stateBackend: endpoints.stateBackend, gateway,
+        sites: declaredSites,
         postgres: { settings: { ...((raw.postgres as PostgresSettings | undefined)?.settings ?? {}) } },
     };
     let placement: Placement;
@@ -220,13 +225,13 @@ export function parseFleetConfig(raw: RawConfig): LoadedFleet {
 }
 
 /** Every place outside the fleet that data goes to or comes from, each held to the residency rule. */
-function parseEndpoints(raw: RawConfig, allowed: ReadonlySet<string>, environment: Environment) {
+function parseEndpoints(raw: RawConfig, allowed: ReadonlySet<string>, environment: Environment, sites: readonly Site[]) {
     const problems: Problems = [];
     const check = (field: string, value: unknown, schemes: readonly string[]): Endpoint | undefined => {
         if (value === undefined) {
             return undefined;
         }
-        problems.push(...validateEndpoint(field, value, schemes, allowed, environment));
+        problems.push(...validateEndpoint(field, value, schemes, allowed, environment, sites));
         return value as Endpoint;
     };
     const backup = check("nordfleet:backup", raw.backup, ENDPOINT_SCHEMES.backup);

@@ -16,13 +16,16 @@ export interface Site {
     city: string;
     /** ISO 3166-1 alpha-2 country code, or "local" for the lab. */
     country: string;
+    /** Who runs the data centre, when a team records it. */
+    provider?: string;
     /** True only for the local lab: this machine acting as a hypervisor, holding no real data. */
     lab?: boolean;
 }
 
 /**
- * The data centres nordfleet knows. Adding a site is a code change reviewed like any
- * other, so a typo in stack config can never place a VM somewhere unexpected.
+ * The data centres nordfleet knows out of the box. A team adds its own in project or
+ * stack config (`nordfleet:sites`, see `siteCatalogue`); which countries may hold data
+ * stays here, in code.
  */
 export const SITES: readonly Site[] = [
     { id: "oslo-1", city: "Oslo", country: "NO" },
@@ -44,15 +47,25 @@ export const SITES: readonly Site[] = [
     { id: "lab", city: "this machine", country: "local", lab: true },
 ];
 
-export function findSite(id: string): Site | undefined {
-    return SITES.find(s => s.id === id);
+/**
+ * The built-in sites followed by those a stack declares (`nordfleet:sites`, already
+ * validated: no id of its own clashes with a built-in one). The loader and the policy
+ * pack both judge placements against this one list.
+ */
+export function siteCatalogue(declared: readonly Site[] = []): Site[] {
+    return [...SITES, ...declared.map(({ id, city, country, provider }) =>
+        (provider === undefined ? { id, city, country } : { id, city, country, provider }))];
+}
+
+export function findSite(id: string, sites: readonly Site[] = SITES): Site | undefined {
+    return sites.find(s => s.id === id);
 }
 
 /**
  * The sites a stack may use: in an allowed country and, outside a lab stack, not the lab.
  */
-export function allowedSites(allowedCountries: ReadonlySet<string>, isLab: boolean): Site[] {
-    return SITES.filter(s => (s.lab ? isLab : allowedCountries.has(s.country)));
+export function allowedSites(allowedCountries: ReadonlySet<string>, isLab: boolean, sites: readonly Site[] = SITES): Site[] {
+    return sites.filter(s => (s.lab ? isLab : allowedCountries.has(s.country)));
 }
 
 export function describeSites(sites: readonly Site[]): string {

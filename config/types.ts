@@ -2,6 +2,7 @@
  * The validated, typed shape of a stack's `nordfleet:*` config. Pulumi.yaml documents
  * every key; `loadFleetConfig` turns raw config into this or refuses it.
  */
+import { Site } from "./sites";
 
 export const ROLES = ["gateway", "consul-server", "service", "postgres", "rabbitmq"] as const;
 export type Role = typeof ROLES[number];
@@ -202,6 +203,8 @@ export interface FleetConfig {
     stateBackend?: Endpoint;
     /** The API gateway's name and certificate source (defaults filled in). */
     gateway: GatewaySettings;
+    /** The sites the stack or project declares (nordfleet:sites), beside the built-in ones. */
+    sites: Site[];
     /** PostgreSQL settings the stack adds (none by default). */
     postgres: PostgresSettings;
 }

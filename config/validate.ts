@@ -4,7 +4,7 @@
  * `loadFleetConfig` runs all of them before a single resource is declared.
  */
 import * as path from "path";
-import { allowedSites, describeSites, EEA_COUNTRIES, findSite } from "./sites";
+import { allowedSites, describeSites, EEA_COUNTRIES, findSite, Site, SITES } from "./sites";
 import {
     BALANCES, Capacity, Endpoint, Environment, HostSpec, Hypervisor, ROLES, ServiceSpec, SshSettings, Vlan, VERSION_NAMES,
 } from "./types";
@@ -108,13 +108,52 @@ export function validateAllowedCountries(field: string, countries: unknown): Pro
     return [];
 }
 
+/**
+ * `nordfleet:sites`: a team's own data centres, added to the built-in catalogue. Any
+ * country code may be declared; whether data may go there is still decided by the
+ * allowed countries when a hypervisor or endpoint names the site.
+ */
+export function validateSiteDeclarations(field: string, sites: unknown): Problems {
+    if (!Array.isArray(sites)) {
+        return [`${field}: ${show(sites)} is not a list; use [{ id: "tampere-1", city: "Tampere", country: "FI", provider?: "..." }]`];
+    }
+    const problems: Problems = duplicates(sites.map(s => s?.id).filter(id => typeof id === "string")).map(id =>
+        `${field}: the id ${show(id)} is declared more than once; give every site its own id`);
+    sites.forEach((s, i) => {
+        const at = `${field}[${i}]`;
+        if (typeof s !== "object" || s === null || Array.isArray(s)) {
+            problems.push(`${at}: ${show(s)} is not a site; use { id, city, country, provider? }`);
+            return;
+        }
+        problems.push(...Object.keys(s).filter(k => !["id", "city", "country", "provider"].includes(k)).map(k =>
+            `${at}.${k}: is not a site setting; use id, city, country or provider`));
+        const builtIn = typeof s.id === "string" ? findSite(s.id) : undefined;
+        if (typeof s.id !== "string" || !/^[a-z][a-z0-9-]{0,62}$/.test(s.id)) {
+            problems.push(`${at}.id: ${show(s.id)} is not a site id; use lower-case letters, digits and "-", e.g. "tampere-1"`);
+        } else if (builtIn) {
+            problems.push(`${at}.id: ${show(s.id)} is a built-in site (${builtIn.city}, ${builtIn.country}); ` +
+                `use it without declaring it, or pick another id`);
+        }
+        if (typeof s.city !== "string" || s.city.trim() === "") {
+            problems.push(`${at}.city: ${show(s.city)} is empty; name the city the data centre is in`);
+        }
+        if (typeof s.country !== "string" || !/^[A-Z]{2}$/.test(s.country)) {
+            problems.push(`${at}.country: ${show(s.country)} is not an ISO 3166-1 alpha-2 code; use one such as "FI" or "NO"`);
+        }
+        if (s.provider !== undefined && (typeof s.provider !== "string" || s.provider.trim() === "")) {
+            problems.push(`${at}.provider: ${show(s.provider)} is empty; name who runs the data centre, or leave it out`);
+        }
+    });
+    return problems;
+}
+
 export function validateSite(field: string, site: unknown, allowedCountries: ReadonlySet<string>,
-                             environment: Environment): Problems {
-    const allowed = allowedSites(allowedCountries, environment === "lab");
+                             environment: Environment, sites: readonly Site[] = SITES): Problems {
+    const allowed = allowedSites(allowedCountries, environment === "lab", sites);
     if (typeof site === "string" && allowed.some(s => s.id === site)) {
         return [];
     }
-    const known = typeof site === "string" ? findSite(site) : undefined;
+    const known = typeof site === "string" ? findSite(site, sites) : undefined;
     const why = known === undefined ? "is not a known site"
         : known.lab ? "is the local lab, allowed only in a lab stack"
             : `is in ${known.country}, outside the allowed countries (${[...allowedCountries].join(", ")})`;
@@ -126,7 +165,8 @@ export function validateSite(field: string, site: unknown, allowedCountries: Rea
  * stack may use. A URL alone cannot say where its bytes live, so the site is mandatory.
  */
 export function validateEndpoint(field: string, endpoint: unknown, schemes: readonly string[],
-                                 allowedCountries: ReadonlySet<string>, environment: Environment): Problems {
+                                 allowedCountries: ReadonlySet<string>, environment: Environment,
+                                 sites: readonly Site[] = SITES): Problems {
     if (typeof endpoint !== "object" || endpoint === null || Array.isArray(endpoint)) {
         return [`${field}: ${show(endpoint)} is not an endpoint; use { url: "${schemes[0]}://...", site: "oslo-1" }`];
     }
@@ -136,7 +176,7 @@ export function validateEndpoint(field: string, endpoint: unknown, schemes: read
         ...(scheme !== undefined && schemes.includes(scheme) ? []
             : [`${field}.url: ${show(url)} is not a URL nordfleet can use here; use one starting with ` +
                 `${schemes.map(s => `${s}://`).join(" or ")}`]),
-        ...validateSite(`${field}.site`, site, allowedCountries, environment),
+        ...validateSite(`${field}.site`, site, allowedCountries, environment, sites),
     ];
 }
 
@@ -175,7 +215,7 @@ export function validateCapacity(field: string, capacity: Capacity): Problems {
 }
 
 export function validateHypervisors(field: string, hypervisors: Hypervisor[], allowedCountries: ReadonlySet<string>,
-                                    environment: Environment): Problems {
+                                    environment: Environment, sites: readonly Site[] = SITES): Problems {
     if (hypervisors.length === 0) {
         return [`${field}: no hypervisors are declared; add at least one with a name, site and address`];
     }
@@ -184,7 +224,7 @@ export function validateHypervisors(field: string, hypervisors: Hypervisor[], al
             `${field}: the name ${show(n)} is used more than once; give every hypervisor its own name`),
         ...hypervisors.flatMap((h, i) => [
             ...validateHostName(`${field}[${i}].name`, h.name),
-            ...validateSite(`${field}[${i}].site`, h.site, allowedCountries, environment),
+            ...validateSite(`${field}[${i}].site`, h.site, allowedCountries, environment, sites),
             ...(typeof h.address === "string" && h.address.length > 0 ? []
                 : [`${field}[${i}].address: ${show(h.address)} is empty; give the address nordfleet reaches its sshd on`]),
             ...validateCapacity(`${field}[${i}].capacity`, h.capacity),

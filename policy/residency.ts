@@ -3,8 +3,8 @@
  * second line of defence behind config validation: it judges what the program really
  * declared, so a resource that reached the plan by any code path is held to the rule.
  */
-import { EEA_COUNTRIES } from "../config/sites";
-import { validateAllowedCountries, validateSite } from "../config/validate";
+import { EEA_COUNTRIES, Site, siteCatalogue } from "../config/sites";
+import { validateAllowedCountries, validateSite, validateSiteDeclarations } from "../config/validate";
 
 export interface ResidencyPolicyConfig {
     /** Where data may live: a subset of the EEA (the default). */
@@ -35,7 +35,8 @@ export function placementsIn(value: unknown, path = ""): Placement[] {
     if (typeof value !== "object" || value === null) {
         return [];
     }
-    return Object.entries(value).flatMap(([key, item]) => {
+    // The stack's site declarations say what a site is, not where data goes.
+    return Object.entries(value).filter(([key]) => key !== "declaredSites").flatMap(([key, item]) => {
         const at = path ? `${path}.${key}` : key;
         return key === "site" ? [{ path: at, site: item }] : placementsIn(item, at);
     });
@@ -52,6 +53,14 @@ export function residencyViolations(type: string, inputs: Record<string, unknown
         return [`${type} places data but its inputs name no site; declare it with the site of its hypervisor ` +
             `(is PULUMI_NODEJS_SKIP_COMPONENT_INPUTS set?)`];
     }
+    // The catalogue the loader used: the built-in sites and the stack's own, which travel
+    // with every component that names a site.
+    const declared = inputs.declaredSites ?? [];
+    const declarationProblems = validateSiteDeclarations("declaredSites", declared);
+    if (declarationProblems.length) {
+        return declarationProblems;
+    }
+    const sites = siteCatalogue(declared as Site[]);
     const allowed = new Set(config.allowedCountries);
-    return placements.flatMap(p => validateSite(p.path, p.site, allowed, config.allowLabSite ? "lab" : "prod"));
+    return placements.flatMap(p => validateSite(p.path, p.site, allowed, config.allowLabSite ? "lab" : "prod", sites));
 }

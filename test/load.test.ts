@@ -49,7 +49,7 @@ describe("parseFleetConfig", () => {
         (raw.hosts as any[])[2].role = "webserver";
         expect(problemsOf(raw)).to.deep.equal([
             `nordfleet:hostz: is not a nordfleet setting; remove it or use one of: environment, allowedCountries, ssh, ` +
-            `baseImage, baseKernel, baseInitrd, hypervisors, vlans, hosts, services, backup, backupCredentials, mirrors, stateBackend, gateway, postgres`,
+            `baseImage, baseKernel, baseInitrd, hypervisors, vlans, hosts, services, backup, backupCredentials, mirrors, stateBackend, gateway, postgres, sites`,
             `nordfleet:hosts: the address "10.110.0.10" is given to more than one host; give every host its own address`,
             `nordfleet:hosts[2].role: "webserver" is not a role; use one of: gateway, consul-server, service, postgres, rabbitmq`,
             `nordfleet:hosts[2].services: only hosts with role "service" run services; move ["hello"] to a service host ` +
@@ -73,6 +73,35 @@ describe("parseFleetConfig", () => {
             `nordfleet:mirrors.pypi: is not a mirror nordfleet uses; use apt or artifacts`,
             `nordfleet:mirrors.apt.site: "zurich-1" is in CH, outside the allowed countries (${EEA_LIST}); use one of: ${EEA_SITES}`,
         ]);
+    });
+
+    describe("a site the stack declares (nordfleet:sites)", () => {
+        const withOwnSite = (country: string) => {
+            const raw = labConfig();
+            raw.environment = "prod";
+            raw.stateBackend = { url: "s3://state", site: "oslo-1" };
+            raw.sites = [{ id: "tampere-1", city: "Tampere", country, provider: "Pohjola DC" }];
+            (raw.hypervisors as any[])[0].site = "tampere-1";
+            raw.backup = { url: "s3://backups?endpoint=s3.tampere.example&region=tre", site: "tampere-1" };
+            (raw.hosts as any[]).splice(1, 0,
+                { name: "consul-2", role: "consul-server", vlan: "platform", address: "10.110.0.21" },
+                { name: "consul-3", role: "consul-server", vlan: "platform", address: "10.110.0.22" });
+            return raw;
+        };
+
+        it("places hypervisors and endpoints there when it is in an allowed country", () => {
+            const { config } = parseFleetConfig({ ...withOwnSite("FI"), backupCredentials: { accessKeyId: "a", secretAccessKey: "b" } });
+            expect(config.hypervisors[0].site).to.equal("tampere-1");
+            expect(config.sites).to.deep.equal([{ id: "tampere-1", city: "Tampere", country: "FI", provider: "Pohjola DC" }]);
+        });
+
+        it("refuses it, naming it, when its country is outside the allowed ones", () => {
+            const problems = problemsOf({ ...withOwnSite("CH"), backupCredentials: { accessKeyId: "a", secretAccessKey: "b" } });
+            expect(problems).to.deep.equal([
+                `nordfleet:hypervisors[0].site: "tampere-1" is in CH, outside the allowed countries (${EEA_LIST}); use one of: ${EEA_SITES}`,
+                `nordfleet:backup.site: "tampere-1" is in CH, outside the allowed countries (${EEA_LIST}); use one of: ${EEA_SITES}`,
+            ]);
+        });
     });
 
     it("refuses a fleet that does not fit its hypervisors", () => {

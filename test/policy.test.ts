@@ -34,6 +34,15 @@ describe("residency policy", () => {
                 [`${HV} places data but its inputs name no site; declare it with the site of its hypervisor ` +
                     `(is PULUMI_NODEJS_SKIP_COMPONENT_INPUTS set?)`]],
             ["a resource that places nothing", "command:remote:Command", { create: "true" }, NORDIC, []],
+            ["a site the stack declares in an allowed country", HV,
+                { site: "tampere-1", declaredSites: [{ id: "tampere-1", city: "Tampere", country: "FI" }] }, DEFAULT_RESIDENCY_CONFIG, []],
+            ["a site the stack declares outside the allowed countries", HV,
+                { site: "tampere-1", declaredSites: [{ id: "tampere-1", city: "Tampere", country: "CH" }] }, NORDIC,
+                [`site: "tampere-1" is in CH, outside the allowed countries (NO, SE); use one of: oslo-1 (NO), oslo-2 (NO), ` +
+                    `bergen-1 (NO), stockholm-1 (SE), stockholm-2 (SE)`]],
+            ["a declaration that re-defines a built-in site", HV,
+                { site: "zurich-1", declaredSites: [{ id: "zurich-1", city: "Zurich", country: "NO" }] }, NORDIC,
+                [`declaredSites[0].id: "zurich-1" is a built-in site (Zurich, CH); use it without declaring it, or pick another id`]],
             ["a policy config that widens past the EEA", HV, { site: "zurich-1" }, { allowedCountries: ["NO", "CH"], allowLabSite: false },
                 [`policy config allowedCountries: ["CH"] is not in the EEA; a stack may only narrow residency to EEA countries: ` +
                     `${[...EEA_COUNTRIES].join(", ")}`]],

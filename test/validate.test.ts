@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import {
     validateAddressInVlan, validateAllowedCountries, validateCidr, validateConsulServers, validateHostName,
-    validateEndpoint, validateGateway, validateKnownBackend, validatePostgres, validatePublicAddress, validateServiceRouting, validateServices, validateSite,
+    validateEndpoint, validateGateway, validateKnownBackend, validatePostgres, validatePublicAddress, validateSiteDeclarations, validateServiceRouting, validateServices, validateSite,
     validateTraffic, validateVlanId, validateVlans,
 } from "../config/validate";
 import { EEA_COUNTRIES } from "../config/sites";
@@ -288,6 +288,28 @@ describe("validators", () => {
         ];
         for (const [value, expected] of cases) {
             it(JSON.stringify(value), () => expect(validateGateway("g", value)).to.deep.equal(expected));
+        }
+    });
+
+    describe("validateSiteDeclarations", () => {
+        const tampere = { id: "tampere-1", city: "Tampere", country: "FI" };
+        const cases: [unknown, string[]][] = [
+            [[], []],
+            [[tampere, { id: "trondheim-1", city: "Trondheim", country: "NO", provider: "Midt DC" }], []],
+            [[{ ...tampere, country: "CH" }], []],
+            [[tampere, { ...tampere, city: "Tampere II" }], [`s: the id "tampere-1" is declared more than once; give every site its own id`]],
+            [[{ ...tampere, id: "oslo-1" }], [`s[0].id: "oslo-1" is a built-in site (Oslo, NO); use it without declaring it, or pick another id`]],
+            [[{ ...tampere, id: "Tampere 1" }], [`s[0].id: "Tampere 1" is not a site id; use lower-case letters, digits and "-", e.g. "tampere-1"`]],
+            [[{ ...tampere, country: "fin" }], [`s[0].country: "fin" is not an ISO 3166-1 alpha-2 code; use one such as "FI" or "NO"`]],
+            [[{ ...tampere, city: " " }], [`s[0].city: " " is empty; name the city the data centre is in`]],
+            [[{ ...tampere, provider: "" }], [`s[0].provider: "" is empty; name who runs the data centre, or leave it out`]],
+            [[{ ...tampere, region: "north" }], [`s[0].region: is not a site setting; use id, city, country or provider`]],
+            [["tampere-1"], [`s[0]: "tampere-1" is not a site; use { id, city, country, provider? }`]],
+            [{ tampere: tampere }, [`s: {"tampere":{"id":"tampere-1","city":"Tampere","country":"FI"}} is not a list; ` +
+                `use [{ id: "tampere-1", city: "Tampere", country: "FI", provider?: "..." }]`]],
+        ];
+        for (const [value, expected] of cases) {
+            it(JSON.stringify(value), () => expect(validateSiteDeclarations("s", value)).to.deep.equal(expected));
         }
     });
 

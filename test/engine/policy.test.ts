@@ -88,4 +88,37 @@ new Fleet("nordfleet", loaded);
             expect(result.output).to.include(`backup.site: "${site}" is in ${country}, outside the allowed countries`);
         });
     }
+
+    describe("a site the stack declares (nordfleet:sites)", () => {
+        const withTampere = (country: string) => prodWith(y => y
+            .replace("nordfleet:allowedCountries: [NO, SE]", "nordfleet:allowedCountries: [NO, SE, FI]\n" +
+                `  nordfleet:sites:\n    - { id: tampere-1, city: Tampere, country: ${country}, provider: Pohjola DC }`)
+            .replace(/(name: osl-hv1\n +site: )oslo-1/, "$1tampere-1"));
+
+        it("plans with a hypervisor there in Finland, and the policy pack passes it", () => {
+            project.initStack("prod", withTampere("FI"));
+            const output = project.mustPulumi("preview", "--stack", "prod", "--policy-pack", POLICY_DIR);
+            expect(output).to.match(/\+ \d+ to create/);
+            expect(output).to.not.match(/mandatory/i);
+        });
+
+        it("is refused by the loader, naming it, when it is declared in CH", () => {
+            project.initStack("prod", withTampere("CH"));
+            const result = project.pulumi("preview", "--stack", "prod");
+            expect(result.status, result.output).to.not.equal(0);
+            expect(result.output).to.include(`nordfleet:hypervisors[0].site: "tampere-1" is in CH, outside the allowed countries`);
+            expect(result.output).to.not.match(/\+ \d+ to create|at .*\.ts:\d+/);
+        });
+
+        it("is refused by the policy pack, naming it, when it is declared in CH", () => {
+            project.writeProgram(rogueProgram(
+                `loaded.config.sites = [{ id: "tampere-1", city: "Tampere", country: "CH" }];\n` +
+                `loaded.config.hypervisors[0].site = "tampere-1";`));
+            project.initStack("lab", repoFile("Pulumi.lab.yaml"));
+            const result = project.pulumi("preview", "--stack", "lab", "--policy-pack", POLICY_DIR);
+            expect(result.status, result.output).to.not.equal(0);
+            expect(result.output).to.include("mandatory");
+            expect(result.output).to.include(`site: "tampere-1" is in CH, outside the allowed countries`);
+        });
+    });
 });
