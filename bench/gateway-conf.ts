@@ -12,6 +12,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
+import { parseFlags, runCli, UsageError } from "../cli/run";
 import { gatewayContext, renderNginxConf } from "../components/apiGateway";
 import { LoadedFleet, parseFleetConfig, RawConfig } from "../config/load";
 
@@ -106,25 +107,25 @@ export function plainHttpVariant(rendered: string): PlainVariant {
     return { conf: lines.join("\n"), changes, port: distinct[0] };
 }
 
+const USAGE = `usage: bench/gateway-conf.ts --out DIR --gateway ADDR --upstream ADDR --port N --path /prefix/
+(run by bench/gateway; writes DIR/rendered.conf and DIR/nginx.conf)`;
+
 function parseArgs(argv: string[]): BenchTargets & { out: string } {
-    const opts: Record<string, string> = {};
-    for (let i = 0; i < argv.length; i += 2) {
-        if (!argv[i].startsWith("--") || argv[i + 1] === undefined) {
-            throw new Error(`usage: gateway-conf.ts --out DIR --gateway ADDR --upstream ADDR --port N --path /p/`);
-        }
-        opts[argv[i].slice(2)] = argv[i + 1];
+    const { flags, positional } = parseFlags(argv, ["out", "gateway", "upstream", "port", "path"]);
+    if (positional.length > 0) {
+        throw new UsageError(`unexpected argument ${JSON.stringify(positional[0])}`);
     }
     for (const k of ["out", "gateway", "upstream", "port", "path"]) {
-        if (!opts[k]) {
-            throw new Error(`gateway-conf.ts: --${k} is missing`);
+        if (!flags.get(k)) {
+            throw new UsageError(`--${k} is missing`);
         }
     }
-    return { out: opts.out, gatewayAddress: opts.gateway, upstreamAddress: opts.upstream, upstreamPort: Number(opts.port),
-        path: opts.path };
+    return { out: flags.get("out")!, gatewayAddress: flags.get("gateway")!, upstreamAddress: flags.get("upstream")!,
+        upstreamPort: Number(flags.get("port")), path: flags.get("path")! };
 }
 
-function main(): void {
-    const args = parseArgs(process.argv.slice(2));
+function main(argv: string[]): number {
+    const args = parseArgs(argv);
     const loaded: LoadedFleet = parseFleetConfig(benchStack(args));
     const gateway = loaded.config.hosts.find(h => h.role === "gateway")!;
     const logDir = path.join(args.out, "logs");
@@ -149,13 +150,9 @@ function main(): void {
     console.log(`nginx runs it with -g "daemon off;"; tls/server.crt and .key are a throwaway self-signed pair ` +
         `(loaded, never served).`);
     console.log(`url http://${args.gatewayAddress}:${plain.port}${svc.gatewayPath} host ${loaded.config.gateway.serverName}`);
+    return 0;
 }
 
 if (require.main === module) {
-    try {
-        main();
-    } catch (e) {
-        console.error((e as Error).message);
-        process.exit(1);
-    }
+    runCli("gateway-conf", USAGE, main);
 }

@@ -1,8 +1,6 @@
 /**
- * nordfleet doctor: checks a live fleet and prints a table; exits 1 on any problem.
- *
- *   npm run doctor -- --stack prod [--hypervisor-key FILE] [--hypervisor-known-hosts FILE]
- *   npm run doctor -- --outputs outputs.json ...      (outputs from `pulumi stack output --json --show-secrets`)
+ * nordfleet doctor: checks a live fleet and prints a table; exits 1 on any problem
+ * (usage below).
  *
  * Per guest: TCP latency to every peer on its VLAN, write latency and IOPS of each
  * mounted data volume (fio, 3 s, 16 MiB test file), CPU steal, clock offset and NTP
@@ -13,6 +11,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { parsePushedFiles } from "../components/guestFiles";
+import { parseFlags, runCli, UsageError } from "../cli/run";
 import { shellQuote } from "../components/render";
 import { DEFAULT_THRESHOLDS, formatTable, HostUnderTest, judge, Probe, Row, Thresholds } from "./checks";
 import { FleetSsh } from "./fleetSsh";
@@ -76,19 +75,27 @@ export async function runDoctor(o: DoctorOptions): Promise<Row[]> {
     return rows;
 }
 
+const THRESHOLD_FLAGS = ["max-latency-ms", "max-steal-pct", "max-clock-offset-ms", "max-write-latency-ms", "min-write-iops"];
+
+const USAGE = `usage: npm run doctor -- (--stack NAME | --outputs FILE) [options]
+
+Checks a live fleet from this machine and prints a table; exits 1 on any problem.
+
+  --stack NAME                   read the outputs with pulumi stack output --show-secrets
+  --outputs FILE                 or from a file of \`pulumi stack output --json --show-secrets\`
+  --user NAME                    login on the hypervisors (default root)
+  --hypervisor-key FILE          their SSH key (default: the SSH agent)
+  --hypervisor-known-hosts FILE  their pinned host keys (default ~/.ssh/known_hosts)
+  --max-latency-ms N, --max-steal-pct N, --max-clock-offset-ms N,
+  --max-write-latency-ms N, --min-write-iops N    thresholds
+  --ntp-optional                 an unsynchronised clock is not a problem
+  -h, --help                     this text`;
+
 function parseArgs(argv: string[]): DoctorOptions {
-    const flags = new Map<string, string>();
-    const booleans = new Set<string>();
-    for (let i = 0; i < argv.length; i++) {
-        const m = /^--([a-z-]+)(?:=(.*))?$/.exec(argv[i]);
-        if (!m) {
-            throw new Error(`unexpected argument ${JSON.stringify(argv[i])}; see the usage at the top of doctor/main.ts`);
-        }
-        if (m[1] === "ntp-optional") {
-            booleans.add(m[1]);
-        } else {
-            flags.set(m[1], m[2] ?? argv[++i]);
-        }
+    const { flags, switches: booleans, positional } = parseFlags(argv,
+        ["stack", "outputs", "user", "hypervisor-key", "hypervisor-known-hosts", ...THRESHOLD_FLAGS], ["ntp-optional"]);
+    if (positional.length > 0) {
+        throw new UsageError(`unexpected argument ${JSON.stringify(positional[0])}`);
     }
     const number = (flag: string, fallback: number) => {
         const text = flags.get(flag);
@@ -97,14 +104,17 @@ function parseArgs(argv: string[]): DoctorOptions {
         }
         const value = Number(text);
         if (!Number.isFinite(value) || value < 0) {
-            throw new Error(`--${flag}: ${JSON.stringify(text)} is not a number; give a non-negative number`);
+            throw new UsageError(`--${flag}: ${JSON.stringify(text)} is not a number; give a non-negative number`);
         }
         return value;
     };
     const stack = flags.get("stack");
     const outputsFile = flags.get("outputs");
     if ((stack === undefined) === (outputsFile === undefined)) {
-        throw new Error("give either --stack NAME (read with pulumi stack output) or --outputs FILE");
+        throw new UsageError("give either --stack NAME (read with pulumi stack output) or --outputs FILE");
+    }
+    if (outputsFile !== undefined && !fs.existsSync(outputsFile)) {
+        throw new UsageError(`--outputs: ${JSON.stringify(outputsFile)} does not exist`);
     }
     const outputsText = outputsFile !== undefined ? fs.readFileSync(outputsFile, "utf8")
         : execFileSync("pulumi", ["stack", "output", "--json", "--show-secrets", "--stack", stack!], { encoding: "utf8" });
@@ -126,14 +136,11 @@ function parseArgs(argv: string[]): DoctorOptions {
 }
 
 if (require.main === module) {
-    (async () => {
-        const rows = await runDoctor(parseArgs(process.argv.slice(2)));
+    runCli("doctor", USAGE, async argv => {
+        const rows = await runDoctor(parseArgs(argv));
         process.stdout.write(formatTable(rows));
         const problems = rows.filter(r => r.status === "PROBLEM").length;
         console.log(problems ? `${problems} problem(s)` : "no problems");
-        process.exit(problems ? 1 : 0);
-    })().catch(e => {
-        console.error(`doctor: ${(e as Error).message}`);
-        process.exit(2);
+        return problems ? 1 : 0;
     });
 }

@@ -1,14 +1,12 @@
 /**
  * Writes every file nordfleet would push to every host into a folder, one subfolder per
- * host, so a reviewer can diff a pull request's effect:
- *
- *   npx ts-node render/main.ts <stack> [out-dir]      (out-dir defaults to rendered/<stack>)
+ * host, so a reviewer can diff a pull request's effect (usage below).
  *
  * The folder is replaced as a whole, so a file that is no longer pushed disappears too.
  */
 import * as fs from "fs";
 import * as path from "path";
-import { ConfigError } from "../config/load";
+import { parseFlags, runCli, UsageError } from "../cli/run";
 import { renderFleetFiles } from "./fleetFiles";
 import { loadStackFile, PROJECT_DIR } from "./stackConfig";
 
@@ -23,17 +21,30 @@ export function writeRendered(stack: string, outDir: string): number {
     return files.size;
 }
 
+const USAGE = `usage: npm run render -- STACK [OUT-DIR]
+
+Writes every file nordfleet would push to each host of Pulumi.STACK.yaml into OUT-DIR
+(default rendered/STACK), one folder per host, replacing what was there.
+
+  STACK      a stack file of this project, e.g. prod or lab
+  OUT-DIR    where to write (replaced as a whole)
+  -h, --help this text`;
+
 if (require.main === module) {
-    const [stack, out] = process.argv.slice(2);
-    if (!stack) {
-        console.error("usage: npx ts-node render/main.ts <stack> [out-dir]");
-        process.exit(2);
-    }
-    const outDir = out ?? path.join(PROJECT_DIR, "rendered", stack);
-    try {
+    runCli("render", USAGE, argv => {
+        const { positional: [stack, out, ...extra] } = parseFlags(argv, []);
+        if (!stack) {
+            throw new UsageError("no stack given");
+        }
+        if (extra.length > 0) {
+            throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}`);
+        }
+        if (!fs.existsSync(path.join(PROJECT_DIR, `Pulumi.${stack}.yaml`))) {
+            const stacks = fs.readdirSync(PROJECT_DIR).map(f => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1]).filter(Boolean);
+            throw new UsageError(`no stack file Pulumi.${stack}.yaml; use one of: ${stacks.join(", ")}`);
+        }
+        const outDir = out ?? path.join(PROJECT_DIR, "rendered", stack);
         console.log(`wrote ${writeRendered(stack, outDir)} files to ${outDir}`);
-    } catch (e) {
-        console.error(e instanceof ConfigError ? e.message : e);
-        process.exit(1);
-    }
+        return 0;
+    });
 }
