@@ -5,6 +5,11 @@ import { EEA_COUNTRIES } from "../config/sites";
 import { DEFAULT_RESIDENCY_CONFIG, placementsIn, residencyViolations } from "../policy/residency";
 import { loadStackFile } from "../render/stackConfig";
 
+// The policy SDK's own wrapper of resource inputs during a preview (internal to the SDK, so untyped).
+const { unknownCheckingProxy, unknownObjectValue, unknownStringValue } = require("@pulumi/policy/proxy") as {
+    unknownCheckingProxy: <T>(inputs: T) => T; unknownObjectValue: unknown; unknownStringValue: unknown;
+};
+
 const NORDIC = { allowedCountries: ["NO", "SE"], allowLabSite: false };
 const NORWAY = { allowedCountries: ["NO"], allowLabSite: false };
 const HV = "nordfleet:compute:HypervisorHost";
@@ -52,6 +57,17 @@ describe("residency policy", () => {
                 expect(residencyViolations(type, inputs, config)).to.deep.equal(expected);
             });
         }
+    });
+
+    it("walks past values the engine only knows during the update, as the policy SDK hands them over in a preview", () => {
+        const inputs = unknownCheckingProxy({
+            site: "oslo-1", privateKeyPem: unknownStringValue,
+            nested: [{ site: "london-1" }, unknownObjectValue], later: { site: unknownStringValue },
+        });
+        expect(placementsIn(inputs)).to.deep.equal([
+            { path: "site", site: "oslo-1" }, { path: "nested[0].site", site: "london-1" },
+            { path: "later.site", site: "(not known until the update)" },
+        ]);
     });
 
     it("finds every site in nested inputs with its path", () => {
