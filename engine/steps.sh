@@ -4,6 +4,10 @@ step() { # name command...
     local name=$1 start=$SECONDS
     shift
     step_log "$name ..."
-    "$@"
+    "$@" || {
+        local rc=$?
+        step_log "$name: FAILED (exit $rc) after $((SECONDS - start)) s"
+        return $rc
+    }
     step_log "$name: done in $((SECONDS - start)) s"
 }
