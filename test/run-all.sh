@@ -32,7 +32,15 @@ report() {
     local rc=$?
     if [ -n "${LAB_UP:-}" ]; then
         echo "[tests] lab/down (log: $LOGS/lab-down.log)"
-        bash lab/down >"$LOGS/lab-down.log" 2>&1 || { echo "[tests] lab/down FAILED:"; tail -n 30 "$LOGS/lab-down.log"; }
+        bash lab/down >"$LOGS/lab-down.log" 2>&1 || { echo "[tests] lab/down FAILED:"; tail -n 30 "$LOGS/lab-down.log"; rc=1; }
+        # The lab keeps its stack outside the working tree: nothing it did shows in git.
+        if [ -n "$(git status --porcelain)" ]; then
+            echo "[tests] the lab left the working tree changed:"
+            git status --porcelain
+            rc=1
+        else
+            SUMMARY+=("$(printf '%-14s %-6s' "git status" clean)")
+        fi
     fi
     if [ -n "$FAILED" ]; then
         echo
