@@ -111,10 +111,7 @@ const USAGE = `usage: bench/gateway-conf.ts --out DIR --gateway ADDR --upstream 
 (run by bench/gateway; writes DIR/rendered.conf and DIR/nginx.conf)`;
 
 function parseArgs(argv: string[]): BenchTargets & { out: string } {
-    const { flags, positional } = parseFlags(argv, ["out", "gateway", "upstream", "port", "path"]);
-    if (positional.length > 0) {
-        throw new UsageError(`unexpected argument ${JSON.stringify(positional[0])}`);
-    }
+    const { flags } = parseFlags(argv, ["out", "gateway", "upstream", "port", "path"]);
     for (const k of ["out", "gateway", "upstream", "port", "path"]) {
         if (!flags.get(k)) {
             throw new UsageError(`--${k} is missing`);

@@ -24,8 +24,11 @@ export function runCli(name: string, usage: string, main: (argv: string[]) => nu
         });
 }
 
-/** `--name value` and `--name=value` flags, each checked against the ones a command takes. */
-export function parseFlags(argv: string[], valued: readonly string[], switches: readonly string[] = []):
+/**
+ * `--name value` and `--name=value` flags, each checked against the ones a command takes,
+ * and at most `maxPositional` other arguments.
+ */
+export function parseFlags(argv: string[], valued: readonly string[], switches: readonly string[] = [], maxPositional = 0):
     { flags: Map<string, string>; switches: Set<string>; positional: string[] } {
     const flags = new Map<string, string>();
     const on = new Set<string>();
@@ -35,6 +38,9 @@ export function parseFlags(argv: string[], valued: readonly string[], switches: 
         if (!m) {
             if (argv[i].startsWith("-")) {
                 throw new UsageError(`unknown option ${JSON.stringify(argv[i])}`);
+            }
+            if (positional.length === maxPositional) {
+                throw new UsageError(`unexpected argument ${JSON.stringify(argv[i])}`);
             }
             positional.push(argv[i]);
         } else if (switches.includes(m[1])) {

@@ -92,11 +92,8 @@ Checks a live fleet from this machine and prints a table; exits 1 on any problem
   -h, --help                     this text`;
 
 function parseArgs(argv: string[]): DoctorOptions {
-    const { flags, switches: booleans, positional } = parseFlags(argv,
+    const { flags, switches: booleans } = parseFlags(argv,
         ["stack", "outputs", "user", "hypervisor-key", "hypervisor-known-hosts", ...THRESHOLD_FLAGS], ["ntp-optional"]);
-    if (positional.length > 0) {
-        throw new UsageError(`unexpected argument ${JSON.stringify(positional[0])}`);
-    }
     const number = (flag: string, fallback: number) => {
         const text = flags.get(flag);
         if (text === undefined) {

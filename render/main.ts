@@ -32,12 +32,9 @@ Writes every file nordfleet would push to each host of Pulumi.STACK.yaml into OU
 
 if (require.main === module) {
     runCli("render", USAGE, argv => {
-        const { positional: [stack, out, ...extra] } = parseFlags(argv, []);
+        const { positional: [stack, out] } = parseFlags(argv, [], [], 2);
         if (!stack) {
             throw new UsageError("no stack given");
-        }
-        if (extra.length > 0) {
-            throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}`);
         }
         if (!fs.existsSync(path.join(PROJECT_DIR, `Pulumi.${stack}.yaml`))) {
             const stacks = fs.readdirSync(PROJECT_DIR).map(f => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1]).filter(Boolean);
