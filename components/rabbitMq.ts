@@ -54,7 +54,7 @@ const exact = (name: string) => `^${quoteRe(name)}$`;
 
 /**
  * Users, vhosts, permissions, each producer's exchange and each consumer's queue, in
- * RabbitMQ's definitions format, for `rabbitmqctl import_definitions`.
+ * RabbitMQ's definitions format, which the release imports into the running node.
  */
 export function renderDefinitions(services: BrokerService[]): string {
     const names = new Set(services.map(s => s.name));
@@ -105,7 +105,8 @@ export function rabbitMqReleaseFiles(p: RabbitMqReleaseInput): ReleaseFile[] {
         { path: "rabbitmq.conf", mode: "0644", content: renderTemplate("rabbitmq/rabbitmq.conf.hbs", ctx) },
         { path: "rabbitmq-env.conf", mode: "0644", content: renderTemplate("rabbitmq/rabbitmq-env.conf.hbs", ctx) },
         { path: "enabled_plugins", mode: "0644", content: "[].\n" },
-        { path: "validate.erl", mode: "0644", content: readTemplate("rabbitmq/validate.erl") },
+        ...["validate.erl", "definitions.erl", "status.erl"].map(name =>
+            ({ path: name, mode: "0644", content: readTemplate(`rabbitmq/${name}`) })),
         { path: "tls/server.crt", mode: "0644", content: p.tls.certPem },
         { path: "tls/server.key", mode: "0600", owner: "rabbitmq:rabbitmq", content: p.tls.keyPem },
         { path: "tls/ca.crt", mode: "0644", content: p.tls.caPem },

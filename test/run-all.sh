@@ -7,9 +7,8 @@
 # fleet, the platform on it, then its lifecycle (no-change up, in-place growth, host
 # removal, a killed up, destroy).
 #
-# lab/up starts right after the lint, in the background, and the unit and engine tests
-# run meanwhile: the emulated guests leave a core idle for long stretches (one guest's
-# release at a time is on the critical path), which the tests use first.
+# The stages run one after another: the emulated guests take both cores while they boot,
+# so tests run beside them only get slower, and a host test's timeout is then a guess.
 #
 # Each stage's output is also kept in $NORDFLEET_TEST_LOGS; the last lines printed are a
 # table of the stages and, for one that failed, the part of its log that says why.
@@ -34,11 +33,6 @@ stage() { # name command...
 
 report() {
     local rc=$?
-    if [ -n "${LAB_PID:-}" ] && kill -0 "$LAB_PID" 2>/dev/null; then
-        echo "[tests] stopping lab/up, which is still running"
-        kill -TERM -- "-$LAB_PID" 2>/dev/null || true
-        wait "$LAB_PID" 2>/dev/null || true
-    fi
     if [ -n "${LAB_UP:-}" ]; then
         echo "[tests] lab/down (log: $LOGS/lab-down.log)"
         bash lab/down >"$LOGS/lab-down.log" 2>&1 || { echo "[tests] lab/down FAILED:"; tail -n 30 "$LOGS/lab-down.log"; rc=1; }
@@ -74,29 +68,14 @@ stage host-packages bash test/host-packages.sh
 stage tsc npx tsc --noEmit
 stage lint bash test/lint.sh
 
-# In a session of its own, so that a failure elsewhere stops lab/up and all it started,
-# and niced (libvirtd and the guests inherit it), so the tests keep their share of CPU.
-LAB_UP=yes
-LAB_STARTED=$SECONDS
-echo "[tests] lab-up (in the background, log: $LOGS/lab-up.log) ..."
-setsid nice -n 10 bash lab/up >"$LOGS/lab-up.log" 2>&1 &
-LAB_PID=$!
-
 # The host tests of PostgreSQL and RabbitMQ run real servers: enabled here, where nothing else runs them at once.
 stage unit env NORDFLEET_HOST_TESTS=data npx mocha
 stage engine-tests npx mocha --no-config --require ts-node/register/transpile-only --extension ts --timeout 900000 \
     'test/engine/**/*.test.ts'
 
-echo "[tests] waiting for lab/up ..."
-lab_rc=0
-wait "$LAB_PID" || lab_rc=$?
-LAB_PID=""
-tail -n 40 "$LOGS/lab-up.log"
-SUMMARY+=("$(printf '%-14s %-6s %5d s' lab-up "$([ $lab_rc = 0 ] && echo ok || echo FAILED)" $((SECONDS - LAB_STARTED)))")
-if [ $lab_rc != 0 ]; then
-    FAILED=lab-up
-    exit $lab_rc
-fi
+# From here on the lab exists (or half of it, if lab/up fails): report() removes it.
+LAB_UP=yes
+stage lab-up bash lab/up
 # Inside the lab namespace: the tests reach the lab's addresses and nothing else.
 lab_suite() {
     ip netns exec nordfleet-lab npx mocha --no-config --require ts-node/register/transpile-only --extension ts \

@@ -13,6 +13,12 @@ declare -F mq_systemctl >/dev/null || mq_systemctl() { systemctl "$@"; }
 # can fail says so: mq_fail ends the hook, whose body is a subshell.
 mq_fail() { echo "rabbitmq: $*" >&2; exit 1; }
 
+# Runs one of the release's Erlang files on the node (after BINDINGS, Erlang text that
+# binds its inputs), printing what it prints.
+mq_eval() { # BINDINGS FILE
+    rabbitmqctl -q eval "$1 $(grep -v '^%%' "$2")" 2>&1
+}
+
 role_validate() ( # DIR
     local dir=$1 conf code_path
     # The schema checks that TLS files exist, so point the candidate at its own tree.
@@ -65,7 +71,7 @@ mq_boot_digest() { # DIR
 }
 
 role_activate() ( # DIR (= .../current)
-    local dir=$1 digest
+    local dir=$1 digest out
     mq_hosts
     ln -sfn "$dir/rabbitmq-env.conf" "$ENV_FILE" || mq_fail "could not link $ENV_FILE"
     if [ -n "$DATA_SERIAL" ]; then
@@ -92,22 +98,19 @@ role_activate() ( # DIR (= .../current)
         mq_wait || mq_fail "the node did not start within $WAIT s"
         printf '%s\n' "$digest" >"$MQ_STAMP"
     fi
-    # Users with their password hashes, vhosts and permissions; an import updates in place.
-    rabbitmqctl -q import_definitions "$dir/definitions.json" >/dev/null || mq_fail "importing users, vhosts and permissions failed"
-    if rabbitmqctl -q list_users --no-table-headers | cut -f1 | grep -qx guest; then
-        rabbitmqctl -q delete_user guest >/dev/null || mq_fail "deleting the guest user failed"
-    fi
+    out=$(mq_eval "Defs = \"$dir/definitions.json\"," "$dir/definitions.erl") \
+        || mq_fail "importing users, vhosts and permissions failed: $out"
 )
 
 role_check() (
-    local vhost live_vhosts
+    local status vhost
     mq_wait || mq_fail "the node is not running (nothing answers on $ADDRESS:$PORT)"
-    rabbitmq-diagnostics -q check_local_alarms >/dev/null || mq_fail "the node has a resource alarm"
-    rabbitmq-diagnostics -q check_protocol_listener amqp/ssl >/dev/null || mq_fail "no AMQPS listener"
-    ! rabbitmq-diagnostics -q check_protocol_listener amqp >/dev/null 2>&1 || mq_fail "a plain AMQP listener is open"
-    live_vhosts=$(rabbitmqctl -q list_vhosts --no-table-headers)
+    status=$(mq_eval "" "$NF_ROOT/current/status.erl") || mq_fail "the node did not answer: $status"
+    ! grep '^alarm ' <<<"$status" || mq_fail "the node has a resource alarm"
+    grep -qx 'listener amqp/ssl' <<<"$status" || mq_fail "no AMQPS listener"
+    ! grep -qx 'listener amqp' <<<"$status" || mq_fail "a plain AMQP listener is open"
     for vhost in $VHOSTS; do
-        printf '%s\n' "$live_vhosts" | grep -qx "$vhost" || mq_fail "vhost $vhost is missing"
+        grep -qx "vhost $vhost" <<<"$status" || mq_fail "vhost $vhost is missing"
     done
-    ! rabbitmqctl -q list_users --no-table-headers | cut -f1 | grep -qx guest || mq_fail "the guest user exists"
+    ! grep -qx 'user guest' <<<"$status" || mq_fail "the guest user exists"
 )
