@@ -30,6 +30,20 @@ export interface DoctorOptions {
     hypervisorKnownHosts: string;
     hypervisorKey?: string;
     thresholds: Thresholds;
+    /** The hosts to check (by name); all of the stack's without it. Peers are always all. */
+    hosts?: string[];
+}
+
+/** The host names a `--hosts a,b` list gives, each one the stack has. */
+export function selectHosts(list: string, known: string[]): string[] {
+    const names = list.split(",").map(n => n.trim()).filter(Boolean);
+    const unknown = names.filter(n => !known.includes(n));
+    if (names.length === 0 || unknown.length > 0) {
+        throw new UsageError(`--hosts: ${JSON.stringify(list)} ${names.length === 0 ? "names no host" :
+            `names ${unknown.map(n => JSON.stringify(n)).join(", ")}, not in the stack`}; give a comma-separated ` +
+            `list of ${known.join(", ")}`);
+    }
+    return names;
 }
 
 export async function runDoctor(o: DoctorOptions): Promise<Row[]> {
@@ -44,7 +58,8 @@ export async function runDoctor(o: DoctorOptions): Promise<Row[]> {
     const jumpHost = new Map(o.outputs.sites.map(s => [s.hypervisor, s.address]));
     const rows: Row[] = [];
     try {
-        for (const [name, host] of Object.entries(o.outputs.hosts)) {
+        for (const name of o.hosts ?? Object.keys(o.outputs.hosts)) {
+            const host = o.outputs.hosts[name];
             const hypervisor = jumpHost.get(host.hypervisor)!;
             const domain = await ssh.onHypervisor(hypervisor, `virsh -q dumpxml ${shellQuote(name)}`);
             if (domain.status !== 0) {
@@ -83,6 +98,7 @@ Checks a live fleet from this machine and prints a table; exits 1 on any problem
 
   --stack NAME                   read the outputs with pulumi stack output --show-secrets
   --outputs FILE                 or from a file of \`pulumi stack output --json --show-secrets\`
+  --hosts NAME,NAME              check only these VMs (default: every one)
   --user NAME                    login on the hypervisors (default root)
   --hypervisor-key FILE          their SSH key (default: the SSH agent)
   --hypervisor-known-hosts FILE  their pinned host keys (default ~/.ssh/known_hosts)
@@ -93,7 +109,7 @@ Checks a live fleet from this machine and prints a table; exits 1 on any problem
 
 function parseArgs(argv: string[]): DoctorOptions {
     const { flags, switches: booleans } = parseFlags(argv,
-        ["stack", "outputs", "user", "hypervisor-key", "hypervisor-known-hosts", ...THRESHOLD_FLAGS], ["ntp-optional"]);
+        ["stack", "outputs", "hosts", "user", "hypervisor-key", "hypervisor-known-hosts", ...THRESHOLD_FLAGS], ["ntp-optional"]);
     const number = (flag: string, fallback: number) => {
         const text = flags.get(flag);
         if (text === undefined) {
@@ -115,9 +131,12 @@ function parseArgs(argv: string[]): DoctorOptions {
     }
     const outputsText = outputsFile !== undefined ? fs.readFileSync(outputsFile, "utf8")
         : execFileSync("pulumi", ["stack", "output", "--json", "--show-secrets", "--stack", stack!], { encoding: "utf8" });
+    const outputs: Outputs = JSON.parse(outputsText);
+    const hostList = flags.get("hosts");
     const t = DEFAULT_THRESHOLDS;
     return {
-        outputs: JSON.parse(outputsText),
+        outputs,
+        hosts: hostList === undefined ? undefined : selectHosts(hostList, Object.keys(outputs.hosts)),
         user: flags.get("user") ?? "root",
         hypervisorKnownHosts: flags.get("hypervisor-known-hosts") ?? path.join(os.homedir(), ".ssh", "known_hosts"),
         hypervisorKey: flags.get("hypervisor-key"),

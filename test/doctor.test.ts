@@ -1,6 +1,7 @@
 import { expect } from "chai";
 import { baselineGuestFiles, digestsOf, parsePushedFiles } from "../components/guestFiles";
 import { DEFAULT_THRESHOLDS, formatTable, HostUnderTest, judge, Probe } from "../doctor/checks";
+import { selectHosts } from "../doctor/main";
 import { loadStackFile } from "../render/stackConfig";
 import { renderFleetFiles } from "../render/fleetFiles";
 
@@ -60,6 +61,14 @@ describe("doctor", () => {
         const domainXml = renderFleetFiles(loadStackFile("lab")).get("app-1/libvirt/domain.xml")!;
         expect(parsePushedFiles(domainXml)).to.deep.equal(pushed);
         expect(parsePushedFiles(domainXml.replace(/'/g, '"'))).to.deep.equal(pushed);
+    });
+
+    it("checks the hosts --hosts names, refusing a name the stack does not have", () => {
+        const known = ["gw-1", "app-1", "db-1"];
+        expect(selectHosts("app-1, gw-1", known)).to.deep.equal(["app-1", "gw-1"]);
+        expect(() => selectHosts("app-1,app-9", known)).to.throw(
+            '--hosts: "app-1,app-9" names "app-9", not in the stack; give a comma-separated list of gw-1, app-1, db-1');
+        expect(() => selectHosts(",", known)).to.throw('--hosts: "," names no host; give a comma-separated list of gw-1, app-1, db-1');
     });
 
     it("prints an aligned table", () => {
