@@ -34,6 +34,7 @@ export class Platform extends pulumi.ComponentResource {
     public readonly consul: ConsulCluster;
     public readonly databases: Record<string, DatabaseConnection> = {};
     public readonly broker?: RabbitMq;
+    private readonly databaseServers: PostgresDatabase[] = [];
 
     constructor(name: string, args: PlatformArgs, opts?: pulumi.ComponentResourceOptions) {
         super("nordfleet:platform:Platform", name, {}, opts);
@@ -73,6 +74,7 @@ export class Platform extends pulumi.ComponentResource {
                 backupCredentials: backupCredentials(config),
             }, after(baselineOf(host)));
             Object.assign(this.databases, pg.databases);
+            this.databaseServers.push(pg);
         }
 
         const brokerHosts = config.hosts.filter(h => h.role === "rabbitmq");
@@ -90,7 +92,7 @@ export class Platform extends pulumi.ComponentResource {
                     service: service as ServiceRunSpec,
                     env: this.platformEnv(service),
                     caCertPem: this.ca.certPem,
-                }, after(baselineOf(host), this.consul, ...Object.values(this.children()))));
+                }, after(baselineOf(host), this.consul, ...this.dataServices())));
             }
         }
 
@@ -102,9 +104,12 @@ export class Platform extends pulumi.ComponentResource {
         this.registerOutputs({ ca: this.ca.certPem, gateways: this.gateways.map(g => g.url) });
     }
 
-    /** The resources services wait for: their database and broker. */
-    private children(): Record<string, pulumi.Resource> {
-        return this.broker ? { broker: this.broker } : {};
+    /**
+     * What services wait for: the database servers and the broker, whose releases must
+     * be live before a replica's health check (which queries its database) can pass.
+     */
+    private dataServices(): pulumi.Resource[] {
+        return [...this.databaseServers, ...(this.broker ? [this.broker] : [])];
     }
 
     /** What the platform hands a service: its database, its broker, its Consul token (secrets). */
