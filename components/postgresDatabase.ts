@@ -48,13 +48,13 @@ export function databasePlacement(config: FleetConfig): Record<string, string[]>
     const pgHosts = config.hosts.filter(h => h.role === "postgres");
     const wanted = config.services.filter(s => s.database).map(s => s.name);
     const placement: Record<string, string[]> = Object.fromEntries(pgHosts.map(h =>
-        [h.name, h.services.length > 0 ? [...h.services] : pgHosts.length === 1 ? [...wanted] : []]));
+        [h.name, h.databases ? [...h.databases] : pgHosts.length === 1 ? [...wanted] : []]));
     const problems: string[] = [];
     for (const svc of wanted) {
         const on = Object.keys(placement).filter(h => placement[h].includes(svc));
         if (on.length !== 1) {
             problems.push(`service "${svc}" has database: true but its database is on ${on.length === 0
-                ? "no postgres host" : `${on.length} postgres hosts (${on.join(", ")})`}; list it in the services of exactly one postgres host`);
+                ? "no postgres host" : `${on.length} postgres hosts (${on.join(", ")})`}; list it in the databases of exactly one postgres host`);
         }
     }
     for (const [host, svcs] of Object.entries(placement)) {

@@ -83,6 +83,7 @@ function hostFrom(raw: Obj): HostSpec {
         } as DataDisk)),
         hypervisor: raw.hypervisor,
         services: Array.isArray(raw.services) ? raw.services : [],
+        databases: Array.isArray(raw.databases) ? raw.databases : undefined,
         publicAddress: raw.publicAddress,
     };
 }

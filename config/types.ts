@@ -78,6 +78,11 @@ export interface HostSpec {
     /** For service hosts: which services run there. */
     services: string[];
     /**
+     * For postgres hosts: the services whose databases this one holds. With a single
+     * postgres host it holds every one by default.
+     */
+    databases?: string[];
+    /**
      * For gateways on a hypervisor with a public bridge: a static address on the public
      * NIC ("203.0.113.10/24"). Without it the public NIC asks DHCP.
      */

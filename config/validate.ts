@@ -337,8 +337,18 @@ export function validateHosts(field: string, hosts: HostSpec[], vlans: Vlan[], h
         }
         if (host.services.length > 0 && host.role !== "service") {
             problems.push(`${at}.services: only hosts with role "service" run services; move ${show(host.services)} ` +
-                `to a service host or set role to "service"`);
+                `to a service host or set role to "service"${host.role === "postgres"
+                    ? ` (a postgres host names the services whose databases it holds in databases)` : ""}`);
         }
+        if (host.databases !== undefined && host.role !== "postgres") {
+            problems.push(`${at}.databases: only hosts with role "postgres" hold databases; remove it from ${show(host.name)}`);
+        }
+        host.databases?.forEach((s, j) => {
+            if (!services.some(svc => svc.name === s)) {
+                problems.push(`${at}.databases[${j}]: ${show(s)} is not a declared service; use one of: ` +
+                    `${services.filter(svc => svc.database).map(svc => svc.name).join(", ") || "(none with database: true)"}`);
+            }
+        });
     });
     return problems;
 }

@@ -2,7 +2,7 @@ import { expect } from "chai";
 import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { isSecretValue, recorded, reveal, settle, valueOf } from "./mocks";
-import { parseFleetConfig, RawConfig } from "../config/load";
+import { ConfigError, parseFleetConfig, RawConfig } from "../config/load";
 import { FleetConfig, HostSpec } from "../config/types";
 import {
     backupRepo, databasePlacement, pgMemory, PostgresDatabase, postgresReleaseFiles, postgresVars, renderPgHba,
@@ -37,11 +37,8 @@ export function fillGeneratedValues(): void {
     };
 }
 
-/**
- * A parsed config; `mutate` runs after parsing, for what the loader does not accept yet
- * (a postgres host's `services`, a file:// backup): the proposed config additions.
- */
-function config(mutate: (c: FleetConfig) => void = () => undefined): FleetConfig {
+/** The raw stack config the tests start from: three services, one postgres host. */
+function rawConfig(): RawConfig {
     const raw: RawConfig = labConfig();
     raw.services = [
         { name: "orders", port: 8081, replicas: 1, database: true, queue: true },
@@ -56,7 +53,12 @@ function config(mutate: (c: FleetConfig) => void = () => undefined): FleetConfig
           dataDisks: [{ name: "pgdata", sizeGb: 2 }] },
     ];
     raw.backup = { url: "s3://nordfleet-backups?endpoint=objects.sto.nordfleet.internal&region=stockholm", site: "stockholm-1" };
-    const parsed = parseFleetConfig(raw).config;
+    return raw;
+}
+
+/** A parsed config; `mutate` runs after parsing, for what the loader does not accept (a file:// backup). */
+function config(mutate: (c: FleetConfig) => void = () => undefined): FleetConfig {
+    const parsed = parseFleetConfig(rawConfig()).config;
     mutate(parsed);
     return parsed;
 }
@@ -96,12 +98,39 @@ describe("postgres: mapping and rendering", () => {
         expect(serviceClientAddresses(c)).to.deep.include({ orders: ["10.110.0.30", "10.110.0.31"], catalog: ["10.110.0.30"] });
     });
 
-    it("refuses a database on no host or on two", () => {
-        const two = config(c => {
-            c.hosts.push({ ...hostOf(c, "pg-1"), name: "pg-2", address: "10.110.0.41", services: ["orders"] });
+    describe("with two postgres hosts", () => {
+        const twoHosts = (pg1: string[] | undefined, pg2: string[] | undefined) => {
+            const raw = rawConfig();
+            const hosts = raw.hosts as any[];
+            const pg1Host = hosts.find(h => h.name === "pg-1");
+            hosts.push({ ...pg1Host, name: "pg-2", address: "10.110.0.41", databases: pg2 });
+            pg1Host.databases = pg1;
+            return raw;
+        };
+
+        it("places each service's database on the host whose databases name it", () => {
+            const { config: c } = parseFleetConfig(twoHosts(["orders"], ["catalog"]));
+            expect(databasePlacement(c)).to.deep.equal({ "pg-1": ["orders"], "pg-2": ["catalog"] });
         });
-        expect(() => databasePlacement(two)).to.throw(
-            `database placement: service "catalog" has database: true but its database is on no postgres host; list it in the services of exactly one postgres host`);
+
+        it("refuses a database on no host, on two, or one that is not a service's", () => {
+            expect(() => parseFleetConfig(twoHosts(["orders"], undefined))).to.throw(
+                `database placement: service "catalog" has database: true but its database is on no postgres host; ` +
+                `list it in the databases of exactly one postgres host`);
+            expect(() => parseFleetConfig(twoHosts(["orders", "catalog"], ["orders", "web"]))).to.throw(
+                `service "orders" has database: true but its database is on 2 postgres hosts (pg-1, pg-2); ` +
+                `list it in the databases of exactly one postgres host; ` +
+                `postgres host "pg-2" lists "web", which is not a service with database: true`);
+        });
+
+        it("refuses databases on a host that is not a postgres host, and an unknown name", () => {
+            const raw = twoHosts(["orders"], ["catalog", "billing"]);
+            (raw.hosts as any[]).find(h => h.name === "app-2").databases = ["orders"];
+            expect(() => parseFleetConfig(raw)).to.throw(ConfigError).with.property("problems").that.includes.members([
+                `nordfleet:hosts[3].databases: only hosts with role "postgres" hold databases; remove it from "app-2"`,
+                `nordfleet:hosts[5].databases[1]: "billing" is not a declared service; use one of: orders, catalog`,
+            ]);
+        });
     });
 
     it("renders pg_hba: superuser by peer, hostssl scram per service host, everything else rejected", () => {
