@@ -9,7 +9,7 @@ import * as os from "os";
 import * as path from "path";
 
 const ROOT = path.join(__dirname, "..", "..");
-const PROJECT_FILES = ["Pulumi.yaml", "package.json", "tsconfig.json", "index.ts", "components", "config", "templates", "examples"];
+const PROJECT_FILES = ["Pulumi.yaml", "package.json", "tsconfig.json", "tsconfig.pulumi.json", "index.ts", "components", "config", "templates", "examples"];
 
 export interface CliResult {
     status: number | null;
@@ -60,8 +60,13 @@ export class ScratchProject {
     }
 
     public pulumi(...args: string[]): CliResult {
-        const result: SpawnSyncReturns<string> = spawnSync("pulumi", [...args, "--non-interactive"], {
-            cwd: this.dir, env: this.env, encoding: "utf8", timeout: 10 * 60 * 1000,
+        return this.run(["pulumi", ...args, "--non-interactive"]);
+    }
+
+    /** Runs a command in this copy with its backend and passphrase, plus `env`. */
+    public run(argv: string[], env: NodeJS.ProcessEnv = {}): CliResult {
+        const result: SpawnSyncReturns<string> = spawnSync(argv[0], argv.slice(1), {
+            cwd: this.dir, env: { ...this.env, ...env }, encoding: "utf8", timeout: 10 * 60 * 1000,
         });
         return { status: result.status, output: `${result.stdout}${result.stderr}` };
     }

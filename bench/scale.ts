@@ -1,0 +1,191 @@
+/**
+ * nordfleet scale benchmark: how a `pulumi preview` grows with the fleet.
+ *
+ *   npm run bench:scale [-- --sizes 10x2,50x5,100x10,200x20]
+ *
+ * Each size (VMs x hypervisors) is a synthetic stack built on Pulumi.prod.yaml: its
+ * hypervisors spread over the prod stack's countries, two gateways, three Consul
+ * servers, a PostgreSQL host per 50 VMs, a RabbitMQ host, and service VMs running a
+ * service per 20 VMs (at least three, each with replicas on several hypervisors), left
+ * to placement. Every stack goes through the real `pulumi preview` on a local backend in
+ * a scratch copy of the project, one after another, and the table gives per size: the
+ * resources planned, the preview's wall time, the program's own CPU time and peak memory
+ * (its Node.js process, measured from inside by bench/node-usage.js), the CPU time of
+ * everything else (the CLI, the engine, the language host, the providers: the tree's
+ * total from /usr/bin/time less the program's), and the ratio of time and memory to the
+ * smallest size.
+ */
+import * as fs from "fs";
+import * as yaml from "js-yaml";
+import * as os from "os";
+import * as path from "path";
+import { parseFlags, runCli, UsageError } from "../cli/run";
+import { repoFile, ScratchProject } from "../test/engine/harness";
+
+const USAGE = `usage: npm run bench:scale [-- --sizes VMSxHYPERVISORS,...]
+
+Runs pulumi preview of synthetic stacks of each size and prints a table.
+
+  --sizes LIST   sizes to measure (default 10x2,50x5,100x10,200x20)
+  -h, --help     this text`;
+
+export interface Size {
+    vms: number;
+    hypervisors: number;
+}
+
+const SITES = ["oslo-1", "oslo-2", "bergen-1", "stockholm-1", "stockholm-2"];
+const HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBgNgjkZkUdr8gjGakuidkaQwTSbVC8yE0LSSxCuTKRs";
+
+export function parseSizes(list: string): Size[] {
+    return list.split(",").map(item => {
+        const m = /^(\d+)x(\d+)$/.exec(item.trim());
+        const size = m ? { vms: Number(m[1]), hypervisors: Number(m[2]) } : undefined;
+        if (!size || size.vms < 8 || size.hypervisors < 1 || size.hypervisors > size.vms) {
+            throw new UsageError(`--sizes: ${JSON.stringify(item)} is not VMSxHYPERVISORS with at least 8 VMs ` +
+                `(gateways, Consul, data) and no more hypervisors than VMs; e.g. 50x5`);
+        }
+        return size;
+    });
+}
+
+/**
+ * The synthetic stack's config, as the `config:` map of a stack file, its state declared
+ * to live at `backendUrl` (the scratch project's local backend).
+ */
+export function syntheticConfig(size: Size, backendUrl: string): Record<string, unknown> {
+    const prod = (yaml.load(repoFile("Pulumi.prod.yaml")) as { config: Record<string, any> }).config;
+    const hypervisors = Array.from({ length: size.hypervisors }, (_, i) => ({
+        name: `hv-${i + 1}`, site: SITES[i % SITES.length], address: `hv${i + 1}.nordfleet.internal`, hostKey: HOST_KEY,
+        uplink: "bond0", publicBridge: "br-public", accelerator: "kvm",
+        capacity: { vcpus: 64, memoryMb: 262144, nvmeGb: 3500 },
+    }));
+    const serviceCount = Math.max(3, Math.floor(size.vms / 20));
+    const services = Array.from({ length: serviceCount }, (_, i) => ({
+        name: `svc-${i + 1}`, port: 8081 + i, gatewayPath: `/svc-${i + 1}/`, replicas: 2,
+        database: i % 3 !== 2, queue: i % 2 === 0,
+    }));
+    let next = 10;
+    const address = () => {
+        const n = next++;
+        return `10.110.${Math.floor(n / 256)}.${n % 256}`;
+    };
+    const host = (name: string, role: string, extra: Record<string, unknown> = {}) =>
+        ({ name, role, vlan: "platform", address: address(), vcpus: 2, memoryMb: 4096, ...extra });
+    const hosts = [
+        host("gw-1", "gateway"), host("gw-2", "gateway"),
+        host("consul-1", "consul-server"), host("consul-2", "consul-server"), host("consul-3", "consul-server"),
+        host("mq-1", "rabbitmq", { dataDisks: [{ name: "mnesia", sizeGb: 50 }] }),
+    ];
+    const databases = Math.max(1, Math.floor(size.vms / 50));
+    const withDatabase = services.filter(svc => svc.database).map(svc => svc.name);
+    for (let i = 0; i < databases; i++) {
+        hosts.push(host(`pg-${i + 1}`, "postgres", {
+            dataDisks: [{ name: "pgdata", sizeGb: 200 }],
+            databases: withDatabase.filter((_, k) => k % databases === i),
+        }));
+    }
+    const serviceHosts = size.vms - hosts.length;
+    for (let i = 0; i < serviceHosts; i++) {
+        // Three services each, in turn, so every service has replicas on several VMs.
+        const runs = [0, 1, 2].map(k => services[(i * 3 + k) % serviceCount].name);
+        hosts.push(host(`app-${i + 1}`, "service", { services: [...new Set(runs)] }));
+    }
+    return {
+        ...prod,
+        "nordfleet:stateBackend": { ...prod["nordfleet:stateBackend"], url: backendUrl },
+        "nordfleet:hypervisors": hypervisors,
+        "nordfleet:vlans": [{ name: "platform", id: 110, cidr: "10.110.0.0/22" }],
+        "nordfleet:services": services,
+        "nordfleet:hosts": hosts,
+    };
+}
+
+export interface Measurement {
+    size: Size;
+    resources: number;
+    wallSeconds: number;
+    programCpuSeconds: number;
+    otherCpuSeconds: number;
+    programPeakMb: number;
+}
+
+function measure(project: ScratchProject, size: Size): Measurement {
+    const stack = `scale-${size.vms}x${size.hypervisors}`;
+    project.initStack(stack, yaml.dump({ config: syntheticConfig(size, project.backendUrl) }, { lineWidth: -1 }));
+    const usageDir = fs.mkdtempSync(path.join(os.tmpdir(), "nordfleet-bench-usage-"));
+    const timeFile = path.join(usageDir, "time");
+    try {
+        const started = process.hrtime.bigint();
+        const r = project.run(["/usr/bin/time", "-f", "%U %S", "-o", timeFile,
+            "pulumi", "preview", "--stack", stack, "--non-interactive", "--color", "never"], {
+            NORDFLEET_BENCH_USAGE_DIR: usageDir,
+            NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --require ${path.join(__dirname, "node-usage.js")}`.trim(),
+        });
+        const wallSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+        if (r.status !== 0) {
+            throw new Error(`pulumi preview of ${stack} failed (${r.status}):\n${r.output}`);
+        }
+        const created = /\+ (\d+) to create/.exec(r.output);
+        if (!created) {
+            throw new Error(`pulumi preview of ${stack} printed no "N to create":\n${r.output}`);
+        }
+        const [user, system] = fs.readFileSync(timeFile, "utf8").trim().split(/\s+/).map(Number);
+        // The program is the Node.js process that ran longest on the CPU (the others are
+        // short helpers, if any).
+        const nodes = fs.readdirSync(usageDir).filter(f => f.endsWith(".json"))
+            .map(f => JSON.parse(fs.readFileSync(path.join(usageDir, f), "utf8")) as { maxRssKb: number; cpuSeconds: number });
+        if (nodes.length === 0) {
+            throw new Error(`no Node.js process of the preview of ${stack} reported its usage`);
+        }
+        const program = nodes.reduce((a, b) => (b.cpuSeconds > a.cpuSeconds ? b : a));
+        return {
+            size, resources: Number(created[1]), wallSeconds,
+            programCpuSeconds: program.cpuSeconds,
+            otherCpuSeconds: Math.max(0, user + system - program.cpuSeconds),
+            programPeakMb: program.maxRssKb / 1024,
+        };
+    } finally {
+        fs.rmSync(usageDir, { recursive: true, force: true });
+        project.pulumi("stack", "rm", "--yes", "--force", "--stack", stack);
+    }
+}
+
+export function formatTable(rows: Measurement[]): string {
+    const base = rows[0];
+    const header = ["VMs", "hypervisors", "resources", "per VM", "preview s", "x", "program CPU s", "rest CPU s",
+        "program MB", "x"];
+    const lines = rows.map(m => [
+        String(m.size.vms), String(m.size.hypervisors), String(m.resources), (m.resources / m.size.vms).toFixed(1),
+        m.wallSeconds.toFixed(1), (m.wallSeconds / base.wallSeconds).toFixed(2),
+        m.programCpuSeconds.toFixed(1), m.otherCpuSeconds.toFixed(1),
+        m.programPeakMb.toFixed(0), (m.programPeakMb / base.programPeakMb).toFixed(2),
+    ]);
+    const widths = header.map((h, i) => Math.max(h.length, ...lines.map(l => l[i].length)));
+    const row = (cells: string[]) => `| ${cells.map((c, i) => c.padStart(widths[i])).join(" | ")} |`;
+    return [row(header), `|${widths.map(w => "-".repeat(w + 1) + ":").join("|")}|`, ...lines.map(row)].join("\n") + "\n";
+}
+
+if (require.main === module) {
+    runCli("bench:scale", USAGE, async argv => {
+        const { flags } = parseFlags(argv, ["sizes"]);
+        const sizes = parseSizes(flags.get("sizes") ?? "10x2,50x5,100x10,200x20");
+        const project = new ScratchProject();
+        const rows: Measurement[] = [];
+        try {
+            for (const size of sizes) {
+                process.stderr.write(`[bench:scale] ${size.vms} VMs over ${size.hypervisors} hypervisors ...\n`);
+                rows.push(measure(project, size));
+            }
+        } finally {
+            project.remove();
+        }
+        process.stdout.write(formatTable(rows));
+        const first = rows[0];
+        const last = rows[rows.length - 1];
+        const growth = (last.wallSeconds / first.wallSeconds) / (last.size.vms / first.size.vms);
+        console.log(`time grows ${growth.toFixed(2)}x as fast as the VM count from ${first.size.vms} to ${last.size.vms} VMs ` +
+            `(1.00: linear); ${last.size.vms} VMs preview in ${last.wallSeconds.toFixed(1)} s`);
+        return 0;
+    });
+}
