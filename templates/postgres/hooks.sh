@@ -102,7 +102,8 @@ role_activate() ( # DIR (= .../current)
 )
 
 role_check() (
-    local errors db
+    local errors db _
+    cd /   # as in role_activate: runuser keeps the working directory
     pg_ready 30 || pg_fail "not answering on the local socket"
     # A reload keeps the old rules when a file has errors: these views tell.
     errors=$(pg_psql -c "select 'pg_hba.conf line ' || line_number || ': ' || error from pg_hba_file_rules where error is not null
@@ -113,6 +114,11 @@ role_check() (
         [ "$(pg_psql -c "select count(*) from pg_database where datname = '$db'")" = 1 ] \
             || pg_fail "database $db is missing"
     done
-    runuser -u postgres -- "$PG_BIN/pg_isready" -q -h "$ADDRESS" -p "$PORT" \
-        || pg_fail "not accepting connections on $ADDRESS:$PORT"
+    # Over TCP on the VLAN address, as the services connect: a loaded host can take
+    # longer than pg_isready's 3 s default to answer, so a few tries of 10 s each.
+    for _ in 1 2 3 4 5 6; do
+        runuser -u postgres -- "$PG_BIN/pg_isready" -q -t 10 -h "$ADDRESS" -p "$PORT" && return 0
+        sleep 5
+    done
+    pg_fail "not accepting connections on $ADDRESS:$PORT"
 )
