@@ -183,9 +183,17 @@ if (require.main === module) {
         process.stdout.write(formatTable(rows));
         const first = rows[0];
         const last = rows[rows.length - 1];
-        const growth = (last.wallSeconds / first.wallSeconds) / (last.size.vms / first.size.vms);
-        console.log(`time grows ${growth.toFixed(2)}x as fast as the VM count from ${first.size.vms} to ${last.size.vms} VMs ` +
-            `(1.00: linear); ${last.size.vms} VMs preview in ${last.wallSeconds.toFixed(1)} s`);
+        const timeRatio = last.wallSeconds / first.wallSeconds;
+        const vmRatio = last.size.vms / first.size.vms;
+        const verdict = (met: boolean) => (met ? "MET" : "MISSED");
+        console.log("\ntargets");
+        console.log(`  time grows no faster than the VM count:  ${verdict(timeRatio <= vmRatio)} ` +
+            `(${first.size.vms} -> ${last.size.vms} VMs: ${vmRatio.toFixed(0)}x the VMs, ${timeRatio.toFixed(2)}x the time)`);
+        const big = rows.find(m => m.size.vms === 200);
+        if (big) {
+            console.log(`  a 200-VM preview in under 30 s:          ${verdict(big.wallSeconds < 30)} (${big.wallSeconds.toFixed(1)} s)`);
+        }
+        console.log("");
         return 0;
     });
 }

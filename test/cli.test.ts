@@ -16,6 +16,8 @@ const COMMANDS: [string, string[]][] = [
     ["npm run lab:down", ["npm", "run", "--silent", "lab:down", "--"]],
     ["npm run bench:gateway", ["npm", "run", "--silent", "bench:gateway", "--"]],
     ["bench/gateway-conf.ts", ["node", "-r", "ts-node/register/transpile-only", "bench/gateway-conf.ts"]],
+    ["npm run bench:scale", ["npm", "run", "--silent", "bench:scale", "--"]],
+    ["npm run bench", ["npm", "run", "--silent", "bench", "--"]],
 ];
 
 const run = (argv: string[]) => {
@@ -45,6 +47,13 @@ describe("commands behave like commands", function () {
             });
         });
     }
+
+    it("bench:scale names a size it cannot build, and the form it wants", () => {
+        const r = run(["npm", "run", "--silent", "bench:scale", "--", "--sizes", "10x2,5x9"]);
+        expect(r.status).to.equal(2);
+        expect(r.stderr.split("\n")[0]).to.equal('bench:scale: --sizes: "5x9" is not VMSxHYPERVISORS with at least 8 VMs ' +
+            "(gateways, Consul, data) and no more hypervisors than VMs; e.g. 50x5");
+    });
 
     it("render names the stack files there are when given one that is not", () => {
         const r = run(["npm", "run", "--silent", "render", "--", "staging"]);
