@@ -176,6 +176,7 @@ if (require.main === module) {
             for (const size of sizes) {
                 process.stderr.write(`[bench:scale] ${size.vms} VMs over ${size.hypervisors} hypervisors ...\n`);
                 rows.push(measure(project, size));
+                process.stderr.write(formatTable(rows));
             }
         } finally {
             project.remove();
