@@ -137,7 +137,7 @@ export function validateSiteDeclarations(field: string, sites: unknown): Problem
         if (typeof s.city !== "string" || s.city.trim() === "") {
             problems.push(`${at}.city: ${show(s.city)} is empty; name the city the data centre is in`);
         }
-        if (typeof s.country !== "string" || !/^[A-Z]{2}$/.test(s.country)) {
+        if (typeof s.country !== "string" || !isCountryCode(s.country)) {
             problems.push(`${at}.country: ${show(s.country)} is not an ISO 3166-1 alpha-2 code; use one such as "FI" or "NO"`);
         }
         if (s.provider !== undefined && (typeof s.provider !== "string" || s.provider.trim() === "")) {
@@ -145,6 +145,15 @@ export function validateSiteDeclarations(field: string, sites: unknown): Problem
         }
     });
     return problems;
+}
+
+// ICU's region names (Node ships them) know every assigned ISO 3166-1 code; these few
+// regions it also names are not countries.
+const REGION_NAMES = new Intl.DisplayNames(["en"], { type: "region", fallback: "none" });
+const NOT_COUNTRIES = new Set(["EU", "EZ", "UN", "ZZ", "QO"]);
+
+function isCountryCode(code: string): boolean {
+    return /^[A-Z]{2}$/.test(code) && !NOT_COUNTRIES.has(code) && REGION_NAMES.of(code) !== undefined;
 }
 
 export function validateSite(field: string, site: unknown, allowedCountries: ReadonlySet<string>,

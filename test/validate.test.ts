@@ -301,6 +301,8 @@ describe("validators", () => {
             [[{ ...tampere, id: "oslo-1" }], [`s[0].id: "oslo-1" is a built-in site (Oslo, NO); use it without declaring it, or pick another id`]],
             [[{ ...tampere, id: "Tampere 1" }], [`s[0].id: "Tampere 1" is not a site id; use lower-case letters, digits and "-", e.g. "tampere-1"`]],
             [[{ ...tampere, country: "fin" }], [`s[0].country: "fin" is not an ISO 3166-1 alpha-2 code; use one such as "FI" or "NO"`]],
+            [[{ ...tampere, country: "XX" }], [`s[0].country: "XX" is not an ISO 3166-1 alpha-2 code; use one such as "FI" or "NO"`]],
+            [[{ ...tampere, country: "EU" }], [`s[0].country: "EU" is not an ISO 3166-1 alpha-2 code; use one such as "FI" or "NO"`]],
             [[{ ...tampere, city: " " }], [`s[0].city: " " is empty; name the city the data centre is in`]],
             [[{ ...tampere, provider: "" }], [`s[0].provider: "" is empty; name who runs the data centre, or leave it out`]],
             [[{ ...tampere, region: "north" }], [`s[0].region: is not a site setting; use id, city, country or provider`]],

@@ -3,7 +3,7 @@
  * backend and a passphrase secrets provider in a temporary folder, so a test never
  * touches the working tree or a real backend.
  */
-import { spawnSync, SpawnSyncReturns } from "child_process";
+import { spawn, spawnSync, SpawnSyncReturns } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -69,6 +69,22 @@ export class ScratchProject {
             cwd: this.dir, env: { ...this.env, ...env }, encoding: "utf8", timeout: 10 * 60 * 1000,
         });
         return { status: result.status, output: `${result.stdout}${result.stderr}` };
+    }
+
+    /** The same as `pulumi`, without blocking: several previews can run side by side. */
+    public pulumiAsync(...args: string[]): Promise<CliResult> {
+        return new Promise(resolve => {
+            const child = spawn("pulumi", [...args, "--non-interactive"], { cwd: this.dir, env: this.env });
+            let output = "";
+            child.stdout.on("data", d => { output += d; });
+            child.stderr.on("data", d => { output += d; });
+            child.on("close", status => resolve({ status, output }));
+        });
+    }
+
+    /** Path of a file in this copy. */
+    public file(name: string): string {
+        return path.join(this.dir, name);
     }
 
     public mustPulumi(...args: string[]): string {

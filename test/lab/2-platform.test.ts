@@ -274,21 +274,6 @@ describe("the platform on the lab fleet", function () {
             expect((await fleet.mustOnGuest("db-1", psql("select count(*) from restore_probe"))).trim()).to.equal("500");
         });
 
-        it("keeps a service's rows when its database VM is replaced: the volume is re-attached, not reformatted", async () => {
-            await fleet.mustOnGuest("db-1", psql("drop table if exists survivors; create table survivors(n int); insert into survivors values (42)"));
-            const uuid = (await fleet.mustOnGuest("db-1", "findmnt -no UUID /var/lib/nordfleet/pgdata")).trim();
-            const bootBefore = await fleet.mustOnGuest("db-1", "cat /proc/sys/kernel/random/boot_id");
-            const urn = JSON.parse(labPulumiOk(["stack", "export"])).deployment.resources
-                .find((r: any) => r.type === "command:remote:Command" && r.urn.endsWith("::nordfleet-db-1-domain")).urn;
-            labPulumiOk(["up", "--yes", "--skip-preview", "--replace", urn]);
-            fleet.close();
-            fleet = new LabFleet(labOutputs());
-            expect(await fleet.mustOnGuest("db-1", "cat /proc/sys/kernel/random/boot_id")).to.not.equal(bootBefore);
-            expect((await fleet.mustOnGuest("db-1", "findmnt -no UUID /var/lib/nordfleet/pgdata")).trim()).to.equal(uuid);
-            expect((await fleet.mustOnGuest("db-1", psql("select sum(n) from survivors"))).trim()).to.equal("42");
-            expect(get("/hello/").status).to.equal(200);
-        });
-
         it("fails pulumi up on a setting PostgreSQL rejects, with its message, and keeps serving on the live config", async () => {
             const live = await fleet.mustOnGuest("db-1", "readlink /etc/nordfleet/postgres/current");
             const variant = writeLabStackVariant("bad-postgres", config => {
@@ -340,12 +325,3 @@ describe("the platform on the lab fleet", function () {
         });
     });
 });
-
-function labPulumiOk(args: string[]): string {
-    const r = labPulumi(args);
-    if (r.status !== 0) {
-        throw new Error(`pulumi ${args.join(" ")} failed:\n${r.output}`);
-    }
-    return r.output;
-}
-
