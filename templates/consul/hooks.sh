@@ -64,29 +64,42 @@ consul_wait() { # description, command...: retries for CONSUL_WAIT_SECONDS
     done
 }
 
+# One ACL policy, created or updated (the same rules twice change nothing).
+consul_put_policy() { # dir, rules file
+    local dir=$1 mgmt=$1/acl/management.token name
+    name=$(basename "$2" .rules)
+    if consul_cli "$dir" acl policy read -name "$name" -token-file="$mgmt" >/dev/null 2>&1; then
+        consul_cli "$dir" acl policy update -name "$name" -rules "@$2" -token-file="$mgmt" >/dev/null
+    else
+        consul_cli "$dir" acl policy create -name "$name" -rules "@$2" -token-file="$mgmt" >/dev/null
+    fi
+}
+
+# One ACL token, created unless its secret already works. The CLI takes a token's
+# secret only as an argument; the API takes it from a file.
+consul_put_token() { # dir, token file (.json, beside its .secret)
+    local dir=$1 mgmt=$1/acl/management.token
+    consul_cli "$dir" acl token read -self -token-file="${2%.json}.secret" >/dev/null 2>&1 && return 0
+    curl -sS --fail-with-body --cacert "$dir/tls/ca.pem" --cert "$dir/tls/agent.pem" \
+        --key "$dir/tls/agent-key.pem" -H @- -X PUT --data-binary "@$2" \
+        https://127.0.0.1:8501/v1/acl/token <<<"X-Consul-Token: $(<"$mgmt")" >/dev/null
+}
+
 # The cluster's ACL policies and tokens, created once a leader exists and skipped
-# when already there. Secrets travel in files and on stdin, never as arguments.
+# when already there. Secrets travel in files and on stdin, never as arguments. Each
+# write is retried: a busy server can drop a connection, and every write is idempotent.
 consul_seed_acl() { # dir
-    local dir=$1 mgmt=$1/acl/management.token f name
+    local dir=$1 f
     consul_wait "a leader that accepts the management token" \
-        consul_cli "$dir" acl token read -self -token-file="$mgmt" || return 1
+        consul_cli "$dir" acl token read -self -token-file="$dir/acl/management.token" || return 1
     for f in "$dir"/acl/seed/*.rules; do
         [ -e "$f" ] || continue
-        name=$(basename "$f" .rules)
-        if consul_cli "$dir" acl policy read -name "$name" -token-file="$mgmt" >/dev/null 2>&1; then
-            consul_cli "$dir" acl policy update -name "$name" -rules "@$f" -token-file="$mgmt" >/dev/null || return 1
-        else
-            consul_cli "$dir" acl policy create -name "$name" -rules "@$f" -token-file="$mgmt" >/dev/null || return 1
-        fi
+        consul_wait "ACL policy $(basename "$f" .rules)" consul_put_policy "$dir" "$f" || return 1
     done
     for f in "$dir"/acl/seed/*.json; do
         [ -e "$f" ] || continue
-        consul_cli "$dir" acl token read -self -token-file="${f%.json}.secret" >/dev/null 2>&1 && continue
-        # The CLI takes a token's secret only as an argument; the API takes it from a file.
-        curl -sS --fail-with-body --cacert "$dir/tls/ca.pem" --cert "$dir/tls/agent.pem" \
-            --key "$dir/tls/agent-key.pem" -H @- -X PUT --data-binary "@$f" \
-            https://127.0.0.1:8501/v1/acl/token <<<"X-Consul-Token: $(<"$mgmt")" >/dev/null || return 1
-        echo "consul: created ACL token $(basename "$f" .json)"
+        consul_wait "ACL token $(basename "$f" .json)" consul_put_token "$dir" "$f" || return 1
+        echo "consul: ACL token $(basename "$f" .json) in place"
     done
 }
 
