@@ -2,7 +2,8 @@
  * One KVM instance: a libvirt domain on a qcow2 overlay of the base image, data
  * volumes from the NVMe pool with stable serials, and a cloud-init NoCloud seed
  * carrying its name, static VLAN address, the deploy key and a host key nordfleet
- * generated, so the guest's identity is pinned before it first boots.
+ * generated, so the guest's identity is pinned before it first boots. Once it has
+ * booted, the seed is swapped for one without the host's private key.
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
@@ -124,14 +125,24 @@ function locationVars(host: HostSpec, imagePool: string, nvmePool: string) {
     };
 }
 
-/** The cloud-init NoCloud seed: host name, static VLAN address, deploy key and pinned host key. */
-export function renderSeed(a: Omit<InstanceScriptArgs, "baseImage" | "imagePool" | "nvmePool">) {
+type SeedArgs = Omit<InstanceScriptArgs, "baseImage" | "imagePool" | "nvmePool" | "keys"> & {
+    keys: Omit<InstanceKeys, "hostPrivateKey"> & { hostPrivateKey?: string };
+};
+
+/**
+ * The cloud-init NoCloud seed: host name, static VLAN address, deploy key and pinned host
+ * key. `userDataAfterBoot` is the same without the host's private key: the seed the guest
+ * keeps once its first boot installed the key.
+ */
+export function renderSeed(a: SeedArgs) {
+    const userData = (hostPrivateKey?: string) => renderTemplate("cloud-init/user-data.hbs", {
+        name: a.host.name, sshUser: a.ssh.user, isRoot: a.ssh.user === "root",
+        authorizedKey: a.keys.deployPublicKey.trim(), hostPrivateKey,
+        hostPublicKey: a.keys.hostPublicKey.trim(), aptMirror: a.aptMirror, files: baselineGuestFiles(),
+    });
     return {
-        userData: renderTemplate("cloud-init/user-data.hbs", {
-            name: a.host.name, sshUser: a.ssh.user, isRoot: a.ssh.user === "root",
-            authorizedKey: a.keys.deployPublicKey.trim(), hostPrivateKey: a.keys.hostPrivateKey,
-            hostPublicKey: a.keys.hostPublicKey.trim(), aptMirror: a.aptMirror, files: baselineGuestFiles(),
-        }),
+        userData: userData(a.keys.hostPrivateKey),
+        userDataAfterBoot: userData(),
         metaData: renderTemplate("cloud-init/meta-data.hbs", { instanceId: a.host.name, name: a.host.name }),
         networkConfig: renderTemplate("cloud-init/network-config.hbs", {
             address: a.host.address, prefix: a.vlan.prefix, privateMac: a.ctx.privateMac,
@@ -149,9 +160,25 @@ export function applyInstanceScript(a: InstanceScriptArgs): string {
         ROOT_GB: a.host.rootDiskGb,
         DOMAIN_XML: b64(renderDomainXml(a.ctx)),
         USER_DATA: b64(seed.userData),
+        ...seedAfterBootVars(seed),
+    }) + readTemplate("kvm/seed.sh") + readTemplate("kvm/apply.sh");
+}
+
+function seedAfterBootVars(seed: ReturnType<typeof renderSeed>) {
+    return {
+        USER_DATA_AFTER_BOOT: b64(seed.userDataAfterBoot),
         META_DATA: b64(seed.metaData),
         NETWORK_CONFIG: b64(seed.networkConfig),
-    }) + readTemplate("kvm/apply.sh");
+    };
+}
+
+/**
+ * The hypervisor-side script run once the guest has booted: its seed is swapped for one
+ * without the host's private key. Holds no secret.
+ */
+export function retireSeedScript(a: SeedArgs & { imagePool: string }): string {
+    return shellAssignments({ NAME: a.host.name, IMAGE_POOL: a.imagePool, ...seedAfterBootVars(renderSeed(a)) }) +
+        readTemplate("kvm/seed.sh") + readTemplate("kvm/retire-seed.sh");
 }
 
 /** The hypervisor-side script that removes the domain, keeping protected data volumes. */
@@ -222,6 +249,19 @@ export class KvmInstance extends pulumi.ComponentResource {
             // A rebuilt domain is a new machine: wait for it again.
             triggers: [domain.id],
         }, { parent: this, dependsOn: [domain] });
+
+        // The seed carried the host's private key: once the guest has it, the seed goes.
+        new command.remote.Command(`${name}-seed-retired`, {
+            connection: hypervisor.connection,
+            create: "bash -s",
+            stdin: pulumi.all([this.hostKey, args.deployPublicKey]).apply(([hostPublicKey, deployPublicKey]) =>
+                retireSeedScript({
+                    host, vlan: args.vlan, ctx, ssh: args.ssh, imagePool: hv.imagePoolPath,
+                    keys: { hostPublicKey, deployPublicKey }, aptMirror: args.aptMirror,
+                })),
+            triggers: [domain.id],
+            logging: "stderr",
+        }, { parent: this, dependsOn: [sshReady] });
 
         this.ready = sshReady.stdout.apply(s => s.trim());
         this.machineId = pulumi.all([domain.id, sshReady.id]).apply(([d]) => d);

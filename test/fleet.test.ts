@@ -27,11 +27,12 @@ describe("Fleet (mocked engine)", () => {
         expect(reveal(prepares[0].inputs.stdin)).to.include("VLANS='110:10.110.0.1/24 120:10.120.0.1/24'");
     });
 
-    it("gives every host a host key, a libvirt domain and an SSH readiness check", () => {
+    it("gives every host a host key, a libvirt domain, an SSH readiness check and the retirement of its seed", () => {
         for (const host of ["gw-1", "consul-1", "app-1", "pg-1", "probe-1"]) {
             expect(byName(`nf-${host}-host-key`).type).to.equal("tls:index/privateKey:PrivateKey");
             expect(byName(`nf-${host}-domain`).type).to.equal("command:remote:Command");
             expect(byName(`nf-${host}-ssh-ready`).type).to.equal("command:remote:Command");
+            expect(byName(`nf-${host}-seed-retired`).type).to.equal("command:remote:Command");
         }
         const kinds = recorded.map(r => r.type).sort();
         expect(kinds.filter(t => t === "nordfleet:compute:KvmInstance")).to.have.length(5);
@@ -61,7 +62,7 @@ describe("Fleet (mocked engine)", () => {
     it("never puts a secret into a command string", () => {
         const secrets = recorded.filter(r => r.type === "tls:index/privateKey:PrivateKey").map(r => fakePrivateKey(r.name));
         const commands = recorded.filter(r => r.type === "command:remote:Command");
-        expect(commands).to.have.length(11);
+        expect(commands).to.have.length(16);
         for (const cmd of commands) {
             for (const field of ["create", "update", "delete"]) {
                 const text = JSON.stringify(reveal(cmd.inputs[field]) ?? "");
@@ -77,6 +78,21 @@ describe("Fleet (mocked engine)", () => {
         const userData = Buffer.from(/USER_DATA='([^']*)'/.exec(stdin)![1], "base64").toString();
         expect(userData).to.include("SECRET-nf-app-1-host-key");
         expect(userData).to.include("ssh_authorized_keys");
+    });
+
+    it("swaps the seed for one without the host key once the guest has booted, and that script holds no secret", () => {
+        const retire = byName("nf-app-1-seed-retired");
+        expect(isSecretValue(retire.inputs.stdin)).to.equal(false);
+        const script: string = reveal(retire.inputs.stdin);
+        const userData = Buffer.from(/USER_DATA_AFTER_BOOT='([^']*)'/.exec(script)![1], "base64").toString();
+        expect(userData).to.include("ssh_authorized_keys");
+        expect(userData).to.not.include("ssh_keys:");
+        expect(userData).to.not.include("SECRET-nf-app-1-host-key");
+        expect(script).to.include("change-media");
+        // Same instance id as the first-boot seed: cloud-init does not start over.
+        const stdin: string = reveal(byName("nf-app-1-domain").inputs.stdin);
+        expect(/META_DATA='([^']*)'/.exec(script)![1]).to.equal(/META_DATA='([^']*)'/.exec(stdin)![1]);
+        expect(retire.inputs.triggers).to.have.length(1);
     });
 
     it("keeps database volumes on destroy and removes the rest", () => {

@@ -1,6 +1,7 @@
 # Creates or updates one libvirt domain. Idempotent; never shrinks or reformats a volume.
 # Inputs (set by the caller above this line): NAME IMAGE_POOL NVME_POOL BASE_IMAGE ROOT_GB
-# DATA_DISKS ("name:sizeGb ..."), DOMAIN_XML USER_DATA META_DATA NETWORK_CONFIG (base64).
+# DATA_DISKS ("name:sizeGb ..."), DOMAIN_XML USER_DATA USER_DATA_AFTER_BOOT META_DATA NETWORK_CONFIG
+# (base64), and write_seed (seed.sh).
 set -euo pipefail
 umask 077
 dir="$IMAGE_POOL/$NAME"
@@ -28,15 +29,13 @@ for disk in $DATA_DISKS; do
     fi
 done
 
-seed="$dir/seed"
-mkdir -p "$seed"
-echo "$USER_DATA" | base64 -d >"$seed/user-data"
-echo "$META_DATA" | base64 -d >"$seed/meta-data"
-echo "$NETWORK_CONFIG" | base64 -d >"$seed/network-config"
-genisoimage -quiet -output "$dir/seed.iso.new" -volid cidata -joliet -rock \
-    "$seed/user-data" "$seed/meta-data" "$seed/network-config"
-mv "$dir/seed.iso.new" "$dir/seed.iso"
-rm -rf "$seed"
+# The host's private key rides in the seed only until the first boot has installed it
+# (retire-seed.sh).
+if [ -f "$dir/first-boot-done" ]; then
+    write_seed "$USER_DATA_AFTER_BOOT"
+else
+    write_seed "$USER_DATA"
+fi
 
 echo "$DOMAIN_XML" | base64 -d >"$dir/domain.xml"
 before=$(virsh -q dumpxml --inactive "$NAME" 2>/dev/null | sed -n 's/.*<\(vcpu\|memory\)[^>]*>\([0-9]*\)<.*/\1=\2/p' || true)

@@ -49,6 +49,22 @@ describe("the lab fleet made by pulumi up", function () {
         }
     });
 
+    it("keeps no host private key in any guest's seed once it has booted, on disk or open in qemu", async () => {
+        const pool = "/var/lib/nordfleet-lab/images";
+        for (const name of Object.keys(hosts)) {
+            const seed = await fleet.onHypervisor(`isoinfo -R -i ${pool}/${name}/seed.iso -x /user-data`);
+            expect(seed.status, seed.stderr).to.equal(0);
+            expect(seed.stdout, name).to.include("ssh_authorized_keys");
+            expect(seed.stdout, name).to.not.include("PRIVATE KEY");
+            // A replaced file that qemu still held open would keep its bytes on disk.
+            const held = await fleet.onHypervisor(`ls -l /proc/$(pgrep -f '^/usr/bin/qemu-system-x86_64 -name guest=${name},')/fd | grep -c 'seed.iso (deleted)' || true`);
+            expect(held.stdout.trim(), name).to.equal("0");
+            // What the guest itself can read from its seed drive.
+            const inGuest = await fleet.onGuest(name, "grep -c 'PRIVATE KEY' /dev/sr0 || true");
+            expect(inGuest.stdout.trim(), `${name}: ${inGuest.stderr}`).to.equal("0");
+        }
+    });
+
     it("shows each data volume in the guest under the serial the outputs give", async () => {
         const withDisks = Object.entries<any>(hosts).filter(([, h]) => Object.keys(h.volumeSerials).length);
         expect(withDisks).to.not.be.empty;

@@ -1,0 +1,119 @@
+/**
+ * The secrets sweep on the lab fleet: every secret value the stack holds (its outputs
+ * and every generated key, password and token in its state) is searched for in plain
+ * text where it must not be: the exported state, the CLI's own verbose output, the
+ * hypervisor's files and logs, and each guest's journal and cloud-init logs. The files
+ * on a guest that must hold one are listed with their modes: readable by their owner only.
+ */
+import { expect } from "chai";
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { LAB_HOME } from "../lab/labHost";
+import { LabFleet, labOutputs, labPulumi, mustLabPulumi } from "../lab/labStack";
+
+/** The marker Pulumi puts on a secret value in an exported state. */
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+
+/** Every plain string under a secret marker of an export made with --show-secrets. */
+export function secretValues(node: unknown, out: string[] = []): string[] {
+    if (Array.isArray(node)) {
+        node.forEach(n => secretValues(n, out));
+    } else if (typeof node === "object" && node !== null) {
+        const obj = node as Record<string, unknown>;
+        if (obj[SECRET_SIG] !== undefined && typeof obj.plaintext === "string") {
+            stringsIn(JSON.parse(obj.plaintext), out);
+        } else {
+            Object.values(obj).forEach(n => secretValues(n, out));
+        }
+    }
+    return out;
+}
+
+function stringsIn(node: unknown, out: string[]): void {
+    if (typeof node === "string") {
+        out.push(node);
+    } else if (typeof node === "object" && node !== null) {
+        Object.values(node).forEach(n => stringsIn(n, out));
+    }
+}
+
+/**
+ * What to search for: a one-line secret whole, a multi-line one (a PEM key) by each of
+ * its body lines. Short values (a port, "true") say nothing and are left out.
+ */
+export function needlesOf(secrets: string[]): string[] {
+    const needles = secrets.flatMap(s => (s.includes("\n")
+        ? s.split("\n").map(l => l.trim()).filter(l => l.length >= 20 && !l.startsWith("-----"))
+        : [s.trim()]))
+        .filter(n => n.length >= 12);
+    return [...new Set(needles)];
+}
+
+describe("secrets sweep on the lab fleet", function () {
+    this.timeout(30 * 60 * 1000);
+    let fleet: LabFleet;
+    let needles: string[];
+    let tmp: string;
+    let needlesFile: string;
+    // A hit is reported by the secret's number, never by any part of it.
+    const hits = (label: string, text: string) => needles.flatMap((n, i) => (text.includes(n) ? [`${label}: secret #${i}`] : []));
+
+    before(() => {
+        fleet = new LabFleet(labOutputs());
+        needles = needlesOf(secretValues(JSON.parse(mustLabPulumi(["stack", "export", "--show-secrets"]))));
+        tmp = fs.mkdtempSync(path.join(os.tmpdir(), "nordfleet-sweep-"));
+        needlesFile = path.join(tmp, "needles");
+        fs.writeFileSync(needlesFile, needles.join("\n") + "\n", { mode: 0o600 });
+        console.log(`      ${needles.length} secret strings to look for`);
+    });
+    after(() => {
+        fleet?.close();
+        fs.rmSync(tmp, { recursive: true, force: true });
+    });
+
+    it("finds none in the exported state", () => {
+        expect(needles.length).to.be.greaterThan(20);
+        expect(hits("stack export", mustLabPulumi(["stack", "export"]))).to.deep.equal([]);
+    });
+
+    it("finds none in the output of pulumi up --refresh --verbose 3", () => {
+        const r = labPulumi(["up", "--yes", "--skip-preview", "--refresh", "--verbose", "3", "--logtostderr"]);
+        expect(r.status, r.output.slice(-3000)).to.equal(0);
+        console.log(`      ${r.output.length} bytes of CLI output searched`);
+        expect(hits("pulumi up --verbose 3", r.output)).to.deep.equal([]);
+    });
+
+    it("finds none in the hypervisor's files and logs", () => {
+        const places = ["/var/lib/nordfleet-lab/images", "/var/log/libvirt", "/etc/libvirt", "/run/libvirt", LAB_HOME];
+        // Guests' disks hold their own keys: those are the guests' files, searched from inside.
+        const r = spawnSync("grep", ["-rlF", "-f", needlesFile, "--exclude=*.qcow2", ...places], { encoding: "utf8" });
+        expect(r.status, r.stderr).to.be.oneOf([0, 1]);
+        expect(r.stdout.split("\n").filter(Boolean)).to.deep.equal([]);
+    });
+
+    it("finds none in any guest's journal or cloud-init logs", async () => {
+        const found = await Promise.all(Object.keys(fleet.outputs.hosts).map(async host => {
+            const logs = await fleet.mustOnGuest(host,
+                "journalctl --no-pager -o cat; cat /var/log/cloud-init.log /var/log/cloud-init-output.log 2>/dev/null");
+            return hits(`${host} journal and cloud-init logs`, logs);
+        }));
+        expect(found.flat()).to.deep.equal([]);
+    });
+
+    it("keeps the files on a guest that hold one readable by their owner only", async () => {
+        const report: string[] = [];
+        for (const host of Object.keys(fleet.outputs.hosts)) {
+            // The needles travel on stdin, never in the command.
+            const out = await fleet.mustOnGuest(host, "grep -rlF -f - /etc /root /home /tmp /var/log /var/lib/nordfleet " +
+                "/var/lib/cloud /var/lib/rabbitmq 2>/dev/null | xargs -r stat -c '%a %U %n'", needles.join("\n") + "\n");
+            for (const line of out.split("\n").filter(Boolean)) {
+                report.push(`${host.padEnd(9)} ${line}`);
+            }
+        }
+        console.log(report.map(l => `      ${l}`).join("\n"));
+        const open = report.filter(l => !/^\S+\s+[0-7]00 /.test(l));
+        expect(open, "files with a secret that group or others can read").to.deep.equal([]);
+    });
+});
