@@ -9,6 +9,8 @@ umask 077
 write_seed "$USER_DATA_AFTER_BOOT"
 touch "$IMAGE_POOL/$NAME/first-boot-done"
 if [ "$(virsh -q domstate "$NAME" 2>/dev/null)" = running ]; then
-    virsh -q change-media "$NAME" sda "$IMAGE_POOL/$NAME/seed.iso" --update --live >/dev/null
+    # Ejecting closes the old file; an update to the same path would leave it open.
+    virsh -q change-media "$NAME" sda --eject --live >/dev/null
+    virsh -q change-media "$NAME" sda "$IMAGE_POOL/$NAME/seed.iso" --insert --live >/dev/null
 fi
 echo "retired the first-boot seed of $NAME"
