@@ -122,9 +122,14 @@ role_activate() {
 }
 
 # This node is alive and sees a live server: an agent alone lists itself as alive too.
+# Asked over the HTTP API with curl, not the consul CLI: the check polls every few
+# seconds, and each CLI run starts the whole consul binary, seconds of CPU on a small VM.
 consul_joined() { # dir
-    consul_cli "$1" members -token-file="$1/acl/recovery.token" |
-        awk -v node="$CONSUL_NODE" '$1 == node && $3 == "alive" { me = 1 } $3 == "alive" && $4 == "server" { server = 1 }
+    curl -sS --fail --max-time 10 --cacert "$1/tls/ca.pem" --cert "$1/tls/agent.pem" --key "$1/tls/agent-key.pem" \
+        -H @- https://127.0.0.1:8501/v1/agent/members <<<"X-Consul-Token: $(<"$1/acl/recovery.token")" |
+        awk -v RS='[{]"Name":' -v node="\"$CONSUL_NODE\"" '
+            /"Status":1[,}]/ && index($0, node) == 1 { me = 1 }
+            /"Status":1[,}]/ && /"role":"consul"/ { server = 1 }
             END { exit !(me && server) }'
 }
 

@@ -8,6 +8,9 @@
 #   role_check          the service answers as it should
 # and the files arrive as `nf_file PATH MODE OWNER BASE64` lines, PATH relative to the tree.
 set -euo pipefail
+# systemctl waits 25 s for systemd to take a call; on a busy small VM (another release's
+# daemon-reload, say) that is not enough, and a slow answer is not a failed release.
+export SYSTEMD_BUS_TIMEOUT=120
 NF_ROOT=/etc/nordfleet/$ROLE
 NF_RELEASES=$NF_ROOT/releases
 NF_STAGE=$NF_RELEASES/.$RELEASE.partial
