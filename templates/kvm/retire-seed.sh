@@ -9,8 +9,9 @@ umask 077
 write_seed "$USER_DATA_AFTER_BOOT"
 touch "$IMAGE_POOL/$NAME/first-boot-done"
 if [ "$(virsh -q domstate "$NAME" 2>/dev/null)" = running ]; then
-    # Ejecting closes the old file; an update to the same path would leave it open.
-    virsh -q change-media "$NAME" sda --eject --live >/dev/null
+    # Ejecting closes the old file (an update to the same path would leave it open); it
+    # is forced, since a guest kernel keeps the tray of a drive it has read locked.
+    virsh -q change-media "$NAME" sda --eject --live --force >/dev/null
     virsh -q change-media "$NAME" sda "$IMAGE_POOL/$NAME/seed.iso" --insert --live >/dev/null
 fi
 echo "retired the first-boot seed of $NAME"
