@@ -94,21 +94,25 @@ bl_apply_sysctl() { # sysctl.conf
 }
 
 bl_apply_limits() { # release dir
-    local dir=$1 f unit wanted=" "
+    local dir=$1 f unit wanted=" " changed=""
     bl_write "$BL_LIMITS_CONF" 0644 <"$dir/limits.conf" || return 1
     for f in "$dir"/systemd/*.d/"$BL_DROPIN"; do
         [ -e "$f" ] || continue
         unit=$(basename "$(dirname "$f")")
         wanted+="$unit "
+        cmp -s "$f" "$BL_UNIT_DIR/$unit/$BL_DROPIN" && continue
         bl_write "$BL_UNIT_DIR/$unit/$BL_DROPIN" 0644 <"$f" || return 1
+        changed=yes
     done
     # A unit that left the release loses its drop-in.
     for f in "$BL_UNIT_DIR"/*.d/"$BL_DROPIN"; do
         [ -e "$f" ] || continue
         unit=$(basename "$(dirname "$f")")
-        [[ "$wanted" == *" $unit "* ]] || rm -f "$f"
+        [[ "$wanted" == *" $unit "* ]] || { rm -f "$f"; changed=yes; }
     done
-    if [ -d /run/systemd/system ]; then
+    # A reload re-runs every generator: a minute of CPU on a small emulated VM, so only
+    # when a drop-in changed.
+    if [ -n "$changed" ] && [ -d /run/systemd/system ]; then
         systemctl daemon-reload || return 1
     fi
 }
@@ -119,7 +123,7 @@ bl_apply_firewall() { # release dir
     printf '#!/usr/sbin/nft -f\n# nordfleet baseline: the live release'"'"'s firewall.\ninclude "%s/current/nftables.conf"\n' "$NF_ROOT" \
         | bl_write /etc/nftables.conf 0755 || return 1
     if command -v systemctl >/dev/null; then
-        systemctl enable --quiet nftables.service || return 1
+        systemctl enable --quiet --no-reload nftables.service || return 1
     fi
 }
 

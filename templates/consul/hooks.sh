@@ -110,7 +110,7 @@ role_activate() {
     if [ -n "$changed" ]; then
         systemctl daemon-reload || return 1
     fi
-    systemctl enable --quiet consul.service nordfleet-consul-dns.service || return 1
+    systemctl enable --quiet --no-reload consul.service nordfleet-consul-dns.service || return 1
     consul_converge consul.service yes "$dir/agent.hcl" "$dir/systemd/consul.service" || return 1
     consul_converge nordfleet-consul-dns.service no "$dir/dnsmasq.conf" "$dir/systemd/nordfleet-consul-dns.service" || return 1
     if ! cmp -s "$dir/resolv.conf" /etc/resolv.conf; then

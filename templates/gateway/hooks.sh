@@ -47,12 +47,12 @@ role_activate() { # dir (always .../current)
         install -d -m 0755 "$(dirname "$NF_NGINX_DROPIN")"
         nf_nginx_dropin "$conf" >"$NF_NGINX_DROPIN"
         systemctl daemon-reload
-        systemctl enable --quiet nginx
+        systemctl enable --quiet --no-reload nginx
         # Whatever ran before used another config file: start over on this one.
         systemctl restart nginx
         return
     fi
-    systemctl enable --quiet nginx
+    systemctl enable --quiet --no-reload nginx
     if systemctl is-active --quiet nginx; then
         systemctl reload nginx
     else

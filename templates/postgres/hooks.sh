@@ -75,7 +75,7 @@ role_activate() ( # DIR (= .../current)
         || pg_fail "the data volume (serial $DATA_SERIAL) is not usable"
     pg_cluster
     pg_units "$dir"
-    pg_systemctl enable "$PG_UNIT" >/dev/null 2>&1 || pg_fail "could not enable $PG_UNIT"
+    pg_systemctl enable --no-reload "$PG_UNIT" >/dev/null 2>&1 || pg_fail "could not enable $PG_UNIT"
     if pg_ready 1; then
         pg_systemctl reload "$PG_UNIT" || pg_fail "reload failed"
         sleep 1
@@ -98,7 +98,7 @@ role_activate() ( # DIR (= .../current)
     if ! pg_backrest info --output=json | grep -q '"label"'; then
         pg_backrest --type=full backup >/dev/null || pg_fail "the first full backup failed"
     fi
-    pg_systemctl enable --now nordfleet-pg-backup.timer >/dev/null 2>&1 || pg_fail "could not enable the backup timer"
+    pg_systemctl enable --now --no-reload nordfleet-pg-backup.timer >/dev/null 2>&1 || pg_fail "could not enable the backup timer"
 )
 
 role_check() (

@@ -93,7 +93,7 @@ role_activate() ( # DIR (= .../current)
         fi
         # The cookie must be in place before the node starts, readable by rabbitmq only.
         install -o rabbitmq -g rabbitmq -m 0400 "$dir/erlang.cookie" "$COOKIE" || mq_fail "could not write $COOKIE"
-        mq_systemctl enable "$MQ_UNIT" >/dev/null 2>&1 || mq_fail "could not enable $MQ_UNIT"
+        mq_systemctl enable --no-reload "$MQ_UNIT" >/dev/null 2>&1 || mq_fail "could not enable $MQ_UNIT"
         mq_systemctl start "$MQ_UNIT" || mq_fail "starting the node failed"
         mq_wait || mq_fail "the node did not start within $WAIT s"
         printf '%s\n' "$digest" >"$MQ_STAMP"

@@ -11,6 +11,8 @@ set -euo pipefail
 # systemctl waits 25 s for systemd to take a call; on a busy small VM (another release's
 # daemon-reload, say) that is not enough, and a slow answer is not a failed release.
 export SYSTEMD_BUS_TIMEOUT=120
+# The hooks enable units with --no-reload and daemon-reload only when a unit file
+# changed: every reload re-runs systemd's generators, a minute of CPU on a small VM.
 NF_ROOT=/etc/nordfleet/$ROLE
 NF_RELEASES=$NF_ROOT/releases
 NF_STAGE=$NF_RELEASES/.$RELEASE.partial

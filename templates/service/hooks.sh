@@ -58,7 +58,7 @@ role_activate() { # .../current
     ln -sfn "$1/$UNIT" "/etc/systemd/system/.$UNIT.new"
     mv -T "/etc/systemd/system/.$UNIT.new" "/etc/systemd/system/$UNIT"
     systemctl daemon-reload
-    systemctl enable --quiet "$UNIT"
+    systemctl enable --quiet --no-reload "$UNIT"
     systemctl restart "$UNIT"
 }
 
