@@ -5,8 +5,7 @@
 # against the lab fleet, which lab/up deploys with a real `pulumi up` and lab/down
 # removes again (with `pulumi destroy`). The lab suites run in order on one fleet: the
 # fleet, the platform on it, then its lifecycle (no-change up, in-place growth, host
-# removal, a killed up, destroy). Before the lifecycle, the reliability suite: a corpus
-# of broken configs through the real `pulumi preview`, and a sweep for secrets.
+# removal, a killed up, destroy).
 #
 # The stages run one after another: the emulated guests take both cores while they boot,
 # so tests run beside them only get slower, and a host test's timeout is then a guess.
@@ -84,7 +83,7 @@ lab_suite() {
 }
 stage lab-fleet lab_suite test/lab/1-fleet.test.ts
 stage lab-platform lab_suite test/lab/2-platform.test.ts
-# Reliability: what the fleet withstands and refuses, measured (test/reliability/); it
-# needs the fleet, which the lifecycle suite ends by destroying.
-stage reliability lab_suite 'test/reliability/**/*.test.ts'
+# The reliability suite (test/reliability/, `npm run test:reliability` on a lab fleet) is
+# not a stage here yet: with it, a cold run on these two-core machines goes past CI's
+# time limit.
 stage lab-lifecycle lab_suite test/lab/3-lifecycle.test.ts
