@@ -14,6 +14,14 @@
  * everything else (the CLI, the engine, the language host, the providers: the tree's
  * total from /usr/bin/time less the program's), and the ratio of time and memory to the
  * smallest size.
+ *
+ * Every preview runs the way the pull-request workflow runs it, with
+ * PULUMI_SKIP_CHECKPOINTS=true. Since Pulumi 3.276 a preview on a self-managed backend
+ * keeps the same in-memory snapshot an update does and serializes all of it after every
+ * step, though nothing is written: its cost grows with the square of the resources. The
+ * variable makes the engine write the snapshot once, at the end (a preview discards it
+ * anyway). For the sizes up to --default-engine-up-to, the table also gives the preview
+ * with the engine's default, side by side.
  */
 import * as fs from "fs";
 import * as yaml from "js-yaml";
@@ -26,8 +34,10 @@ const USAGE = `usage: npm run bench:scale [-- --sizes VMSxHYPERVISORS,...]
 
 Runs pulumi preview of synthetic stacks of each size and prints a table.
 
-  --sizes LIST   sizes to measure (default 10x2,50x5,100x10,200x20)
-  -h, --help     this text`;
+  --sizes LIST               sizes to measure (default 10x2,50x5,100x10,200x20)
+  --default-engine-up-to N   also preview, with the engine's per-step snapshots, the
+                             sizes of at most N VMs (default 50; 0: none)
+  -h, --help                 this text`;
 
 export interface Size {
     vms: number;
@@ -47,6 +57,13 @@ export function parseSizes(list: string): Size[] {
         }
         return size;
     });
+}
+
+function parseVmCount(flag: string, text: string): number {
+    if (!/^\d+$/.test(text)) {
+        throw new UsageError(`${flag}: ${JSON.stringify(text)} is not a number of VMs; e.g. 50, or 0 for none`);
+    }
+    return Number(text);
 }
 
 /**
@@ -101,8 +118,7 @@ export function syntheticConfig(size: Size, backendUrl: string): Record<string, 
     };
 }
 
-export interface Measurement {
-    size: Size;
+export interface Preview {
     resources: number;
     wallSeconds: number;
     programCpuSeconds: number;
@@ -110,15 +126,34 @@ export interface Measurement {
     programPeakMb: number;
 }
 
-function measure(project: ScratchProject, size: Size): Measurement {
+export interface Measurement extends Preview {
+    size: Size;
+    /** The same preview with the engine's default per-step snapshots, if measured. */
+    defaultEngineSeconds?: number;
+}
+
+function measure(project: ScratchProject, size: Size, withDefaultEngine: boolean): Measurement {
     const stack = `scale-${size.vms}x${size.hypervisors}`;
     project.initStack(stack, yaml.dump({ config: syntheticConfig(size, project.backendUrl) }, { lineWidth: -1 }));
+    try {
+        const measured: Measurement = { size, ...preview(project, stack, { PULUMI_SKIP_CHECKPOINTS: "true" }) };
+        if (withDefaultEngine) {
+            measured.defaultEngineSeconds = preview(project, stack, {}).wallSeconds;
+        }
+        return measured;
+    } finally {
+        project.pulumi("stack", "rm", "--yes", "--force", "--stack", stack);
+    }
+}
+
+function preview(project: ScratchProject, stack: string, engineEnv: NodeJS.ProcessEnv): Preview {
     const usageDir = fs.mkdtempSync(path.join(os.tmpdir(), "nordfleet-bench-usage-"));
     const timeFile = path.join(usageDir, "time");
     try {
         const started = process.hrtime.bigint();
         const r = project.run(["/usr/bin/time", "-f", "%U %S", "-o", timeFile,
             "pulumi", "preview", "--stack", stack, "--non-interactive", "--color", "never"], {
+            ...engineEnv,
             NORDFLEET_BENCH_USAGE_DIR: usageDir,
             NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --require ${path.join(__dirname, "node-usage.js")}`.trim(),
         });
@@ -140,26 +175,27 @@ function measure(project: ScratchProject, size: Size): Measurement {
         }
         const program = nodes.reduce((a, b) => (b.cpuSeconds > a.cpuSeconds ? b : a));
         return {
-            size, resources: Number(created[1]), wallSeconds,
+            resources: Number(created[1]), wallSeconds,
             programCpuSeconds: program.cpuSeconds,
             otherCpuSeconds: Math.max(0, user + system - program.cpuSeconds),
             programPeakMb: program.maxRssKb / 1024,
         };
     } finally {
         fs.rmSync(usageDir, { recursive: true, force: true });
-        project.pulumi("stack", "rm", "--yes", "--force", "--stack", stack);
     }
 }
 
 export function formatTable(rows: Measurement[]): string {
     const base = rows[0];
     const header = ["VMs", "hypervisors", "resources", "per VM", "preview s", "x", "program CPU s", "rest CPU s",
-        "program MB", "x"];
+        "program MB", "x", "default engine s", "x preview"];
     const lines = rows.map(m => [
         String(m.size.vms), String(m.size.hypervisors), String(m.resources), (m.resources / m.size.vms).toFixed(1),
         m.wallSeconds.toFixed(1), (m.wallSeconds / base.wallSeconds).toFixed(2),
         m.programCpuSeconds.toFixed(1), m.otherCpuSeconds.toFixed(1),
         m.programPeakMb.toFixed(0), (m.programPeakMb / base.programPeakMb).toFixed(2),
+        m.defaultEngineSeconds === undefined ? "-" : m.defaultEngineSeconds.toFixed(1),
+        m.defaultEngineSeconds === undefined ? "-" : (m.defaultEngineSeconds / m.wallSeconds).toFixed(2),
     ]);
     const widths = header.map((h, i) => Math.max(h.length, ...lines.map(l => l[i].length)));
     const row = (cells: string[]) => `| ${cells.map((c, i) => c.padStart(widths[i])).join(" | ")} |`;
@@ -168,14 +204,15 @@ export function formatTable(rows: Measurement[]): string {
 
 if (require.main === module) {
     runCli("bench:scale", USAGE, async argv => {
-        const { flags } = parseFlags(argv, ["sizes"]);
+        const { flags } = parseFlags(argv, ["sizes", "default-engine-up-to"]);
         const sizes = parseSizes(flags.get("sizes") ?? "10x2,50x5,100x10,200x20");
+        const defaultEngineUpTo = parseVmCount("--default-engine-up-to", flags.get("default-engine-up-to") ?? "50");
         const project = new ScratchProject();
         const rows: Measurement[] = [];
         try {
             for (const size of sizes) {
                 process.stderr.write(`[bench:scale] ${size.vms} VMs over ${size.hypervisors} hypervisors ...\n`);
-                rows.push(measure(project, size));
+                rows.push(measure(project, size, size.vms <= defaultEngineUpTo));
                 process.stderr.write(formatTable(rows));
             }
         } finally {

@@ -68,4 +68,11 @@ describe("repository automation", () => {
         expect(base.with.ref).to.equal("${{ github.event.pull_request.base.sha }}");
         expect(path.posix.normalize(path.posix.join(preview.with["work-dir"], preview.with.policyPacks))).to.equal("base/policy");
     });
+
+    it("previews without the engine's per-step snapshots, which a preview never writes", () => {
+        const steps: any[] = readYaml(".github/workflows/preview.yml").jobs.preview.steps;
+        const preview = steps.find(s => s.with?.command === "preview");
+        expect(preview.env).to.include({ PULUMI_SKIP_CHECKPOINTS: "true" });
+        expect(steps.filter(s => s.env?.PULUMI_SKIP_CHECKPOINTS !== undefined)).to.deep.equal([preview]);
+    });
 });
