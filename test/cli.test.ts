@@ -17,6 +17,7 @@ const COMMANDS: [string, string[]][] = [
     ["npm run bench:gateway", ["npm", "run", "--silent", "bench:gateway", "--"]],
     ["bench/gateway-conf.ts", ["node", "-r", "ts-node/register/transpile-only", "bench/gateway-conf.ts"]],
     ["npm run bench:scale", ["npm", "run", "--silent", "bench:scale", "--"]],
+    ["npm run bench:converge", ["npm", "run", "--silent", "bench:converge", "--"]],
     ["npm run bench", ["npm", "run", "--silent", "bench", "--"]],
 ];
 
@@ -47,6 +48,12 @@ describe("commands behave like commands", function () {
             });
         });
     }
+
+    it("bench:scale names a VM count it cannot read", () => {
+        const r = run(["npm", "run", "--silent", "bench:scale", "--", "--default-engine-up-to", "fifty"]);
+        expect(r.status).to.equal(2);
+        expect(r.stderr.split("\n")[0]).to.equal('bench:scale: --default-engine-up-to: "fifty" is not a number of VMs; e.g. 50, or 0 for none');
+    });
 
     it("bench:scale names a size it cannot build, and the form it wants", () => {
         const r = run(["npm", "run", "--silent", "bench:scale", "--", "--sizes", "10x2,5x9"]);
