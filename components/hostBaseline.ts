@@ -232,6 +232,7 @@ export function renderBaselineFiles(ctx: BaselineContext): ReleaseFile[] {
         { path: "nftables.conf", mode: "0644", content: renderTemplate("baseline/nftables.conf.hbs", ctx) },
         { path: "limits.conf", mode: "0644", content: renderTemplate("baseline/limits.conf.hbs", { ...ctx, systemdDropIn: false }) },
         ...ctx.units.map(unit => ({ path: `systemd/${unit}.d/60-nordfleet.conf`, mode: "0644", content: dropIn })),
+        { path: "sshd-crypto.conf", mode: "0644", content: readTemplate("baseline/sshd-crypto.conf") },
     ];
 }
 

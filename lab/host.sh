@@ -70,6 +70,8 @@ UsePAM no
 MaxStartups 50:30:100
 LogLevel INFO
 CFG
+    # The algorithms every guest's sshd gets from its baseline.
+    grep -v '^#' templates/baseline/sshd-crypto.conf >>"$LAB_HOME/sshd_config"
     mkdir -p /run/sshd
     if ! { [ -f "$LAB_HOME/sshd.pid" ] && kill -0 "$(cat "$LAB_HOME/sshd.pid")" 2>/dev/null; }; then
         # Its log counts the SSH sessions a `pulumi up` opens (guests are reached through it).

@@ -211,6 +211,26 @@ describe("baseline hooks on a real kernel", function () {
         expect(fs.readlinkSync(path.join(upper, "nordfleet/baseline/current"))).to.equal(`releases/${releaseDigest(files)}`);
     });
 
+    it("sets sshd's algorithms, and sshd accepts its whole configuration with them", () => {
+        expect(upperFile("ssh/sshd_config.d/20-nordfleet-crypto.conf"))
+            .to.equal(files.find(f => f.path === "sshd-crypto.conf")!.content);
+        const r = inNs(GUEST, "/usr/sbin/sshd -T -f /etc/ssh/sshd_config -C user=root,host=h,addr=10.110.0.1");
+        expect(r.status, r.stderr).to.equal(0);
+        const offered = r.stdout.split("\n").filter(l => /^(kexalgorithms|ciphers|macs|hostkeyalgorithms) /.test(l));
+        expect(offered).to.have.length(4);
+        expect(offered.join("\n")).to.match(/^kexalgorithms sntrup761x25519-sha512@openssh.com,curve25519-sha256,/m);
+        expect(offered.join("\n")).to.not.match(/nistp|sha1|umac-64|cbc/);
+    });
+
+    it("rejects a release whose sshd algorithms sshd refuses, and keeps the live ones", () => {
+        const broken = files.map(f => f.path !== "sshd-crypto.conf" ? f
+            : { ...f, content: f.content.replace("Ciphers ", "Ciphers rot13-cbc,") });
+        const r = apply(broken);
+        expect(r.status).to.equal(1);
+        expect(r.stderr).to.include("Bad SSH2 cipher spec");
+        expect(upperFile("ssh/sshd_config.d/20-nordfleet-crypto.conf")).to.not.include("rot13");
+    });
+
     it("loads at boot: /etc/nftables.conf and the effective sysctl file, in a fresh namespace", () => {
         const r = inNs(BOOT, "nft -f /etc/nftables.conf && nft list table inet nordfleet && " +
             "sysctl -p /etc/sysctl.d/60-nordfleet.conf && cat /proc/sys/net/ipv4/tcp_max_syn_backlog");

@@ -143,6 +143,7 @@ describe("HostBaseline files", () => {
             "sysctl.conf", "nftables.conf", "limits.conf",
             "systemd/nginx.service.d/60-nordfleet.conf", "systemd/postgresql@.service.d/60-nordfleet.conf",
             "systemd/rabbitmq-server.service.d/60-nordfleet.conf", "systemd/consul.service.d/60-nordfleet.conf",
+            "sshd-crypto.conf",
         ]);
         expect(files[3].content).to.match(/^\[Service\]\nLimitNOFILE=1048576\n$/m);
         expect(content(lab, "app-1", "limits.conf")).to.match(/^\* +hard +nofile +1048576$/m);

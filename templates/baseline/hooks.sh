@@ -1,5 +1,6 @@
 
-# ---- baseline hooks: kernel tuning (raise only), open-file limits, nftables firewall.
+# ---- baseline hooks: kernel tuning (raise only), open-file limits, nftables firewall,
+# sshd's algorithms.
 # Read: SSH_PORT (sshd must still listen there after the switch) and SYSCTL_ROOT
 # (where kernel values are read and written; /proc/sys unless a test points it elsewhere).
 # The release script calls the hooks inside `if`, where `set -e` does not apply, so
@@ -11,6 +12,7 @@ BL_SYSCTL_CONF=/etc/sysctl.d/60-nordfleet.conf
 BL_LIMITS_CONF=/etc/security/limits.d/60-nordfleet.conf
 BL_UNIT_DIR=/etc/systemd/system
 BL_DROPIN=60-nordfleet.conf
+BL_SSHD_CONF=/etc/ssh/sshd_config.d/20-nordfleet-crypto.conf
 
 # Writes stdin to FILE through a temporary file and a rename, so readers never see half of it.
 bl_write() { # file mode
@@ -137,10 +139,35 @@ bl_check_ssh_source() { # nftables.conf
     return 1
 }
 
+bl_have_sshd() { [ -x /usr/sbin/sshd ] && [ -f /etc/ssh/sshd_config ]; }
+
+# sshd's own test of its whole configuration with the new file read first, as it will be.
+bl_check_sshd() { # sshd-crypto.conf
+    bl_have_sshd || return 0
+    local probe rc=0
+    # sshd -t wants its privilege separation directory, as ssh.service's start-up makes it.
+    install -d -m 0755 /run/sshd && probe=$(mktemp) || return 1
+    printf 'Include %s\nInclude /etc/ssh/sshd_config\n' "$1" >"$probe"
+    /usr/sbin/sshd -t -f "$probe" || rc=1
+    rm -f "$probe"
+    return $rc
+}
+
+# Existing sessions (this one included) keep going through a reload.
+bl_apply_sshd() { # release dir
+    bl_have_sshd || return 0
+    cmp -s "$1/sshd-crypto.conf" "$BL_SSHD_CONF" && return 0
+    bl_write "$BL_SSHD_CONF" 0644 <"$1/sshd-crypto.conf" || return 1
+    if [ -d /run/systemd/system ] && systemctl --quiet is-active ssh.service; then
+        systemctl reload ssh.service || return 1
+    fi
+}
+
 role_validate() { # staged release dir
     local dir=$1 f nofile nr_open
     bl_check_sysctl "$dir/sysctl.conf" || return 1
     nft -c -f "$dir/nftables.conf" && bl_check_ssh_source "$dir/nftables.conf" || return 1
+    bl_check_sshd "$dir/sshd-crypto.conf" || return 1
     # systemd cannot start a unit whose LimitNOFILE exceeds the kernel's per-process ceiling.
     nr_open=$(cat "$(bl_sysctl_path fs.nr_open)") || return 1
     for f in "$dir"/systemd/*.d/"$BL_DROPIN"; do
@@ -154,7 +181,7 @@ role_validate() { # staged release dir
 }
 
 role_activate() { # live release dir
-    bl_apply_sysctl "$1/sysctl.conf" && bl_apply_limits "$1" && bl_apply_firewall "$1"
+    bl_apply_sysctl "$1/sysctl.conf" && bl_apply_limits "$1" && bl_apply_firewall "$1" && bl_apply_sshd "$1"
 }
 
 role_check() {
