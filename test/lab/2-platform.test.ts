@@ -40,20 +40,7 @@ describe("the platform on the lab fleet", function () {
     };
     const helloReplicas = () => Object.entries<any>(hosts).filter(([, h]) => h.role === "service" && h.vlan === "platform")
         .map(([name]) => name).filter(name => ["app-1", "app-2"].includes(name));
-    /**
-     * Which of the targets ("address:port") a guest can open a TCP connection to: all
-     * probed at once, in one SSH session (each session costs an emulated guest seconds).
-     * A connection made is proof; one not made may be a loaded guest's slow start, so
-     * those get two more rounds before they count as closed.
-     */
-    const openFrom = async (from: string, targets: string[]): Promise<string[]> => {
-        const probeRound = targets.map(t => `(timeout 5 bash -c '</dev/tcp/${t.replace(":", "/")}' 2>/dev/null && echo ${t}) &`)
-            .join(" ");
-        const script = `open=""; for round in 1 2 3; do out=$( ${probeRound} wait); open="$open $out"; ` +
-            `[ $(echo $open | wc -w) -eq ${targets.length} ] && break; done; echo $open | tr ' ' '\\n'`;
-        const out = await fleet.mustOnGuest(from, script);
-        return [...new Set(out.split("\n").filter(Boolean))].sort();
-    };
+    const openFrom = (from: string, targets: string[]) => fleet.openFrom(from, targets);
     /** Polls a name lookup on a guest until it gives the expected addresses (health checks flap under load). */
     const answerOn = async (host: string, lookup: string, expected: string[]): Promise<string[]> => {
         let answer: string[] = [];

@@ -134,6 +134,21 @@ export class LabFleet {
         return r.stdout;
     }
 
+    /**
+     * Which of the targets ("address:port") a guest can open a TCP connection to: all
+     * probed at once, in one SSH session (each session costs an emulated guest seconds).
+     * A connection made is proof; one not made may be a loaded guest's slow start, so
+     * those get two more rounds before they count as closed.
+     */
+    public async openFrom(host: string, targets: string[]): Promise<string[]> {
+        const probeRound = targets.map(t => `(timeout 5 bash -c '</dev/tcp/${t.replace(":", "/")}' 2>/dev/null && echo ${t}) &`)
+            .join(" ");
+        const script = `open=""; for round in 1 2 3; do out=$( ${probeRound} wait); open="$open $out"; ` +
+            `[ $(echo $open | wc -w) -eq ${targets.length} ] && break; done; echo $open | tr ' ' '\\n'`;
+        const out = await this.mustOnGuest(host, script);
+        return [...new Set(out.split("\n").filter(Boolean))].sort();
+    }
+
     public onHypervisor(command: string): Promise<SshResult> {
         return this.ssh.onHypervisor(this.hypervisor, command);
     }
