@@ -231,6 +231,15 @@ describe("baseline hooks on a real kernel", function () {
         expect(upperFile("ssh/sshd_config.d/20-nordfleet-crypto.conf")).to.not.include("rot13");
     });
 
+    it("leaves sshd's own algorithms to a release without them, as after a rollback to one", () => {
+        const older = files.filter(f => f.path !== "sshd-crypto.conf");
+        const r = apply(older);
+        expect(r.status, r.stderr).to.equal(0);
+        expect(fs.existsSync(path.join(upper, "ssh/sshd_config.d/20-nordfleet-crypto.conf"))).to.equal(false);
+        expect(apply(files).status).to.equal(0);
+        expect(upperFile("ssh/sshd_config.d/20-nordfleet-crypto.conf")).to.include("KexAlgorithms ");
+    });
+
     it("loads at boot: /etc/nftables.conf and the effective sysctl file, in a fresh namespace", () => {
         const r = inNs(BOOT, "nft -f /etc/nftables.conf && nft list table inet nordfleet && " +
             "sysctl -p /etc/sysctl.d/60-nordfleet.conf && cat /proc/sys/net/ipv4/tcp_max_syn_backlog");

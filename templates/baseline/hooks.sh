@@ -153,11 +153,18 @@ bl_check_sshd() { # sshd-crypto.conf
     return $rc
 }
 
-# Existing sessions (this one included) keep going through a reload.
+# Existing sessions (this one included) keep going through a reload. A release without
+# the file (one from before nordfleet set sshd's algorithms, back after a rollback)
+# leaves sshd's own defaults.
 bl_apply_sshd() { # release dir
     bl_have_sshd || return 0
-    cmp -s "$1/sshd-crypto.conf" "$BL_SSHD_CONF" && return 0
-    bl_write "$BL_SSHD_CONF" 0644 <"$1/sshd-crypto.conf" || return 1
+    if [ -f "$1/sshd-crypto.conf" ]; then
+        cmp -s "$1/sshd-crypto.conf" "$BL_SSHD_CONF" && return 0
+        bl_write "$BL_SSHD_CONF" 0644 <"$1/sshd-crypto.conf" || return 1
+    else
+        [ -e "$BL_SSHD_CONF" ] || return 0
+        rm -f "$BL_SSHD_CONF" || return 1
+    fi
     if [ -d /run/systemd/system ] && systemctl --quiet is-active ssh.service; then
         systemctl reload ssh.service || return 1
     fi
@@ -186,8 +193,13 @@ role_activate() { # live release dir
 
 role_check() {
     nft list table inet nordfleet >/dev/null || return 1
-    if [ -z "$(ss -Hltn "sport = :$SSH_PORT")" ]; then
-        echo "nothing listens on port $SSH_PORT (sshd) any more" >&2
-        return 1
-    fi
+    # A reloaded sshd re-executes itself and opens its listener again: on a busy VM that
+    # takes seconds, so a missing listener is looked for again before it counts.
+    local i
+    for i in $(seq 60); do
+        [ -n "$(ss -Hltn "sport = :$SSH_PORT")" ] && return 0
+        sleep 1
+    done
+    echo "nothing listens on port $SSH_PORT (sshd) any more" >&2
+    return 1
 }
