@@ -89,6 +89,35 @@ export function acceptedSshSessions(): number {
     return (fs.readFileSync(SSHD_LOG, "utf8").match(/Accepted publickey/g) ?? []).length;
 }
 
+/** Prints which of its arguments ("address:port") accept a TCP connection. */
+const CONNECT_PROBE = `
+import errno, selectors, socket, sys, time
+targets, opened = sys.argv[1:], set()
+for _ in range(3):
+    selector, sockets = selectors.DefaultSelector(), []
+    for target in [t for t in targets if t not in opened]:
+        address, port = target.rsplit(":", 1)
+        s = socket.socket()
+        s.setblocking(False)
+        sockets.append(s)
+        started = s.connect_ex((address, int(port)))
+        if started == 0:
+            opened.add(target)
+        elif started == errno.EINPROGRESS:
+            selector.register(s, selectors.EVENT_WRITE, target)
+    deadline = time.monotonic() + 5
+    while selector.get_map() and time.monotonic() < deadline:
+        for key, _ in selector.select(deadline - time.monotonic()):
+            if key.fileobj.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0:
+                opened.add(key.data)
+            selector.unregister(key.fileobj)
+    for s in sockets:
+        s.close()
+    if len(opened) == len(targets):
+        break
+print("\\n".join(sorted(opened)))
+`;
+
 /** Reaches the deployed guests with the stack's own deploy key and pinned host keys. */
 export class LabFleet {
     public readonly ssh: FleetSsh;
@@ -136,17 +165,14 @@ export class LabFleet {
 
     /**
      * Which of the targets ("address:port") a guest can open a TCP connection to: all
-     * probed at once, in one SSH session (each session costs an emulated guest seconds).
-     * A connection made is proof; one not made may be a loaded guest's slow start, so
-     * those get two more rounds before they count as closed.
+     * probed at once by one Python process (a shell per probe would swamp an emulated
+     * guest), in one SSH session. A connection made is proof; one not made within 5 s
+     * may be a loaded guest's slow start, so those get two more rounds before they count
+     * as closed.
      */
     public async openFrom(host: string, targets: string[]): Promise<string[]> {
-        const probeRound = targets.map(t => `(timeout 5 bash -c '</dev/tcp/${t.replace(":", "/")}' 2>/dev/null && echo ${t}) &`)
-            .join(" ");
-        const script = `open=""; for round in 1 2 3; do out=$( ${probeRound} wait); open="$open $out"; ` +
-            `[ $(echo $open | wc -w) -eq ${targets.length} ] && break; done; echo $open | tr ' ' '\\n'`;
-        const out = await this.mustOnGuest(host, script);
-        return [...new Set(out.split("\n").filter(Boolean))].sort();
+        const out = await this.mustOnGuest(host, `python3 - ${targets.join(" ")}`, CONNECT_PROBE);
+        return out.split("\n").filter(Boolean).sort();
     }
 
     public onHypervisor(command: string): Promise<SshResult> {
