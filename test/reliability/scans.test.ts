@@ -107,20 +107,21 @@ describe("scans of the lab fleet", function () {
         const lynis = spawnSync("tar", ["-C", "/", "-cz", "usr/share/lynis", "usr/sbin/lynis", "etc/lynis"]);
         expect(lynis.status).to.equal(0);
         const bundle = lynis.stdout.toString("base64");
+        const dir = "/root/nordfleet-lynis";
         const results = await Promise.all([...byRole].map(async ([role, host]) => {
-            const dir = "/root/nordfleet-lynis";
-            const out = await fleet.mustOnGuest(host, `set -e; rm -rf ${dir}; mkdir -p ${dir}; base64 -d | tar -C ${dir} -xz; ` +
-                `cd ${dir}/usr/share/lynis && ${dir}/usr/sbin/lynis audit system --quick --no-colors --no-log ` +
-                `--profile ${dir}/etc/lynis/default.prf --report-file ${dir}/report.dat >/dev/null 2>&1 || true; ` +
-                `grep -E '^(hardening_index|warning\\[\\])=' ${dir}/report.dat; rm -rf ${dir}`, bundle);
-            const index = /^hardening_index=(\d+)/m.exec(out)?.[1];
-            const warnings = out.split("\n").filter(l => l.startsWith("warning[]=")).map(l => l.slice(10).split("|")[0]);
-            return { role, host, index, warnings };
+            const r = await fleet.onGuest(host, `rm -rf ${dir} && mkdir -p ${dir} && base64 -d | tar -C ${dir} -xz && ` +
+                `cd ${dir}/usr/share/lynis && ${dir}/usr/sbin/lynis audit system --quick --no-colors ` +
+                `--profile ${dir}/etc/lynis/default.prf --logfile ${dir}/lynis.log --report-file ${dir}/report.dat ` +
+                `>${dir}/stdout 2>&1; echo "lynis exit $?"; grep -E '^(hardening_index|warning\\[\\])=' ${dir}/report.dat; ` +
+                `grep -q '^hardening_index=' ${dir}/report.dat || tail -n 20 ${dir}/stdout ${dir}/lynis.log; rm -rf ${dir}`, bundle);
+            const index = /^hardening_index=(\d+)/m.exec(r.stdout)?.[1];
+            const warnings = r.stdout.split("\n").filter(l => l.startsWith("warning[]=")).map(l => l.slice(10).split("|")[0]);
+            return { role, host, index, warnings, why: index ? "" : `${r.stdout}${r.stderr}` };
         }));
         for (const r of results) {
             report.push([`lynis (${r.role})`, r.host, `hardening index ${r.index ?? "?"}, ` +
                 `${r.warnings.length} warnings${r.warnings.length ? ` (${r.warnings.join(", ")})` : ""}`]);
         }
-        expect(results.filter(r => r.index === undefined).map(r => r.host)).to.deep.equal([]);
+        expect(results.filter(r => r.index === undefined).map(r => `${r.host}: ${r.why}`)).to.deep.equal([]);
     });
 });
