@@ -135,6 +135,22 @@ const BASELINE_FILES = [
 ];
 const GUEST_DIR = "/etc/nordfleet-ansible-bench";
 
+/** Waits until every guest answers SSH (guests resumed from a pause are busy for minutes). */
+async function waitForGuests(fleet: LabFleet, hosts: string[], limitSeconds = 900): Promise<void> {
+    const deadline = Date.now() + limitSeconds * 1000;
+    await Promise.all(hosts.map(async host => {
+        for (;;) {
+            const r = await fleet.onGuest(host, "true");
+            if (r.status === 0) {
+                return;
+            }
+            if (Date.now() > deadline) {
+                throw new Error(`${host} did not answer SSH within ${limitSeconds} s: ${r.stderr}`);
+            }
+        }
+    }));
+}
+
 async function writeAnsibleProject(dir: string, fleet: LabFleet, outputs: Record<string, any>): Promise<string[]> {
     const hosts = Object.keys(outputs.hosts).sort();
     fs.writeFileSync(path.join(dir, "deploy_key"), outputs.deployPrivateKey, { mode: 0o600 });
@@ -257,6 +273,7 @@ if (require.main === module) {
         let second: Timed;
         let hosts: string[];
         try {
+            await waitForGuests(fleet, Object.keys(outputs.hosts));
             hosts = await writeAnsibleProject(dir, fleet, outputs);
             first = ansibleRun(dir);
             second = ansibleRun(dir);
