@@ -250,6 +250,11 @@ if (require.main === module) {
         if (!labIsUp() || !labStackDeployed()) {
             throw new Error("no lab fleet here: run `bash lab/up` first");
         }
+        // The guests are reached from inside the lab namespace only, as the lab tests do.
+        if (process.env.NORDFLEET_IN_LAB_NS !== LAB_NS) {
+            return spawnSync("ip", ["netns", "exec", LAB_NS, process.execPath, ...process.execArgv, ...process.argv.slice(1)],
+                { stdio: "inherit", env: { ...process.env, NORDFLEET_IN_LAB_NS: LAB_NS } }).status ?? 1;
+        }
         if (spawnSync("ansible-playbook", ["--version"]).status !== 0) {
             throw new Error("ansible-playbook not found: install Debian's with `apt-get install -y ansible-core`");
         }
