@@ -25,6 +25,7 @@ import * as os from "os";
 import * as path from "path";
 import * as yaml from "js-yaml";
 import { parseFlags, runCli } from "../cli/run";
+import { hypervisorSshOptions } from "../doctor/fleetSsh";
 import { LAB_HOME, LAB_NS, labIsUp } from "../test/lab/labHost";
 import { LabFleet, labOutputs, labStackDeployed, mustLabPulumi } from "../test/lab/labStack";
 
@@ -159,8 +160,9 @@ async function writeAnsibleProject(dir: string, fleet: LabFleet, outputs: Record
     const hvKnownHosts = path.join(dir, "hypervisor_known_hosts");
     const hvKey = fs.readFileSync(path.join(LAB_HOME, "ssh_host_ed25519_key.pub"), "utf8").split(" ").slice(0, 2).join(" ");
     fs.writeFileSync(hvKnownHosts, `${fleet.hypervisor} ${hvKey}\n`);
-    const jump = `ssh -i ${LAB_HOME}/hypervisor_ed25519 -o IdentitiesOnly=yes -o BatchMode=yes ` +
-        `-o StrictHostKeyChecking=yes -o UserKnownHostsFile=${hvKnownHosts} -W %h:%p root@${fleet.hypervisor}`;
+    // The same hypervisor options the fleet's own SSH uses (the doctor's and the lab tests').
+    const jump = ["ssh", ...hypervisorSshOptions(hvKnownHosts, path.join(LAB_HOME, "hypervisor_ed25519")),
+        "-W", "%h:%p", `root@${fleet.hypervisor}`].join(" ");
     const inventory = {
         all: {
             hosts: Object.fromEntries(hosts.map(h => [h, { ansible_host: outputs.hosts[h].address, role: outputs.hosts[h].role }])),
