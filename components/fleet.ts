@@ -19,6 +19,24 @@ export interface HostOutput {
     volumeSerials: Record<string, string>;
 }
 
+/**
+ * For each host whose first boot must wait, the host on the same hypervisor that must
+ * answer SSH first: with a limit of N, a hypervisor's guests boot N at a time, in the
+ * config's order.
+ */
+export function bootPredecessors(loaded: LoadedFleet): Map<string, string> {
+    const waits = new Map<string, string>();
+    for (const hv of loaded.config.hypervisors) {
+        const limit = hv.maxConcurrentBoots;
+        if (limit === undefined) {
+            continue;
+        }
+        const guests = loaded.config.hosts.filter(h => loaded.placement.get(h.name) === hv.name).map(h => h.name);
+        guests.slice(limit).forEach((name, i) => waits.set(name, guests[i]));
+    }
+    return waits;
+}
+
 export class Fleet extends pulumi.ComponentResource {
     public readonly hypervisors: Record<string, HypervisorHost> = {};
     public readonly instances: Record<string, KvmInstance> = {};
@@ -54,8 +72,10 @@ export class Fleet extends pulumi.ComponentResource {
             }, { parent: this });
         }
 
+        const predecessors = bootPredecessors(loaded);
         for (const host of config.hosts) {
             const hypervisor = this.hypervisors[placement.get(host.name)!];
+            const predecessor = predecessors.get(host.name);
             this.instances[host.name] = new KvmInstance(`${name}-${host.name}`, {
                 host,
                 vlan: this.vlans.find(v => v.name === host.vlan)!,
@@ -66,6 +86,7 @@ export class Fleet extends pulumi.ComponentResource {
                 deployPublicKey: this.deployPublicKey,
                 boot: directKernelBoot(config),
                 aptMirror: config.mirrors.apt?.url,
+                bootAfter: predecessor === undefined ? undefined : this.instances[predecessor].booted,
             }, { parent: this });
         }
         this.registerOutputs({ deployPublicKey: this.deployPublicKey });

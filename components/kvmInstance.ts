@@ -28,6 +28,8 @@ export interface KvmInstanceArgs {
     boot?: DirectBoot;
     /** Debian mirror for the guest's apt sources (the stack's residency-checked mirror). */
     aptMirror?: string;
+    /** Create the domain only once this has finished: the hypervisor's limit on boots at once. */
+    bootAfter?: pulumi.Resource;
 }
 
 export interface DirectBoot {
@@ -38,6 +40,20 @@ export interface DirectBoot {
 /** The stack's direct kernel boot files, if it names them. */
 export function directKernelBoot(config: FleetConfig): DirectBoot | undefined {
     return config.baseKernel && config.baseInitrd ? { kernel: config.baseKernel, initrd: config.baseInitrd } : undefined;
+}
+
+/**
+ * The guest kernel's command line for a direct kernel boot. Under software emulation
+ * (`qemu`) every vCPU's TSC is computed from the same host clock, so it is synchronized
+ * and steady; but the kernel cannot tell, and once a vCPU waits for a host core its
+ * checks declare the TSC unstable and fall back to the HPET. Each clock read then
+ * becomes a system call and an emulated device access, which every guest process pays
+ * (systemd, Consul, Erlang): `tsc=reliable` keeps the TSC. On KVM the guest uses
+ * kvm-clock and needs nothing.
+ */
+export function kernelCommandLine(accelerator: "kvm" | "qemu"): string {
+    const args = ["root=/dev/vda", "rw", "console=ttyS0", "net.ifnames=0"];
+    return (accelerator === "qemu" ? [...args, "tsc=reliable"] : args).join(" ");
 }
 
 export interface DomainContext {
@@ -57,6 +73,7 @@ export interface DomainContext {
     consoleLog: string;
     kernel?: string;
     initrd?: string;
+    cmdline: string;
     dataDisks: { path: string; target: string; serial: string }[];
     /** Digests of the files pushed into the guest, recorded in the domain's metadata. */
     pushedFiles: PushedFileDigest[];
@@ -83,6 +100,7 @@ export function domainContext(host: HostSpec, vlan: VlanPlan, hv: Hypervisor, bo
         consoleLog: `${dir}/console.log`,
         kernel: boot && `${hv.imagePoolPath}/${boot.kernel}`,
         initrd: boot && `${hv.imagePoolPath}/${boot.initrd}`,
+        cmdline: kernelCommandLine(hv.accelerator),
         dataDisks: host.dataDisks.map((d, i) => ({
             path: `${hv.nvmePoolPath}/${host.name}-${d.name}.qcow2`,
             target: `vd${String.fromCharCode("b".charCodeAt(0) + i)}`,
@@ -202,6 +220,8 @@ export class KvmInstance extends pulumi.ComponentResource {
     public readonly ready: pulumi.Output<string>;
     /** Changes whenever the domain is rebuilt: what is pushed into the guest goes again. */
     public readonly machineId: pulumi.Output<string>;
+    /** Finishes once the guest has booted: what a guest waiting for its turn to boot depends on. */
+    public readonly booted: pulumi.Resource;
 
     constructor(name: string, args: KvmInstanceArgs, opts?: pulumi.ComponentResourceOptions) {
         const { host, hypervisor } = args;
@@ -234,7 +254,7 @@ export class KvmInstance extends pulumi.ComponentResource {
             delete: `bash -s <<'NORDFLEET_REMOVE'\n${removeScript}NORDFLEET_REMOVE\n`,
             logging: "stderr",
         }, {
-            parent: this, dependsOn: [hypervisor],
+            parent: this, dependsOn: args.bootAfter === undefined ? [hypervisor] : [hypervisor, args.bootAfter],
             // The new domain has the old one's name: the old must go first, or removing it
             // would remove the new one (its protected volumes stay either way).
             deleteBeforeReplace: true,
@@ -263,6 +283,7 @@ export class KvmInstance extends pulumi.ComponentResource {
             logging: "stderr",
         }, { parent: this, dependsOn: [sshReady] });
 
+        this.booted = sshReady;
         this.ready = sshReady.stdout.apply(s => s.trim());
         this.machineId = pulumi.all([domain.id, sshReady.id]).apply(([d]) => d);
         this.registerOutputs({ hostKey: this.hostKey, ready: this.ready });

@@ -29,6 +29,11 @@ const LIVE = "/etc/nordfleet/rabbitmq/current";
 export const MQ_DATA_DISK = "mnesia";
 /** A node under software emulation takes about 90 s to boot: allow twice that. */
 const START_WAIT_SECONDS = 180;
+/**
+ * How long systemd lets the node start. The package's 600 s is less than an emulated node
+ * on a busy hypervisor can take; a node that never starts still fails, after this.
+ */
+export const SYSTEMD_START_TIMEOUT_SECONDS = 1800;
 
 /**
  * RabbitMQ's rabbit_password_hashing_sha256: base64(salt || sha256(salt || password)) with
@@ -105,6 +110,8 @@ export function rabbitMqReleaseFiles(p: RabbitMqReleaseInput): ReleaseFile[] {
         { path: "rabbitmq.conf", mode: "0644", content: renderTemplate("rabbitmq/rabbitmq.conf.hbs", ctx) },
         { path: "rabbitmq-env.conf", mode: "0644", content: renderTemplate("rabbitmq/rabbitmq-env.conf.hbs", ctx) },
         { path: "enabled_plugins", mode: "0644", content: "[].\n" },
+        { path: "start-timeout.conf", mode: "0644",
+          content: `[Service]\nTimeoutStartSec=${SYSTEMD_START_TIMEOUT_SECONDS}\n` },
         ...["validate.erl", "definitions.erl", "status.erl"].map(name =>
             ({ path: name, mode: "0644", content: readTemplate(`rabbitmq/${name}`) })),
         { path: "tls/server.crt", mode: "0644", content: p.tls.certPem },
@@ -128,7 +135,7 @@ export function rabbitMqVars(host: HostSpec, nodes: HostSpec[], services: string
         NODE: `rabbit@${host.name}`, ADDRESS: host.address, PORT: AMQPS_PORT, VHOSTS: [...services].sort().join(" "),
         PEERS: nodes.map(n => `${n.name}=${n.address}`).join(" "),
         ENV_FILE: "/etc/rabbitmq/rabbitmq-env.conf", COOKIE: "/var/lib/rabbitmq/.erlang.cookie", HOSTS_FILE: "/etc/hosts",
-        WAIT: START_WAIT_SECONDS,
+        WAIT: START_WAIT_SECONDS, UNIT_DROPIN: "/etc/systemd/system/rabbitmq-server.service.d/nordfleet.conf",
     };
 }
 

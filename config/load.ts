@@ -62,6 +62,7 @@ function hypervisorFrom(raw: Obj): Hypervisor {
         publicBridge: raw.publicBridge,
         capacity: { vcpus: capacity.vcpus, memoryMb: capacity.memoryMb, nvmeGb: capacity.nvmeGb } as Capacity,
         accelerator: raw.accelerator ?? "kvm",
+        maxConcurrentBoots: raw.maxConcurrentBoots,
         imagePoolPath: raw.imagePoolPath ?? "/var/lib/nordfleet/images",
         nvmePoolPath: raw.nvmePoolPath ?? "/var/lib/nordfleet/nvme",
     };

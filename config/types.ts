@@ -44,6 +44,11 @@ export interface Hypervisor {
     capacity: Capacity;
     /** "kvm" where guests really run accelerated, "qemu" (software emulation) elsewhere. */
     accelerator: "kvm" | "qemu";
+    /**
+     * How many of its guests boot at once; the next starts when one answers SSH. Absent:
+     * no limit. Guests booting side by side on few cores each take longer than in turn.
+     */
+    maxConcurrentBoots?: number;
     /** Directory of the storage pool holding base images and OS overlays. */
     imagePoolPath: string;
     /** Directory of the NVMe-backed storage pool holding data volumes. */

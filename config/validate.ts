@@ -243,6 +243,8 @@ export function validateHypervisors(field: string, hypervisors: Hypervisor[], al
             ...(h.accelerator === "kvm" || h.accelerator === "qemu" ? []
                 : [`${field}[${i}].accelerator: ${show(h.accelerator)} is not an accelerator; use "kvm", or "qemu" ` +
                     `for software emulation where guests do not run under KVM`]),
+            ...(h.maxConcurrentBoots === undefined ? []
+                : validateInteger(`${field}[${i}].maxConcurrentBoots`, h.maxConcurrentBoots, 1, 1024)),
             ...validateAbsolutePath(`${field}[${i}].imagePoolPath`, h.imagePoolPath),
             ...validateAbsolutePath(`${field}[${i}].nvmePoolPath`, h.nvmePoolPath),
         ]),

@@ -331,7 +331,7 @@ mq_systemctl() {
         ],
     });
     const vars = () => ({ ...rabbitMqVars(host, [host], ["hello", "orders"], "nfmnesia"),
-        DISK_DIR: `${tmp}/by-id`, FSTAB: `${tmp}/fstab` });
+        DISK_DIR: `${tmp}/by-id`, FSTAB: `${tmp}/fstab`, UNIT_DROPIN: `${tmp}/rabbitmq-server.service.d/nordfleet.conf` });
     const apply = (f: ReleaseFile[]) => sh(`${inServer} bash -s`,
         stub + releaseScript("rabbitmq", "rabbitmq/hooks.sh", f, vars()));
     const ctl = (args: string) => ok(`${inServer} rabbitmqctl -q ${args}`);
@@ -392,6 +392,9 @@ mq_systemctl() {
         expect(fs.readFileSync(`${tmp}/fstab`, "utf8")).to.match(/^UUID=\S+ \/var\/lib\/rabbitmq\/mnesia ext4 defaults,noatime,nofail 0 2\n$/);
         expect(ok(`${inServer} readlink /etc/rabbitmq/rabbitmq-env.conf`)).to.equal("/etc/nordfleet/rabbitmq/current/rabbitmq-env.conf");
         expect(ctl("eval 'node().'")).to.equal("'rabbit@mq-t'");
+        // systemd's start timeout for the node, reloaded once.
+        expect(fs.readFileSync(`${tmp}/rabbitmq-server.service.d/nordfleet.conf`, "utf8")).to.equal("[Service]\nTimeoutStartSec=1800\n");
+        expect(fs.readFileSync(`${tmp}/systemctl.log`, "utf8").split("\n").filter(l => l === "daemon-reload")).to.have.length(1);
 
         // The event path the platform declared: hello.events -> orders.hello.
         expect(amqp(url("hello", pw.hello, "hello"), "publish", "hello.events")).to.equal("published");
@@ -411,6 +414,7 @@ mq_systemctl() {
         const r = apply(files());
         expect(r.status, r.stderr).to.equal(0);
         expect(ctl("eval 'os:getpid().'")).to.equal(pid);
+        expect(fs.readFileSync(`${tmp}/systemctl.log`, "utf8").split("\n").filter(l => l === "daemon-reload")).to.have.length(1);
     });
 
     it("rejects a rabbitmq.conf the node's schema refuses, before the switch, and keeps serving", () => {

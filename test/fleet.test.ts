@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { fakePrivateKey, isSecretValue, recorded, reveal, settle, valueOf } from "./mocks";
 import { labConfig } from "./fixtures";
 import { parseFleetConfig } from "../config/load";
-import { Fleet } from "../components/fleet";
+import { bootPredecessors, Fleet } from "../components/fleet";
 
 describe("Fleet (mocked engine)", () => {
     let fleet: Fleet;
@@ -102,5 +102,30 @@ describe("Fleet (mocked engine)", () => {
 
     it("exports the deploy private key as a secret", async () => {
         expect(await pulumi.isSecret(fleet.deployPrivateKey)).to.equal(true);
+    });
+});
+
+describe("boot order on a hypervisor", () => {
+    const withLimit = (limit?: unknown) => {
+        const raw = labConfig();
+        (raw.hypervisors as any[])[0].maxConcurrentBoots = limit;
+        return raw;
+    };
+
+    it("lets every guest boot at once when the hypervisor sets no limit", () => {
+        expect([...bootPredecessors(parseFleetConfig(withLimit())).entries()]).to.deep.equal([]);
+    });
+
+    it("boots N guests at a time in the config's order, each later one after the guest N places before it", () => {
+        expect(Object.fromEntries(bootPredecessors(parseFleetConfig(withLimit(2))))).to.deep.equal({
+            "app-1": "gw-1", "pg-1": "consul-1", "probe-1": "app-1",
+        });
+    });
+
+    it("refuses a limit that is not a whole number of at least 1, naming the field", () => {
+        for (const bad of [0, 1.5, "two"]) {
+            expect(() => parseFleetConfig(withLimit(bad))).to.throw(
+                `nordfleet:hypervisors[0].maxConcurrentBoots: ${JSON.stringify(bad)} is out of range; use a whole number from 1 to 1024`);
+        }
     });
 });

@@ -2,6 +2,7 @@ import { expect } from "chai";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { kernelCommandLine } from "../components/kvmInstance";
 import { writeRendered } from "../render/main";
 
 function readTree(dir: string): Map<string, string> {
@@ -44,6 +45,12 @@ describe("render", () => {
         ]);
         expect(tree.get("gw-1/libvirt/domain.xml")).to.include("<source bridge='br-public'/>");
         expect(tree.get("app-1/libvirt/domain.xml")).to.not.include("br-public");
+    });
+
+    it("keeps the TSC as the clock of emulated guests, and leaves KVM guests' kernel command line alone", () => {
+        expect(readTree(path.join(tmp, "lab-a")).get("app-1/libvirt/domain.xml")).to.include(
+            "<cmdline>root=/dev/vda rw console=ttyS0 net.ifnames=0 tsc=reliable</cmdline>");
+        expect(kernelCommandLine("kvm")).to.equal("root=/dev/vda rw console=ttyS0 net.ifnames=0");
     });
 
     it("points every guest's apt sources at the stack's mirror, and only where one is declared", () => {

@@ -25,6 +25,8 @@ stage() { # name command...
     echo "[tests] $name ..."
     "$@" 2>&1 | tee "$LOGS/$name.log" || rc=${PIPESTATUS[0]}
     SUMMARY+=("$(printf '%-14s %-6s %5d s' "$name" "$([ $rc = 0 ] && echo ok || echo FAILED)" $((SECONDS - start)))")
+    # Printed as it ends too, so a run stopped from outside still shows where the time went.
+    echo "[tests] $name: $([ $rc = 0 ] && echo ok || echo FAILED) in $((SECONDS - start)) s ($SECONDS s since the start)"
     if [ $rc != 0 ]; then
         FAILED=$name
         exit $rc

@@ -1,6 +1,7 @@
 # RabbitMQ hooks for the release script. Set above: NODE, ADDRESS, PORT, VHOSTS
 # (space-separated), PEERS ("name=address" for every node, this one included),
-# ENV_FILE, COOKIE, HOSTS_FILE, WAIT (seconds a start may take), and DATA_SERIAL (may be
+# ENV_FILE, COOKIE, HOSTS_FILE, WAIT (seconds a start may take), UNIT_DROPIN (the unit's
+# drop-in nordfleet owns), and DATA_SERIAL (may be
 # empty), DISK_DIR, FSTAB, MNESIA for the node's data volume.
 MQ_UNIT=rabbitmq-server.service
 MQ_SCHEMAS="/usr/lib/rabbitmq/lib/rabbitmq_server-*/plugins/rabbit-[0-9]*/priv/schema/*.schema"
@@ -65,6 +66,13 @@ mq_hosts() {
     fi
 }
 
+# systemd's start timeout for the node, from the release: a changed drop-in needs a reload.
+mq_unit_dropin() { # DIR
+    cmp -s "$1/start-timeout.conf" "$UNIT_DROPIN" && return 0
+    install -D -m 0644 "$1/start-timeout.conf" "$UNIT_DROPIN" || mq_fail "could not write $UNIT_DROPIN"
+    mq_systemctl daemon-reload || mq_fail "systemctl daemon-reload failed"
+}
+
 # What the running node was started with: rabbitmq.conf is only read at boot.
 mq_boot_digest() { # DIR
     cat "$1/rabbitmq.conf" "$1/rabbitmq-env.conf" "$1/enabled_plugins" "$1"/tls/* "$1/erlang.cookie" | sha256sum | cut -d' ' -f1
@@ -73,6 +81,7 @@ mq_boot_digest() { # DIR
 role_activate() ( # DIR (= .../current)
     local dir=$1 digest out
     mq_hosts
+    mq_unit_dropin "$dir"
     ln -sfn "$dir/rabbitmq-env.conf" "$ENV_FILE" || mq_fail "could not link $ENV_FILE"
     if [ -n "$DATA_SERIAL" ]; then
         # Mounting over a running node's store would hide it: that move is a manual step.

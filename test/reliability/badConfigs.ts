@@ -59,7 +59,7 @@ export const BAD_CONFIGS: BadConfig[] = [
     { name: "a capacity given as text", field: "nordfleet:hypervisors[0].capacity.vcpus", edit: c => { hv(c).capacity.vcpus = "ten"; } },
     { name: "an image pool path that climbs out", field: "nordfleet:hypervisors[0].imagePoolPath", edit: c => { hv(c).imagePoolPath = "/var/lib/../../etc"; } },
     { name: "hosts that do not fit the hypervisor's memory", field: "lab-hv", edit: c => { host(c, "db-1").memoryMb = 65536; } },
-    { name: "a host pinned to an unknown hypervisor", field: "nordfleet:hosts[4].hypervisor", edit: c => { host(c, "db-1").hypervisor = "hv-9"; } },
+    { name: "a host pinned to an unknown hypervisor", field: "nordfleet:hosts[2].hypervisor", edit: c => { host(c, "db-1").hypervisor = "hv-9"; } },
 
     // VLANs.
     { name: "overlapping VLAN networks", field: "nordfleet:vlans[1].cidr", edit: c => { c["nordfleet:vlans"][1].cidr = "10.110.0.0/16"; } },
@@ -68,21 +68,21 @@ export const BAD_CONFIGS: BadConfig[] = [
     { name: "two VLANs with one id", field: "nordfleet:vlans", edit: c => { c["nordfleet:vlans"][1].id = 110; } },
 
     // Hosts.
-    { name: "a host name with an underscore", field: "nordfleet:hosts[0].name", edit: c => { host(c, "gw-1").name = "gw_1"; } },
+    { name: "a host name with an underscore", field: "nordfleet:hosts[3].name", edit: c => { host(c, "gw-1").name = "gw_1"; } },
     { name: "two hosts with one name", field: "nordfleet:hosts", edit: c => { host(c, "app-2").name = "app-1"; } },
     { name: "two hosts with one address", field: "nordfleet:hosts", edit: c => { host(c, "app-2").address = "10.110.0.30"; } },
-    { name: "an address outside the host's VLAN", field: "nordfleet:hosts[3].address", edit: c => { host(c, "app-2").address = "10.120.0.31"; } },
-    { name: "the bridge's address given to a host", field: "nordfleet:hosts[3].address", edit: c => { host(c, "app-2").address = "10.110.0.1"; } },
-    { name: "a VLAN that is not declared", field: "nordfleet:hosts[3].vlan", edit: c => { host(c, "app-2").vlan = "dmz"; } },
-    { name: "a role that does not exist", field: "nordfleet:hosts[3].role", edit: c => { host(c, "app-2").role = "cache"; } },
-    { name: "memory given as text", field: "nordfleet:hosts[3].memoryMb", edit: c => { host(c, "app-2").memoryMb = "lots"; } },
-    { name: "no CPU", field: "nordfleet:hosts[3].vcpus", edit: c => { host(c, "app-2").vcpus = 0; } },
-    { name: "a data disk of 0 GB", field: "nordfleet:hosts[2].dataDisks[0].sizeGb", edit: c => { host(c, "app-1").dataDisks[0].sizeGb = 0; } },
-    { name: "a PostgreSQL host without its pgdata disk", field: "nordfleet:hosts[4].dataDisks", edit: c => { host(c, "db-1").dataDisks = []; } },
-    { name: "a public address on a service host", field: "nordfleet:hosts[3].publicAddress", edit: c => { host(c, "app-2").publicAddress = "10.198.0.11/24"; } },
-    { name: "a public address without its prefix", field: "nordfleet:hosts[0].publicAddress", edit: c => { host(c, "gw-1").publicAddress = "10.198.0.10"; } },
-    { name: "a host running a service that is not declared", field: "nordfleet:hosts[3].services[0]", edit: c => { host(c, "app-2").services = ["ghost"]; } },
-    { name: "services on a gateway host", field: "nordfleet:hosts[0].services", edit: c => { host(c, "gw-1").services = ["hello"]; } },
+    { name: "an address outside the host's VLAN", field: "nordfleet:hosts[5].address", edit: c => { host(c, "app-2").address = "10.120.0.31"; } },
+    { name: "the bridge's address given to a host", field: "nordfleet:hosts[5].address", edit: c => { host(c, "app-2").address = "10.110.0.1"; } },
+    { name: "a VLAN that is not declared", field: "nordfleet:hosts[5].vlan", edit: c => { host(c, "app-2").vlan = "dmz"; } },
+    { name: "a role that does not exist", field: "nordfleet:hosts[5].role", edit: c => { host(c, "app-2").role = "cache"; } },
+    { name: "memory given as text", field: "nordfleet:hosts[5].memoryMb", edit: c => { host(c, "app-2").memoryMb = "lots"; } },
+    { name: "no CPU", field: "nordfleet:hosts[5].vcpus", edit: c => { host(c, "app-2").vcpus = 0; } },
+    { name: "a data disk of 0 GB", field: "nordfleet:hosts[4].dataDisks[0].sizeGb", edit: c => { host(c, "app-1").dataDisks[0].sizeGb = 0; } },
+    { name: "a PostgreSQL host without its pgdata disk", field: "nordfleet:hosts[2].dataDisks", edit: c => { host(c, "db-1").dataDisks = []; } },
+    { name: "a public address on a service host", field: "nordfleet:hosts[5].publicAddress", edit: c => { host(c, "app-2").publicAddress = "10.198.0.11/24"; } },
+    { name: "a public address without its prefix", field: "nordfleet:hosts[3].publicAddress", edit: c => { host(c, "gw-1").publicAddress = "10.198.0.10"; } },
+    { name: "a host running a service that is not declared", field: "nordfleet:hosts[5].services[0]", edit: c => { host(c, "app-2").services = ["ghost"]; } },
+    { name: "services on a gateway host", field: "nordfleet:hosts[3].services", edit: c => { host(c, "gw-1").services = ["hello"]; } },
     { name: "two Consul servers", field: "consul-server", edit: c => {
         c["nordfleet:hosts"].push({ name: "consul-2", role: "consul-server", vlan: "platform", address: "10.110.0.21", memoryMb: 384 });
     } },
