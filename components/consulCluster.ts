@@ -224,8 +224,6 @@ export interface ConsulMember {
     connection: Connection;
     /** Changes when the guest is rebuilt (see RoleRelease). */
     machine: pulumi.Input<string>;
-    /** What must be in place on the VM before Consul listens there (its firewall). */
-    after?: pulumi.Resource;
 }
 
 export interface ConsulClusterArgs {
@@ -293,7 +291,7 @@ export class ConsulCluster extends pulumi.ComponentResource {
                 files: pulumi.secret(files),
                 vars: consulHookVars(host, config),
                 machine: member.machine,
-            }, { parent: this, dependsOn: member.after === undefined ? dependsOn : [...dependsOn, member.after] });
+            }, { parent: this, dependsOn });
         };
         for (const member of servers) {
             const r = release(member, []);

@@ -60,13 +60,10 @@ export class Platform extends pulumi.ComponentResource {
         const baselineOf = (host: HostSpec) => baselines[host.name];
 
         // An agent joins through the servers: only VMs on a VLAN with a Consul server can.
-        // Each member waits for its own VM's baseline only: the servers start while later
-        // VMs still boot.
         const consulVlans = new Set(config.hosts.filter(h => h.role === "consul-server").map(h => h.vlan));
         this.consul = new ConsulCluster(`${name}-consul`, {
-            config, ca: this.ca,
-            members: config.hosts.filter(h => consulVlans.has(h.vlan)).map(h => ({ ...member(h), after: baselineOf(h) })),
-        }, { parent: this });
+            config, ca: this.ca, members: config.hosts.filter(h => consulVlans.has(h.vlan)).map(member),
+        }, after(...Object.values(baselines)));
 
         const placement = databasePlacement(config);
         const clients = serviceClientAddresses(config);
@@ -95,25 +92,16 @@ export class Platform extends pulumi.ComponentResource {
                     service: service as ServiceRunSpec,
                     env: this.platformEnv(service),
                     caCertPem: this.ca.certPem,
-                }, after(baselineOf(host), ...this.consulOn(host), ...this.dataServices())));
+                }, after(baselineOf(host), this.consul, ...this.dataServices())));
             }
         }
 
         for (const host of config.hosts.filter(h => h.role === "gateway")) {
             this.gateways.push(new ApiGateway(`${name}-${host.name}-gateway`, {
                 ...member(host), ca: this.ca, config,
-            }, after(baselineOf(host), ...this.consulOn(host), ...serviceReleases)));
+            }, after(baselineOf(host), ...serviceReleases)));
         }
         this.registerOutputs({ ca: this.ca.certPem, gateways: this.gateways.map(g => g.url) });
-    }
-
-    /**
-     * What a VM's own releases wait for to use Consul: the servers (a leader, every ACL
-     * token) and the VM's own agent, if it has one (its DNS answers NAME.service.consul).
-     */
-    private consulOn(host: HostSpec): pulumi.Resource[] {
-        const agent = this.consul.releases[host.name];
-        return [...this.consul.serverReleases, ...(agent === undefined ? [] : [agent])];
     }
 
     /**
