@@ -37,7 +37,7 @@ export function benchStack(t: BenchTargets): RawConfig {
     const prefix = t.gatewayAddress.split(".").slice(0, 3).join(".");
     return {
         environment: "lab",
-        ssh: { user: "root", port: 22, dialErrorLimit: 5, perDialTimeout: 5 },
+        ssh: { user: "root", port: 22, dialErrorLimit: 5, hypervisorDialErrorLimit: 5, perDialTimeout: 5 },
         hypervisors: [{ name: "bench-hv", site: "lab", address: `${prefix}.1`, accelerator: "qemu",
             capacity: { vcpus: 8, memoryMb: 8192, nvmeGb: 100 } }],
         vlans: [{ name: "bench", id: 110, cidr: `${prefix}.0/24` }],

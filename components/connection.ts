@@ -15,7 +15,7 @@ export function hypervisorConnection(hv: Hypervisor, ssh: SshSettings,
         privateKey,
         agentSocketPath: privateKey === undefined ? process.env.SSH_AUTH_SOCK : undefined,
         hostKey: hv.hostKey,
-        dialErrorLimit: ssh.dialErrorLimit,
+        dialErrorLimit: ssh.hypervisorDialErrorLimit,
         perDialTimeout: ssh.perDialTimeout,
     };
 }

@@ -160,6 +160,7 @@ export function parseFleetConfig(raw: RawConfig): LoadedFleet {
         user: sshRaw.user ?? "root",
         port: sshRaw.port ?? 22,
         dialErrorLimit: sshRaw.dialErrorLimit ?? 60,
+        hypervisorDialErrorLimit: sshRaw.hypervisorDialErrorLimit ?? 10,
         perDialTimeout: sshRaw.perDialTimeout ?? 10,
         keyFile: sshRaw.keyFile,
     };

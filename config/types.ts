@@ -15,6 +15,11 @@ export interface SshSettings {
     port: number;
     /** How many failed dials a command tolerates while a fresh VM boots. */
     dialErrorLimit: number;
+    /**
+     * The same for a hypervisor, directly or as the jump host to its guests. It is up
+     * before nordfleet runs, so a few failures mean it is unreachable: fail fast.
+     */
+    hypervisorDialErrorLimit: number;
     /** Seconds each dial may take. */
     perDialTimeout: number;
     /**

@@ -210,6 +210,7 @@ export function validateSsh(field: string, ssh: SshSettings): Problems {
             : [`${field}.user: ${show(ssh.user)} is not a valid login name; use a POSIX user name such as "root" or "deploy"`]),
         ...validateInteger(`${field}.port`, ssh.port, 1, 65535),
         ...validateInteger(`${field}.dialErrorLimit`, ssh.dialErrorLimit, 1, 1000),
+        ...validateInteger(`${field}.hypervisorDialErrorLimit`, ssh.hypervisorDialErrorLimit, 1, 1000),
         ...validateInteger(`${field}.perDialTimeout`, ssh.perDialTimeout, 1, 600),
         ...(ssh.keyFile === undefined ? [] : validateAbsolutePath(`${field}.keyFile`, ssh.keyFile)),
     ];

@@ -4,7 +4,7 @@ import { RawConfig } from "../config/load";
 export function labConfig(): RawConfig {
     return {
         environment: "lab",
-        ssh: { user: "root", port: 22, dialErrorLimit: 5, perDialTimeout: 5 },
+        ssh: { user: "root", port: 22, dialErrorLimit: 5, hypervisorDialErrorLimit: 3, perDialTimeout: 5 },
         hypervisors: [
             { name: "hv-a", site: "lab", address: "10.199.0.1", accelerator: "qemu",
               capacity: { vcpus: 8, memoryMb: 8192, nvmeGb: 100 } },

@@ -49,6 +49,8 @@ describe("Fleet (mocked engine)", () => {
         expect(conn.host).to.equal("10.110.0.30");
         expect(conn.proxy.host).to.equal("10.199.0.1");
         expect(conn.hostKey).to.match(/^ssh-ed25519 AAAAC3Nza/);
+        // A booting guest gets many dials; its hypervisor, already up, only a few.
+        expect([conn.dialErrorLimit, conn.proxy.dialErrorLimit]).to.deep.equal([5, 3]);
     });
 
     it("marks key material and the seed-carrying script secret", () => {

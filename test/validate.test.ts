@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import {
     validateAddressInVlan, validateAllowedCountries, validateCidr, validateConsulServers, validateHostName,
-    validateEndpoint, validateGateway, validateKnownBackend, validatePostgres, validatePublicAddress, validateSiteDeclarations, validateServiceRouting, validateServices, validateSite,
+    validateEndpoint, validateGateway, validateKnownBackend, validatePostgres, validatePublicAddress, validateSiteDeclarations, validateServiceRouting, validateServices, validateSite, validateSsh,
     validateTraffic, validateVlanId, validateVlans,
 } from "../config/validate";
 import { EEA_COUNTRIES } from "../config/sites";
@@ -289,6 +289,17 @@ describe("validators", () => {
         for (const [value, expected] of cases) {
             it(JSON.stringify(value), () => expect(validateGateway("g", value)).to.deep.equal(expected));
         }
+    });
+
+    describe("validateSsh", () => {
+        const ssh = { user: "root", port: 22, dialErrorLimit: 60, hypervisorDialErrorLimit: 10, perDialTimeout: 10 };
+        it("accepts the defaults", () => expect(validateSsh("s", ssh)).to.deep.equal([]));
+        it("names each dial limit out of range", () => {
+            expect(validateSsh("s", { ...ssh, dialErrorLimit: 0, hypervisorDialErrorLimit: 2.5 })).to.deep.equal([
+                "s.dialErrorLimit: 0 is out of range; use a whole number from 1 to 1000",
+                "s.hypervisorDialErrorLimit: 2.5 is out of range; use a whole number from 1 to 1000",
+            ]);
+        });
     });
 
     describe("validateSiteDeclarations", () => {

@@ -8,36 +8,21 @@ import { execFile, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { CONSUL, consulCli, GatewayClient } from "./labClients";
 import { LabFleet, labOutputs, labPulumi, labPulumiAsync, sleep, writeLabStackVariant } from "./labStack";
-
-const CONSUL = "/etc/nordfleet/consul/current";
-const consulCli = (args: string) => `CONSUL_HTTP_ADDR=https://127.0.0.1:8501 CONSUL_CACERT=${CONSUL}/tls/ca.pem ` +
-    `CONSUL_CLIENT_CERT=${CONSUL}/tls/agent.pem CONSUL_CLIENT_KEY=${CONSUL}/tls/agent-key.pem consul ${args}`;
 
 describe("the platform on the lab fleet", function () {
     this.timeout(30 * 60 * 1000);
     let fleet: LabFleet;
     let hosts: Record<string, any>;
     let tmp: string;
-    let caFile: string;
-    let gatewayUrl: URL;
+    let gateway: GatewayClient;
     let serverName: string;
 
     /** curl from the public side, verifying the gateway's certificate against the stack's CA. */
-    const curl = (args: string[]) => {
-        const r = spawnSync("curl", ["-sS", "--max-time", "10", "--cacert", caFile,
-            "--resolve", `${serverName}:443:${gatewayUrl.hostname}`, "--resolve", `${serverName}:80:${gatewayUrl.hostname}`,
-            ...args], { encoding: "utf8" });
-        return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-    };
-    const curlAsync = (args: string[]) => new Promise<string>(resolve => execFile("curl", ["-sS", "--max-time", "5",
-        "--cacert", caFile, "--resolve", `${serverName}:443:${gatewayUrl.hostname}`, ...args],
-    (error, stdout, stderr) => resolve(error ? `error: ${stderr.trim()}` : stdout)));
-    const get = (p: string, headers: string[] = []) => {
-        const r = curl(["-D", "-", ...headers.flatMap(h => ["-H", h]), `https://${serverName}${p}`]);
-        const [head, ...body] = r.stdout.split("\r\n\r\n");
-        return { status: Number(head.match(/^HTTP\/\S+ (\d+)/)?.[1] ?? 0), head, body: body.join("\r\n\r\n"), error: r.stderr };
-    };
+    const curl = (args: string[]) => gateway.curl(args);
+    const curlAsync = (args: string[]) => gateway.curlAsync(args);
+    const get = (p: string, headers: string[] = []) => gateway.get(p, headers);
     const helloReplicas = () => Object.entries<any>(hosts).filter(([, h]) => h.role === "service" && h.vlan === "platform")
         .map(([name]) => name).filter(name => ["app-1", "app-2"].includes(name));
     const openFrom = (from: string, targets: string[]) => fleet.openFrom(from, targets);
@@ -58,10 +43,8 @@ describe("the platform on the lab fleet", function () {
         fleet = new LabFleet(labOutputs());
         hosts = fleet.outputs.hosts;
         tmp = fs.mkdtempSync(path.join(os.tmpdir(), "nordfleet-platform-"));
-        caFile = path.join(tmp, "ca.pem");
-        fs.writeFileSync(caFile, fleet.outputs.caCertPem);
-        gatewayUrl = new URL(fleet.outputs.gatewayUrls[0]);
-        serverName = "gateway.lab.nordfleet.internal";
+        gateway = new GatewayClient(fleet.outputs, tmp);
+        serverName = gateway.serverName;
     });
     after(() => {
         fleet?.close();
@@ -78,7 +61,7 @@ describe("the platform on the lab fleet", function () {
                 "-days", "1"], { encoding: "utf8" });
             expect(other.status, other.stderr).to.equal(0);
             const untrusted = spawnSync("curl", ["-sS", "--max-time", "10", "--cacert", path.join(tmp, "other.pem"),
-                "--resolve", `${serverName}:443:${gatewayUrl.hostname}`, `https://${serverName}/healthz`], { encoding: "utf8" });
+                "--resolve", `${serverName}:443:${gateway.address}`, `https://${serverName}/healthz`], { encoding: "utf8" });
             expect(untrusted.status).to.not.equal(0);
         });
 
@@ -121,7 +104,7 @@ describe("the platform on the lab fleet", function () {
         it("answers 429 once a client goes over the route's rate limit", () => {
             // /audit/ allows 1 request a second with a burst of 1 (Pulumi.lab.yaml): six in a row go over it.
             const statuses = spawnSync("bash", ["-c", `for i in $(seq 6); do curl -s -o /dev/null -w '%{http_code}\\n' ` +
-                `--max-time 30 --cacert ${caFile} --resolve ${serverName}:443:${gatewayUrl.hostname} https://${serverName}/audit/events; done`],
+                `--max-time 30 --cacert ${gateway.caFile} --resolve ${serverName}:443:${gateway.address} https://${serverName}/audit/events; done`],
             { encoding: "utf8" }).stdout.split("\n").filter(Boolean);
             console.log(`      statuses: ${statuses.join(" ")}`);
             expect(statuses).to.have.length(6);
@@ -166,7 +149,7 @@ describe("the platform on the lab fleet", function () {
 
         it("from the public side, only 80 and 443 of the gateway answer", async () => {
             const opens = await Promise.all(platformPorts.map(port => new Promise<boolean>(resolve =>
-                execFile("timeout", ["3", "bash", "-c", `</dev/tcp/${gatewayUrl.hostname}/${port}`], error => resolve(!error)))));
+                execFile("timeout", ["3", "bash", "-c", `</dev/tcp/${gateway.address}/${port}`], error => resolve(!error)))));
             const open = platformPorts.filter((_, i) => opens[i]);
             console.log(`      public side of gw-1: open ${open.join(", ")}`);
             expect(open).to.deep.equal([80, 443]);
