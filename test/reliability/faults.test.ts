@@ -136,9 +136,11 @@ describe("faults on the lab fleet", function () {
         const rejoined = await waitFor("db-1 and app-2 alive in Consul, app-2 in hello.service.consul", async () =>
             (await membersAlive()).length === platformVms().length &&
             JSON.stringify(await dnsOn("gw-1")) === JSON.stringify(replicas), 600);
-        expect(await helloAnswers(30), "the gateway's replicas").to.deep.equal(["app-1", "app-2"]);
+        // The gateway retries a replica it marked failed after its fail_timeout (30 s).
+        const serving = await waitFor("both replicas answering through the gateway",
+            async () => JSON.stringify(await helloAnswers(10)) === JSON.stringify(["app-1", "app-2"]), 300);
         report.push(["db-1 and app-2 powered off (virsh destroy)",
-            `${count} rows identical after restart (${booted} s to serve); both in Consul ${rejoined} s later; both replicas answer`,
+            `${count} rows identical (${booted} s to restart); in Consul ${rejoined} s, serving ${serving} s later`,
             "nothing"]);
     });
 
@@ -171,9 +173,9 @@ describe("faults on the lab fleet", function () {
         expect(await fleet.mustOnGuest("gw-1", "readlink /etc/nordfleet/gateway/current")).to.equal(liveRelease);
         const preview = labPulumi(["preview", "--expect-no-changes"]);
         expect(preview.status, preview.output).to.equal(0);
-        const reason = up.output.split("\n").find(l => l.includes(`${address}:22`))?.trim() ?? "";
+        const reason = /(dial tcp \S+: connect: connection refused)/i.exec(up.output)?.[1] ?? "";
         report.push(["hypervisor sshd refusing during pulumi up",
-            `failed after ${seconds} s: ${reason.slice(0, 60)}...; gateway release and state unchanged`, "nothing"]);
+            `failed in ${seconds} s (${reason}); gateway release and state unchanged`, "nothing"]);
     });
 
     it("a full root filesystem on the gateway: it keeps serving, and logs again once space returns", async () => {
