@@ -67,9 +67,15 @@ class JsonHandler(BaseHTTPRequestHandler):
         sys.stderr.write("%s %s\n" % (self.address_string(), fmt % args))
 
 
+class Server(ThreadingHTTPServer):
+    # socketserver's listen backlog is 5: a burst of connections from the gateway would
+    # overflow it and time out connecting. The kernel caps it at net.core.somaxconn.
+    request_queue_size = 1024
+
+
 def serve(app, handler):
     """Serves APP on BIND:PORT until the process is stopped."""
-    server = ThreadingHTTPServer((setting("BIND", "0.0.0.0"), int(setting("PORT"))), handler)
+    server = Server((setting("BIND", "0.0.0.0"), int(setting("PORT"))), handler)
     server.daemon_threads = True
     server.app = app
     print(f"listening on {server.server_address[0]}:{server.server_address[1]}", flush=True)
