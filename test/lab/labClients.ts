@@ -34,7 +34,7 @@ export class GatewayClient {
     }
 
     /** The curl arguments that pin the server name to the gateway and trust the CA. */
-    public args(maxTimeSeconds: number): string[] {
+    private args(maxTimeSeconds: number): string[] {
         return ["-sS", "--max-time", String(maxTimeSeconds), "--cacert", this.caFile,
             "--resolve", `${this.serverName}:443:${this.address}`, "--resolve", `${this.serverName}:80:${this.address}`];
     }

@@ -82,7 +82,6 @@ describe("faults on the lab fleet", function () {
         }
         await fleet.mustOnGuest("consul-1", "systemctl stop consul.service");
         const answered: string[] = [];
-        let healed = 0;
         try {
             // Long enough for every agent to have noticed the server's loss.
             await sleep(20_000);
@@ -99,7 +98,7 @@ describe("faults on the lab fleet", function () {
         } finally {
             await fleet.mustOnGuest("consul-1", "systemctl start consul.service");
         }
-        healed = await waitFor("every platform VM alive in Consul again",
+        const healed = await waitFor("every platform VM alive in Consul again",
             async () => (await membersAlive()).length === platformVms().length, 600);
         report.push(["Consul server stopped (the lab's only one)",
             `DNS answered on ${answered.length} of ${askers.length} VMs, gateway served; members alive ${healed} s after start`,
