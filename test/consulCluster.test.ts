@@ -139,7 +139,8 @@ describe("consul rendering", () => {
             .and.include("server=/consul/127.0.0.1#8600\n").and.include("no-resolv\n");
         expect(content(files, "resolv.conf")).to.include("nameserver 127.0.0.1\nsearch service.consul\n");
         expect(content(files, "dns.hcl")).to.include("only_passing = true");
-        expect(content(files, "dns.hcl")).to.include("use_cache = true");
+        expect(content(files, "dns.hcl")).to.include("use_cache = true")
+            .and.match(/^use_streaming_backend = false$/m);
     });
 });
 
