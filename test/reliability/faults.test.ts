@@ -67,9 +67,10 @@ describe("faults on the lab fleet", function () {
     after(() => {
         fleet?.close();
         fs.rmSync(tmp, { recursive: true, force: true });
-        console.log(`\n      ${"fault".padEnd(40)} ${"checked after it".padEnd(70)} lost`);
-        for (const [fault, checked, lost] of report) {
-            console.log(`      ${fault.padEnd(40)} ${checked.padEnd(70)} ${lost}`);
+        // A Markdown table: its rows are too long to align in columns.
+        console.log("\n      | fault | checked after it | lost |\n      | --- | --- | --- |");
+        for (const row of report) {
+            console.log(`      | ${row.join(" | ")} |`);
         }
     });
 
@@ -109,7 +110,12 @@ describe("faults on the lab fleet", function () {
         // Every row committed before the power cut, summed up.
         const rowsQuery = (upTo: string) => psql(`select count(*) || ' ' || coalesce(max(id), 0) || ' ' || ` +
             `md5(coalesce(string_agg(id || host || at, ',' order by id), '')) from visits where id <= ${upTo}`);
-        expect(gateway.get("/hello/").status).to.equal(200);
+        const first = gateway.get("/hello/");
+        if (first.status !== 200) {
+            const log = await fleet.onGuest("gw-1", "tail -n 5 /var/log/nginx/error.log");
+            expect.fail(`the gateway before the power cut: ${first.status} ${first.error}${first.body}; ` +
+                `gw-1's error.log ends:\n${log.stdout}`);
+        }
         const [count, maxId] = (await fleet.mustOnGuest("db-1", rowsQuery("(select max(id) from visits)"))).trim().split(" ");
         const before = (await fleet.mustOnGuest("db-1", rowsQuery(maxId))).trim();
         expect(Number(count)).to.be.greaterThan(0);
