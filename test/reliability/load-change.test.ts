@@ -7,7 +7,9 @@
  * The route is hello's, made blue/green for the test (a stack variant), with its rate
  * limit raised so the one load generator is not throttled and its read timeout sized for
  * 200 requests queued on emulated replicas; the stack's own config is applied again at
- * the end. The gateway's access log says which version answered each request.
+ * the end. A round with no change comes first, so a failure there is the load's alone.
+ * The gateway's access log says which version answered each request, and its error log
+ * why any request failed.
  */
 import { expect } from "chai";
 import { spawn } from "child_process";
@@ -82,9 +84,19 @@ describe("load through the gateway while pulumi up changes a route's weights", f
         expect(r.status, r.body).to.equal(200);
     });
 
+    it(`${CONNECTIONS} connections for 15 s with no change: no failure from the load alone`, async () => {
+        const round = await wrk(`https://${gateway.address}/hello/healthz`, 15);
+        const counts = wrkCounts(round);
+        console.log(`      ${counts.requests} requests, ${counts.non2xx} not 2xx, ${counts.socketErrors} socket errors`);
+        expect(counts.requests, round).to.be.greaterThan(0);
+        expect(counts.non2xx + counts.socketErrors, round).to.equal(0);
+    });
+
     it(`${CONNECTIONS} connections for at least 60 s: no failure while the weights go from 100/0 to 50/50`, async () => {
         const log = "/var/log/nginx/access.log";
+        const errorLog = "/var/log/nginx/error.log";
         const linesBefore = Number((await fleet.mustOnGuest("gw-1", `wc -l < ${log}`)).trim());
+        const errorLinesBefore = Number((await fleet.mustOnGuest("gw-1", `wc -l < ${errorLog}`)).trim());
         const url = `https://${gateway.address}/hello/healthz`;
         const start = Date.now();
         const rounds: string[] = [];
@@ -103,12 +115,17 @@ describe("load through the gateway while pulumi up changes a route's weights", f
         const total = counts.reduce((a, c) => ({ requests: a.requests + c.requests, non2xx: a.non2xx + c.non2xx,
             socketErrors: a.socketErrors + c.socketErrors }), { requests: 0, non2xx: 0, socketErrors: 0 });
         const upstreams = await fleet.mustOnGuest("gw-1", `tail -n +${linesBefore + 1} ${log} | grep -F '"/hello/healthz"' | ` +
-            `grep -o '"upstream":"[^"]*"' | sed 's/.*:\\([0-9]*\\)"$/\\1/' | sort | uniq -c`);
+            // The last address tried, as its port; an upstream's name where none was live.
+            `grep -o '"upstream":"[^"]*"' | sed -E 's/^"upstream":"(.*)"$/\\1/; s/.*, //; s/^[0-9.]+:([0-9]+)$/\\1/' | sort | uniq -c`);
         const byPort = Object.fromEntries(upstreams.trim().split("\n").map(l => l.trim().split(/\s+/).reverse()));
+        // Why the gateway failed requests, if it did: its error log's reasons, counted.
+        const reasons = await fleet.mustOnGuest("gw-1", `tail -n +${errorLinesBefore + 1} ${errorLog} | grep -o ` +
+            `'upstream timed out ([^)]*) while [a-z ]*\\|no live upstreams\\|connect() failed ([^)]*)' | sort | uniq -c`);
         console.log(`      ${seconds} s of load in ${rounds.length} rounds; the update ran from 10 s to ` +
             `${Math.round((upEnded - start) / 1000)} s`);
         console.log(`      ${total.requests} requests, ${total.non2xx} not 2xx, ${total.socketErrors} socket errors; ` +
             `answered by port: ${JSON.stringify(byPort)}`);
+        console.log(`      gw-1's error log: ${reasons.trim().replace(/\s*\n\s*/g, "; ") || "nothing"}`);
         expect(result.status, result.output.slice(-4000)).to.equal(0);
         expect(counts.every(c => c.requests > 0), rounds.join("\n")).to.equal(true);
         expect(total.non2xx, rounds.join("\n")).to.equal(0);
