@@ -245,6 +245,10 @@ describe("ApiGateway (mocked engine)", () => {
         expect(apply.inputs.create).to.equal("bash -s");
         expect(apply.inputs.stdin === undefined || isSecretValue(apply.inputs.stdin)).to.equal(true);
         expect(await valueOf(gateway.urn)).to.equal("urn:pulumi:unit::nordfleet::nordfleet:platform:ApiGateway::gwt");
+        // Other teams read the URL from the stack outputs: secret only where it must be.
+        expect(await pulumi.isSecret(gateway.release)).to.equal(true);
+        expect(await pulumi.isSecret(gateway.url)).to.equal(false);
+        expect(await valueOf(gateway.url)).to.match(/^https:\/\/[\d.]+\/$/);
     });
 
     it("uses the stack's own certificate files, the key as a secret, and issues nothing", async () => {

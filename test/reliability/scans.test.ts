@@ -111,7 +111,7 @@ describe("scans of the lab fleet", function () {
         const results = await Promise.all([...byRole].map(async ([role, host]) => {
             const r = await fleet.onGuest(host, `rm -rf ${dir} && mkdir -p ${dir} && base64 -d | tar -C ${dir} -xz && ` +
                 `cd ${dir}/usr/share/lynis && ${dir}/usr/sbin/lynis audit system --quick --no-colors ` +
-                `--profile ${dir}/etc/lynis/default.prf --logfile ${dir}/lynis.log --report-file ${dir}/report.dat ` +
+                `--profile ${dir}/etc/lynis/default.prf --plugindir ${dir}/etc/lynis/plugins --logfile ${dir}/lynis.log --report-file ${dir}/report.dat ` +
                 `>${dir}/stdout 2>&1; echo "lynis exit $?"; grep -E '^(hardening_index|warning\\[\\])=' ${dir}/report.dat; ` +
                 `grep -q '^hardening_index=' ${dir}/report.dat || tail -n 20 ${dir}/stdout ${dir}/lynis.log; rm -rf ${dir}`, bundle);
             const index = /^hardening_index=(\d+)/m.exec(r.stdout)?.[1];

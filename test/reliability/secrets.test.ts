@@ -1,6 +1,6 @@
 /**
- * The secrets sweep on the lab fleet: every secret value the stack holds (its outputs
- * and every generated key, password and token in its state) is searched for in plain
+ * The secrets sweep on the lab fleet: every secret value the stack holds (its secret
+ * outputs and config, and every generated key, password and token in its state) is searched for in plain
  * text where it must not be: the exported state, the CLI's own verbose output, the
  * hypervisor's files and logs, and each guest's journal and cloud-init logs. The files
  * on a guest that must hold one are listed with their modes: readable by their owner only.
@@ -16,19 +16,45 @@ import { LabFleet, labOutputs, labPulumi, mustLabPulumi } from "../lab/labStack"
 /** The marker Pulumi puts on a secret value in an exported state. */
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
 
-/** Every plain string under a secret marker of an export made with --show-secrets. */
-export function secretValues(node: unknown, out: string[] = []): string[] {
+/**
+ * Where the stack's secrets come from: what the random and tls providers generate (every
+ * password, token, gossip key and private key), and the stack's own secret outputs. A
+ * script or release made secret because it carries one of them is not a source: its
+ * other lines are plain, and a leak of it shows as a leak of what it carries.
+ */
+const SECRET_SOURCES = /^(random:|tls:|pulumi:pulumi:Stack$)/;
+
+/** Every plain string under a secret marker of the sources, in an export made with --show-secrets. */
+export function secretValues(exported: { deployment: { resources?: { type: string; outputs?: unknown }[] } }): string[] {
+    const out: string[] = [];
+    for (const resource of exported.deployment.resources ?? []) {
+        if (SECRET_SOURCES.test(resource.type)) {
+            secretsIn(resource.outputs, out);
+        }
+    }
+    return out;
+}
+
+/**
+ * The plain strings of the tls resources (public keys, certificates). An ECDSA private
+ * key's PEM carries its public point, so some of its lines are public as well.
+ */
+export function publicMaterial(exported: { deployment: { resources?: { type: string; outputs?: Record<string, unknown> }[] } }): string[] {
+    return (exported.deployment.resources ?? []).filter(r => r.type.startsWith("tls:"))
+        .flatMap(r => Object.values(r.outputs ?? {}).filter((v): v is string => typeof v === "string"));
+}
+
+function secretsIn(node: unknown, out: string[]): void {
     if (Array.isArray(node)) {
-        node.forEach(n => secretValues(n, out));
+        node.forEach(n => secretsIn(n, out));
     } else if (typeof node === "object" && node !== null) {
         const obj = node as Record<string, unknown>;
         if (obj[SECRET_SIG] !== undefined && typeof obj.plaintext === "string") {
             stringsIn(JSON.parse(obj.plaintext), out);
         } else {
-            Object.values(obj).forEach(n => secretValues(n, out));
+            Object.values(obj).forEach(n => secretsIn(n, out));
         }
     }
-    return out;
 }
 
 function stringsIn(node: unknown, out: string[]): void {
@@ -62,7 +88,13 @@ describe("secrets sweep on the lab fleet", function () {
 
     before(() => {
         fleet = new LabFleet(labOutputs());
-        needles = needlesOf(secretValues(JSON.parse(mustLabPulumi(["stack", "export", "--show-secrets"]))));
+        const config: Record<string, { value: unknown; secret: boolean }> =
+            JSON.parse(mustLabPulumi(["config", "--show-secrets", "--json"]));
+        const secretConfig: string[] = [];
+        stringsIn(Object.values(config).filter(c => c.secret).map(c => c.value), secretConfig);
+        const exported = JSON.parse(mustLabPulumi(["stack", "export", "--show-secrets"]));
+        const publicText = publicMaterial(exported).join("\n");
+        needles = needlesOf([...secretValues(exported), ...secretConfig]).filter(n => !publicText.includes(n));
         tmp = fs.mkdtempSync(path.join(os.tmpdir(), "nordfleet-sweep-"));
         needlesFile = path.join(tmp, "needles");
         fs.writeFileSync(needlesFile, needles.join("\n") + "\n", { mode: 0o600 });
