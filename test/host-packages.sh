@@ -3,7 +3,7 @@
 # checks validate what nordfleet renders (nginx -t, nft -c, postgres), the gateway
 # benchmark's load generator and proxies, and the reliability suite's scanners.
 set -euo pipefail
-TEST_PACKAGES="nginx-light nftables postgresql-15 pgbackrest rabbitmq-server python3-psycopg2 python3-pika dnsutils curl wrk haproxy openssl
+TEST_PACKAGES="nginx-light nftables postgresql-15 pgbackrest rabbitmq-server python3-psycopg2 python3-pika dnsutils dnsmasq-base curl wrk haproxy openssl
     ssh-audit sslscan lynis nmap"
 missing=()
 for p in $TEST_PACKAGES; do
