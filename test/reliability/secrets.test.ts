@@ -1,9 +1,10 @@
 /**
  * The secrets sweep on the lab fleet: every secret value the stack holds (its secret
- * outputs and config, and every generated key, password and token in its state) is searched for in plain
- * text where it must not be: the exported state, the CLI's own verbose output, the
- * hypervisor's files and logs, and each guest's journal and cloud-init logs. The files
- * on a guest that must hold one are listed with their modes: readable by their owner only.
+ * outputs and config, and every generated key, password and token in its state) is
+ * searched for in plain text where it must not be: the exported state, the CLI's own
+ * verbose output, the hypervisor's files and logs, and each guest's journal and
+ * cloud-init logs. The files on a guest that must hold one are listed with their modes:
+ * readable by their owner only.
  */
 import { expect } from "chai";
 import { spawnSync } from "child_process";
@@ -24,8 +25,13 @@ const SECRET_SIG = "4dabf18193072939515e22adb298388d";
  */
 const SECRET_SOURCES = /^(random:|tls:|pulumi:pulumi:Stack$)/;
 
+/** The part of `pulumi stack export` these functions read. */
+interface StateExport {
+    deployment: { resources?: { type: string; outputs?: Record<string, unknown> }[] };
+}
+
 /** Every plain string under a secret marker of the sources, in an export made with --show-secrets. */
-export function secretValues(exported: { deployment: { resources?: { type: string; outputs?: unknown }[] } }): string[] {
+export function secretValues(exported: StateExport): string[] {
     const out: string[] = [];
     for (const resource of exported.deployment.resources ?? []) {
         if (SECRET_SOURCES.test(resource.type)) {
@@ -39,7 +45,7 @@ export function secretValues(exported: { deployment: { resources?: { type: strin
  * The plain strings of the tls resources (public keys, certificates). An ECDSA private
  * key's PEM carries its public point, so some of its lines are public as well.
  */
-export function publicMaterial(exported: { deployment: { resources?: { type: string; outputs?: Record<string, unknown> }[] } }): string[] {
+export function publicMaterial(exported: StateExport): string[] {
     return (exported.deployment.resources ?? []).filter(r => r.type.startsWith("tls:"))
         .flatMap(r => Object.values(r.outputs ?? {}).filter((v): v is string => typeof v === "string"));
 }
