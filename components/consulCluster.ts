@@ -13,18 +13,23 @@
  * (and `NAME`, through the search domain) resolves for every process.
  */
 import * as pulumi from "@pulumi/pulumi";
-import * as random from "@pulumi/random";
+import * as command from "@pulumi/command";
 import { FleetConfig, HostSpec, ServiceSpec } from "../config/types";
 import { Connection } from "./connection";
 import { InternalCa } from "./internalCa";
 import { ReleaseFile, RoleRelease } from "./release";
-import { renderTemplate } from "./render";
+import { readTemplate, renderTemplate } from "./render";
+import { deriveBytes, deriveUuid, secretSeed } from "./secretSeed";
 
 export const CONSUL_ROLE = "consul";
 export const CONSUL_HOOKS = "consul/hooks.sh";
 /** The policy of the token used for requests without one (DNS). */
 export const DNS_POLICY = "nordfleet-dns";
+/** Consul's built-in policy that allows everything. */
+export const GLOBAL_MANAGEMENT_POLICY_ID = "00000000-0000-0000-0000-000000000001";
 
+/** The live consul release on every member (see release.ts). */
+const CONSUL_LIVE = `/etc/nordfleet/${CONSUL_ROLE}/current`;
 const CONSUL_OWNED = "root:consul";
 const ROOT_ONLY = "root:root";
 
@@ -139,11 +144,26 @@ export interface ConsulSecrets {
     serviceTokens: Record<string, string>;
 }
 
+/** Every secret of the cluster, each derived from the cluster's seed under its own label. */
+export function deriveConsulSecrets(seed: string, nodes: string[], services: string[]): ConsulSecrets {
+    const perName = (kind: string, names: string[]) =>
+        Object.fromEntries(names.map(n => [n, deriveUuid(seed, `consul/${kind}/${n}`)]));
+    return {
+        gossipKey: deriveBytes(seed, "consul/gossip-key", 32).toString("base64"),
+        managementToken: deriveUuid(seed, "consul/management-token"),
+        dnsToken: deriveUuid(seed, "consul/dns-token"),
+        agentTokens: perName("agent-token", nodes),
+        recoveryTokens: perName("recovery-token", nodes),
+        serviceTokens: perName("service-token", services),
+    };
+}
+
 /**
  * What the first server creates in Consul once a leader exists: the DNS policy, the
- * default (DNS) token, every agent's token (a node identity) and every service's
- * registration token (a service identity). Each token is a request body and its
- * secret alone, so the hooks can test whether it exists with `-token-file`.
+ * management token (which the initial one already is, unless the secrets were
+ * rotated), the default (DNS) token, every agent's token (a node identity) and every
+ * service's registration token (a service identity). Each token is a request body and
+ * its secret alone, so the hooks can test whether it exists with `-token-file`.
  */
 export function aclSeedFiles(datacenter: string, secrets: ConsulSecrets): ReleaseFile[] {
     const token = (id: string, secret: string, body: object): ReleaseFile[] => [
@@ -153,6 +173,8 @@ export function aclSeedFiles(datacenter: string, secrets: ConsulSecrets): Releas
     const sorted = (r: Record<string, string>) => Object.entries(r).sort(([a], [b]) => a.localeCompare(b));
     return [
         { path: `acl/seed/${DNS_POLICY}.rules`, mode: "0600", owner: ROOT_ONLY, content: renderTemplate("consul/dns-policy.rules.hbs", {}) },
+        ...token("management", secrets.managementToken, {
+            Description: "nordfleet: management", Policies: [{ ID: GLOBAL_MANAGEMENT_POLICY_ID }] }),
         ...token("dns", secrets.dnsToken, {
             Description: "nordfleet: requests without a token (DNS)", Policies: [{ Name: DNS_POLICY }] }),
         ...sorted(secrets.agentTokens).flatMap(([node, secret]) => token(`agent-${node}`, secret, {
@@ -161,6 +183,22 @@ export function aclSeedFiles(datacenter: string, secrets: ConsulSecrets): Releas
             Description: `nordfleet: registers ${service}`, ServiceIdentities: [{ ServiceName: service }] })),
     ];
 }
+
+/**
+ * The first server's extra files: the ACL seed, the gossip key every member should
+ * use (`keyring/primary.json`, an API request body) and the tool that moves the
+ * cluster to it and retires what a rotation replaced (templates/consul/secrets.py).
+ */
+export function seederFiles(datacenter: string, secrets: ConsulSecrets): ReleaseFile[] {
+    return [
+        ...aclSeedFiles(datacenter, secrets),
+        { path: "keyring/primary.json", mode: "0600", owner: ROOT_ONLY, content: JSON.stringify({ Key: secrets.gossipKey }) + "\n" },
+        { path: SECRETS_TOOL, mode: "0700", owner: ROOT_ONLY, content: readTemplate("consul/secrets.py") },
+    ];
+}
+
+/** Where the seeder's release keeps templates/consul/secrets.py. */
+export const SECRETS_TOOL = "bin/secrets.py";
 
 export interface NodeCertificate {
     caPem: string;
@@ -206,7 +244,7 @@ export function consulReleaseFiles(ctx: NodeReleaseContext): ReleaseFile[] {
         { path: "tls/agent-key.pem", mode: "0640", owner: CONSUL_OWNED, content: ctx.tls.keyPem },
         { path: "acl/recovery.token", mode: "0600", owner: ROOT_ONLY, content: secrets.recoveryTokens[host.name] },
         ...(server ? [{ path: "acl/management.token", mode: "0600", owner: ROOT_ONLY, content: secrets.managementToken }] : []),
-        ...(ctx.seedsAcl ? aclSeedFiles(datacenter, secrets) : []),
+        ...(ctx.seedsAcl ? seederFiles(datacenter, secrets) : []),
         { path: "systemd/consul.service", mode: "0644", content: renderTemplate("consul/consul.service.hbs", {}) },
         { path: "systemd/nordfleet-consul-dns.service", mode: "0644", content: renderTemplate("consul/consul-dns.service.hbs", {}) },
         { path: "dnsmasq.conf", mode: "0644", content: renderDnsmasqConfig() },
@@ -259,18 +297,10 @@ export class ConsulCluster extends pulumi.ComponentResource {
             throw new Error(`consul: the servers ${missing.map(h => h.name).join(", ")} are not among the cluster's members`);
         }
 
-        const uuid = (id: string) => new random.RandomUuid(`${name}-${id}`, {},
-            { parent: this, additionalSecretOutputs: ["result"] }).result;
-        const perName = (prefix: string, names: string[]): pulumi.Output<Record<string, string>> =>
-            pulumi.all(Object.fromEntries(names.map(n => [n, uuid(`${prefix}-${n}`)])) as Record<string, pulumi.Output<string>>);
-        const gossip = new random.RandomBytes(`${name}-gossip-key`, { length: 32 },
-            { parent: this, additionalSecretOutputs: ["base64", "hex"] });
         const memberNames = members.map(m => m.host.name);
-        const secrets: pulumi.Output<ConsulSecrets> = pulumi.all([
-            gossip.base64, uuid("management-token"), uuid("dns-token"), perName("agent-token", memberNames),
-            perName("recovery-token", memberNames), perName("service-token", config.services.map(s => s.name)),
-        ]).apply(([gossipKey, managementToken, dnsToken, agentTokens, recoveryTokens, serviceTokens]) =>
-            ({ gossipKey, managementToken, dnsToken, agentTokens, recoveryTokens, serviceTokens }));
+        const serviceNames = config.services.map(s => s.name);
+        const secrets = secretSeed(`${name}-secret-seed`, this)
+            .apply(seed => deriveConsulSecrets(seed, memberNames, serviceNames));
         this.managementToken = pulumi.secret(secrets.apply(s => s.managementToken));
         this.serviceTokens = pulumi.secret(secrets.apply(s => s.serviceTokens));
 
@@ -300,6 +330,14 @@ export class ConsulCluster extends pulumi.ComponentResource {
         }
         for (const member of members.filter(m => m.host.role !== "consul-server")) {
             this.releases[member.host.name] = release(member, this.serverReleases);
+        }
+        if (seeder !== undefined) {
+            // Once every member runs this release's secrets: deletes what a rotation replaced.
+            new command.remote.Command(`${name}-retire-replaced-secrets`, {
+                connection: servers.find(m => m.host.name === seeder)!.connection,
+                create: `python3 ${CONSUL_LIVE}/${SECRETS_TOOL} retire`,
+                triggers: [this.releases[seeder].release],
+            }, { parent: this, dependsOn: Object.values(this.releases) });
         }
         this.registerOutputs({
             datacenter: this.datacenter,

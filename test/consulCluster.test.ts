@@ -6,7 +6,7 @@ import * as path from "path";
 import { parseFleetConfig, RawConfig } from "../config/load";
 import { FleetConfig } from "../config/types";
 import {
-    aclSeedFiles, ConsulSecrets, consulCertificateNames, consulDatacenter, consulReleaseFiles, consulServerAddresses,
+    aclSeedFiles, ConsulSecrets, deriveConsulSecrets, SECRETS_TOOL, consulCertificateNames, consulDatacenter, consulReleaseFiles, consulServerAddresses,
     renderAclConfig, renderAgentConfig, renderServiceDefinition,
 } from "../components/consulCluster";
 import { labConfig } from "./fixtures";
@@ -129,8 +129,20 @@ describe("consul rendering", () => {
             .to.deep.equal([{ NodeName: "app-1", Datacenter: "prod" }]);
         expect(JSON.parse(content(seed, "acl/seed/service-hello.json")).ServiceIdentities).to.deep.equal([{ ServiceName: "hello" }]);
         expect(content(seed, "acl/seed/service-hello.secret")).to.equal("secret-service-hello");
+        expect(JSON.parse(content(seed, "acl/seed/management.json"))).to.deep.equal({ SecretID: "secret-management",
+            Description: "nordfleet: management", Policies: [{ ID: "00000000-0000-0000-0000-000000000001" }] });
         expect(content(seed, "acl/seed/nordfleet-dns.rules")).to.match(/node_prefix "" \{\s+policy = "read"/)
             .and.match(/service_prefix "" \{\s+policy = "read"/).and.not.include("write");
+    });
+
+    it("gives the seeding server alone the gossip key as an API body and the tool that rotates and retires", () => {
+        const seeder = filesOf(config, "consul-1", true);
+        expect(JSON.parse(content(seeder, "keyring/primary.json"))).to.deep.equal({ Key: SECRETS.gossipKey });
+        expect(seeder.find(f => f.path === SECRETS_TOOL)).to.include({ mode: "0700" });
+        expect(content(seeder, SECRETS_TOOL)).to.include("def retire(").and.include("def use_key(");
+        for (const host of ["consul-2", "app-1"]) {
+            expect(filesOf(config, host).map(f => f.path), host).to.not.include.members(["keyring/primary.json", SECRETS_TOOL]);
+        }
     });
 
     it("forwards .consul from 127.0.0.1:53 to the agent, and points resolv.conf there", () => {
@@ -141,6 +153,33 @@ describe("consul rendering", () => {
         expect(content(files, "dns.hcl")).to.include("only_passing = true");
         expect(content(files, "dns.hcl")).to.include("use_cache = true")
             .and.match(/^use_streaming_backend = false$/m);
+    });
+});
+
+describe("deriveConsulSecrets", () => {
+    const nodes = ["consul-1", "app-1"];
+    const a = deriveConsulSecrets("seed-a", nodes, ["hello"]);
+    const all = (x: ConsulSecrets) => [x.gossipKey, x.managementToken, x.dnsToken,
+        ...Object.values(x.agentTokens), ...Object.values(x.recoveryTokens), ...Object.values(x.serviceTokens)];
+
+    it("gives the same seed the same secrets, and every secret its own value", () => {
+        expect(deriveConsulSecrets("seed-a", nodes, ["hello"])).to.deep.equal(a);
+        expect(new Set(all(a)).size).to.equal(all(a).length);
+    });
+
+    it("makes version 4 UUID tokens and a 32-byte base64 gossip key", () => {
+        for (const token of all(a).slice(1)) {
+            expect(token).to.match(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+        }
+        expect(Buffer.from(a.gossipKey, "base64")).to.have.length(32);
+    });
+
+    it("changes every secret when the seed changes, and none when a node is added", () => {
+        const b = deriveConsulSecrets("seed-b", nodes, ["hello"]);
+        expect(all(b).filter(v => all(a).includes(v))).to.deep.equal([]);
+        const grown = deriveConsulSecrets("seed-a", [...nodes, "app-2"], ["hello"]);
+        expect(grown.agentTokens["app-1"]).to.equal(a.agentTokens["app-1"]);
+        expect(grown.gossipKey).to.equal(a.gossipKey);
     });
 });
 
@@ -199,8 +238,7 @@ const recorded = [];
 pulumi.runtime.setMocks({
     newResource(a) {
         const s = { ...a.inputs };
-        if (a.type === "random:index/randomUuid:RandomUuid") s.result = "uuid-" + a.name;
-        if (a.type === "random:index/randomBytes:RandomBytes") { s.base64 = "Z29zc2lwLWtleQ=="; s.hex = "676f73736970"; }
+        if (a.type === "random:index/randomPassword:RandomPassword") s.result = "seed-" + a.name;
         if (a.type === "tls:index/privateKey:PrivateKey") s.privateKeyPem = "KEY-" + a.name;
         if (/Cert$/.test(a.type)) s.certPem = "CERT-" + a.name;
         if (a.type === "command:remote:Command") s.stdout = "";
@@ -240,16 +278,18 @@ describe("ConsulCluster (mocked engine)", function () {
         out = JSON.parse(r.stdout.trim().split("\n").pop()!);
     });
 
-    it("makes the gossip key and every token with @pulumi/random", () => {
-        const gossip = byName("consul-gossip-key");
-        expect(gossip.type).to.equal("random:index/randomBytes:RandomBytes");
-        expect(gossip.inputs.length).to.equal(32);
-        const uuids = out.recorded.filter((r: any) => r.type === "random:index/randomUuid:RandomUuid").map((r: any) => r.name).sort();
-        const hosts = ["app-1", "consul-1", "gw-1", "pg-1", "probe-1"];
-        expect(uuids).to.deep.equal([
-            ...hosts.map(h => `consul-agent-token-${h}`), "consul-dns-token", "consul-management-token",
-            ...hosts.map(h => `consul-recovery-token-${h}`), "consul-service-token-hello",
-        ].sort());
+    it("draws every Consul secret from one RandomPassword, whose id the state keeps as \"none\"", () => {
+        const randoms = out.recorded.filter((r: any) => r.type.startsWith("random:"));
+        expect(randoms.map((r: any) => [r.type, r.name])).to.deep.equal(
+            [["random:index/randomPassword:RandomPassword", "consul-secret-seed"]]);
+        expect(randoms[0].inputs).to.include({ length: 64, special: false });
+    });
+
+    it("retires replaced secrets on the seeding server", () => {
+        const retire = byName("consul-retire-replaced-secrets");
+        expect(retire.type).to.equal("command:remote:Command");
+        expect(retire.inputs.create).to.equal(`python3 /etc/nordfleet/consul/current/${SECRETS_TOOL} retire`);
+        expect((retire.inputs.connection.value ?? retire.inputs.connection).host).to.equal("10.110.0.20");
     });
 
     it("issues each node a certificate for its role's names", () => {
@@ -271,10 +311,13 @@ describe("ConsulCluster (mocked engine)", function () {
 
     it("keeps every secret out of plain inputs, and exports the tokens as secrets", () => {
         const visible = JSON.stringify(out.recorded.map((r: any) => plain(r.inputs)));
-        expect(visible).to.not.match(/uuid-consul-|Z29zc2lwLWtleQ==|KEY-consul/);
+        const derived = deriveConsulSecrets("seed-consul-secret-seed", ["app-1", "consul-1", "gw-1", "pg-1", "probe-1"], ["hello"]);
+        for (const value of [derived.gossipKey, derived.managementToken, derived.agentTokens["app-1"], "KEY-consul"]) {
+            expect(visible).to.not.include(value);
+        }
         expect(out.managementSecret).to.equal(true);
         expect(out.serviceTokensSecret).to.equal(true);
-        expect(out.tokens).to.deep.equal({ hello: "uuid-consul-service-token-hello" });
+        expect(out.tokens).to.deep.equal({ hello: derived.serviceTokens.hello });
         expect(out.datacenter).to.equal("lab");
         expect(out.serverAddresses).to.deep.equal(["10.110.0.20"]);
     });

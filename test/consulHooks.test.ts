@@ -17,7 +17,8 @@ import * as path from "path";
 import { parseFleetConfig } from "../config/load";
 import { FleetConfig, HostSpec } from "../config/types";
 import {
-    CONSUL_HOOKS, CONSUL_ROLE, ConsulSecrets, consulCertificateNames, consulHookVars, consulReleaseFiles,
+    CONSUL_HOOKS, CONSUL_ROLE, ConsulSecrets, NodeCertificate, SECRETS_TOOL, consulCertificateNames, consulHookVars,
+    consulReleaseFiles, deriveConsulSecrets,
 } from "../components/consulCluster";
 import { ReleaseFile, releaseDigest, releaseScript } from "../components/release";
 import { labConfig } from "./fixtures";
@@ -109,6 +110,11 @@ describe("consul hooks on a real 1-server + 1-agent cluster", function () {
     const nodeDir = (node: string) => path.join(tmp, node);
     const healthy = () => path.join(tmp, "healthy");
     let files: Record<string, ReleaseFile[]> = {};
+    const tls: Record<string, NodeCertificate> = {};
+    const NODES = [["server", "consul-1"], ["agent", "app-1"]];
+    const releaseFilesFor = (node: string, name: string, s: ConsulSecrets) => consulReleaseFiles({
+        config, datacenter: DC, host: hostOf(name), secrets: s, tls: tls[node], seedsAcl: node === "server" });
+    const newSecrets = () => deriveConsulSecrets(crypto.randomBytes(32).toString("hex"), ["consul-1", "app-1"], ["hello"]);
     let ca = "";
 
     const pidOf = (node: string, unit = "consul.service") =>
@@ -199,20 +205,10 @@ describe("consul hooks on a real 1-server + 1-agent cluster", function () {
         const raw = labConfig();
         raw.hosts = (raw.hosts as any[]).filter(h => h.name === "consul-1" || h.name === "app-1");
         config = parseFleetConfig(raw).config;
-        const uuid = () => crypto.randomUUID();
-        secrets = {
-            gossipKey: crypto.randomBytes(32).toString("base64"),
-            managementToken: uuid(),
-            dnsToken: uuid(),
-            agentTokens: { "consul-1": uuid(), "app-1": uuid() },
-            recoveryTokens: { "consul-1": uuid(), "app-1": uuid() },
-            serviceTokens: { hello: uuid() },
-        };
-        for (const [node, name] of [["server", "consul-1"], ["agent", "app-1"]]) {
-            const host = hostOf(name);
-            const cert = issue(ca, name, consulCertificateNames(host, DC));
-            files[node] = consulReleaseFiles({ config, datacenter: DC, host, secrets,
-                tls: { caPem, ...cert }, seedsAcl: node === "server" });
+        secrets = newSecrets();
+        for (const [node, name] of NODES) {
+            tls[node] = { caPem, ...issue(ca, name, consulCertificateNames(hostOf(name), DC)) };
+            files[node] = releaseFilesFor(node, name, secrets);
         }
 
         // The service: healthy while the file `healthy` exists.
@@ -381,5 +377,41 @@ describe("consul hooks on a real 1-server + 1-agent cluster", function () {
         // The server's view of a restarted agent settles within a few gossip rounds.
         await waitFor("the server to see app-1 alive again", () => /^app-1\s+10\.110\.0\.30:8301\s+alive\s+client/m
             .test(onNode("server", "consul members -token-file=$cur/acl/management.token").stdout), 20);
+    });
+
+    it("rotated secrets reach the running cluster in steps; retiring then removes every old token and gossip key", () => {
+        const rotated = newSecrets();
+        const tokenCount = () => onNode("server", "consul acl token list -token-file=$cur/acl/management.token").stdout
+            .split("\n").filter(l => l.startsWith("Description:")).length;
+        const works = (node: string, secret: string) => onNode(node, "f=$(mktemp) && cat >$f <<'EOF'\n" + secret +
+            "\nEOF\nconsul acl token read -self -token-file=$f >/dev/null; r=$?; rm -f $f; exit $r").status === 0;
+        const keyring = () => onNode("server", "consul keyring -list -token-file=$cur/acl/management.token").stdout;
+        const before = tokenCount();
+
+        const server = release("server", hostOf("consul-1"), releaseFilesFor("server", "consul-1", rotated));
+        expect(server.status, server.stderr + server.stdout).to.equal(0);
+        // Old and new side by side: the agent still runs the old secrets.
+        expect(tokenCount()).to.equal(before + 5);
+        expect(works("server", secrets.agentTokens["app-1"]) && works("server", rotated.agentTokens["app-1"])).to.equal(true);
+        expect(keyring()).to.include(`${rotated.gossipKey} [2/2]`).and.include(`${secrets.gossipKey} [2/2]`);
+
+        const agent = release("agent", hostOf("app-1"), releaseFilesFor("agent", "app-1", rotated));
+        expect(agent.status, agent.stderr + agent.stdout).to.equal(0);
+
+        const retire = onNode("server", `python3 $cur/${SECRETS_TOOL} retire`);
+        expect(retire.status, retire.stderr).to.equal(0);
+        expect(retire.stdout).to.include("5 ACL tokens and 1 gossip keys retired");
+        expect(retire.stdout + retire.stderr).to.not.include(secrets.managementToken).and.not.include(secrets.gossipKey);
+        for (const old of [secrets.managementToken, secrets.dnsToken, secrets.agentTokens["app-1"], secrets.serviceTokens.hello]) {
+            expect(works("server", old), "an old token").to.equal(false);
+        }
+        for (const current of [rotated.managementToken, rotated.dnsToken, rotated.agentTokens["app-1"], rotated.serviceTokens.hello]) {
+            expect(works("agent", current), "a new token").to.equal(true);
+        }
+        expect(keyring()).to.include(`${rotated.gossipKey} [2/2]`).and.not.include(secrets.gossipKey);
+        expect(onNode("server", "consul members -token-file=$cur/acl/management.token").stdout)
+            .to.match(/^app-1\s+10\.110\.0\.30:8301\s+alive\s+client/m);
+        const again = onNode("server", `python3 $cur/${SECRETS_TOOL} retire`);
+        expect(again.stdout).to.include("0 ACL tokens and 0 gossip keys retired");
     });
 });

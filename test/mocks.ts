@@ -58,15 +58,6 @@ pulumi.runtime.setMocks({
         if (args.type === "random:index/randomPassword:RandomPassword") {
             state.result = `pw${crypto.createHash("sha256").update(args.name).digest("hex").slice(0, 30)}`;
         }
-        if (args.type === "random:index/randomUuid:RandomUuid") {
-            const h = crypto.createHash("sha256").update(args.name).digest("hex");
-            state.result = `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
-        }
-        if (args.type === "random:index/randomBytes:RandomBytes") {
-            const bytes = crypto.createHash("sha256").update(args.name).digest();
-            state.base64 = bytes.toString("base64");
-            state.hex = bytes.toString("hex");
-        }
         if (args.type === "command:remote:Command") {
             state.stdout = `stdout of ${args.name}`;
             state.stderr = "";

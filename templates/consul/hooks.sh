@@ -64,34 +64,49 @@ consul_wait() { # description, command...: retries for CONSUL_WAIT_SECONDS
     done
 }
 
+# A management token the cluster accepts, as a file: the release's, or right after a
+# rotation, until the seed has created that one, the previous release's.
+consul_admin_token() { # dir
+    local f
+    for f in "$1/acl/management.token" ${NF_PREVIOUS:+"$NF_PREVIOUS/acl/management.token"}; do
+        if [ -f "$f" ] && consul_cli "$1" acl token read -self -token-file="$f" >/dev/null 2>&1; then
+            echo "$f"
+            return 0
+        fi
+    done
+    return 1
+}
+
 # One ACL policy, created or updated (the same rules twice change nothing).
 consul_put_policy() { # dir, rules file
-    local dir=$1 mgmt=$1/acl/management.token name
+    local dir=$1 name
     name=$(basename "$2" .rules)
-    if consul_cli "$dir" acl policy read -name "$name" -token-file="$mgmt" >/dev/null 2>&1; then
-        consul_cli "$dir" acl policy update -name "$name" -rules "@$2" -token-file="$mgmt" >/dev/null
+    if consul_cli "$dir" acl policy read -name "$name" -token-file="$CONSUL_ADMIN_TOKEN" >/dev/null 2>&1; then
+        consul_cli "$dir" acl policy update -name "$name" -rules "@$2" -token-file="$CONSUL_ADMIN_TOKEN" >/dev/null
     else
-        consul_cli "$dir" acl policy create -name "$name" -rules "@$2" -token-file="$mgmt" >/dev/null
+        consul_cli "$dir" acl policy create -name "$name" -rules "@$2" -token-file="$CONSUL_ADMIN_TOKEN" >/dev/null
     fi
 }
 
 # One ACL token, created unless its secret already works. The CLI takes a token's
 # secret only as an argument; the API takes it from a file.
 consul_put_token() { # dir, token file (.json, beside its .secret)
-    local dir=$1 mgmt=$1/acl/management.token
+    local dir=$1
     consul_cli "$dir" acl token read -self -token-file="${2%.json}.secret" >/dev/null 2>&1 && return 0
     curl -sS --fail-with-body --cacert "$dir/tls/ca.pem" --cert "$dir/tls/agent.pem" \
         --key "$dir/tls/agent-key.pem" -H @- -X PUT --data-binary "@$2" \
-        https://127.0.0.1:8501/v1/acl/token <<<"X-Consul-Token: $(<"$mgmt")" >/dev/null
+        https://127.0.0.1:8501/v1/acl/token <<<"X-Consul-Token: $(<"$CONSUL_ADMIN_TOKEN")" >/dev/null
 }
 
 # The cluster's ACL policies and tokens, created once a leader exists and skipped
-# when already there. Secrets travel in files and on stdin, never as arguments. Each
-# write is retried: a busy server can drop a connection, and every write is idempotent.
+# when already there, then the release's gossip key made every member's primary (see
+# secrets.py: after a rotation, old tokens and keys stay until every member has
+# switched). Secrets travel in files and on stdin, never as arguments. Each write is
+# retried: a busy server can drop a connection, and every write is idempotent.
 consul_seed_acl() { # dir
     local dir=$1 f
-    consul_wait "a leader that accepts the management token" \
-        consul_cli "$dir" acl token read -self -token-file="$dir/acl/management.token" || return 1
+    consul_wait "a leader that accepts the management token" consul_admin_token "$dir" || return 1
+    CONSUL_ADMIN_TOKEN=$(consul_admin_token "$dir") || return 1
     for f in "$dir"/acl/seed/*.rules; do
         [ -e "$f" ] || continue
         consul_wait "ACL policy $(basename "$f" .rules)" consul_put_policy "$dir" "$f" || return 1
@@ -101,6 +116,7 @@ consul_seed_acl() { # dir
         consul_wait "ACL token $(basename "$f" .json)" consul_put_token "$dir" "$f" || return 1
         echo "consul: ACL token $(basename "$f" .json) in place"
     done
+    consul_wait "every member using the release's gossip key" python3 "$dir/bin/secrets.py" use-key
 }
 
 role_activate() {

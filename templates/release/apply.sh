@@ -66,6 +66,8 @@ nf_apply() {
     fi
     nf_switch "$candidate"
     touch "$NF_ROOT/$candidate"
+    # The hooks may read the release this one replaces (a rotated secret's old value).
+    NF_PREVIOUS=${previous:+$NF_ROOT/$previous}
     if out=$(role_activate "$NF_ROOT/current" 2>&1 && role_check 2>&1); then
         nf_prune
         echo "$ROLE: release $RELEASE live"
