@@ -6,6 +6,9 @@ import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, LoadedFleet, loadFleetConfig } from "./config/load";
 import { Fleet } from "./components/fleet";
 import { Platform } from "./components/platform";
+import { redactRpcResponsesInDebugLog } from "./components/sdkDebugLog";
+
+redactRpcResponsesInDebugLog();
 
 function load(): LoadedFleet {
     try {

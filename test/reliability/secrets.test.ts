@@ -4,13 +4,16 @@
  * searched for in plain text where it must not be: the exported state, the CLI's own
  * verbose output, the hypervisor's files and logs, and each guest's journal and
  * cloud-init logs. The files on a guest that must hold one are listed with their modes:
- * readable by their owner only.
+ * readable by their owner (and the group of the daemon that reads it) only. Consul's
+ * tokens and gossip key, which no provider reports, are derived from the cluster's
+ * seed exactly as the component does.
  */
 import { expect } from "chai";
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { deriveConsulSecrets } from "../../components/consulCluster";
 import { LAB_HOME } from "../lab/labHost";
 import { LabFleet, labOutputs, labPulumi, mustLabPulumi } from "../lab/labStack";
 
@@ -27,7 +30,7 @@ const SECRET_SOURCES = /^(random:|tls:|pulumi:pulumi:Stack$)/;
 
 /** The part of `pulumi stack export` these functions read. */
 interface StateExport {
-    deployment: { resources?: { type: string; outputs?: Record<string, unknown> }[] };
+    deployment: { resources?: { urn: string; type: string; outputs?: Record<string, unknown> }[] };
 }
 
 /** Every plain string under a secret marker of the sources, in an export made with --show-secrets. */
@@ -39,6 +42,34 @@ export function secretValues(exported: StateExport): string[] {
         }
     }
     return out;
+}
+
+/**
+ * Daemons that read their own secrets: a file that holds one may be readable by the
+ * daemon's group (owner root, mode 0640), as Debian's own packages set them up.
+ */
+const DAEMON_GROUPS = ["consul", "postgres", "rabbitmq"];
+const PRIVATE_FILE = new RegExp(`^(?:[0-7]00 \\S+|640 root:(?:${DAEMON_GROUPS.join("|")})) `);
+
+/**
+ * The lines every OpenSSH ed25519 private key shares (its format's header), which
+ * say nothing about any one key: taken from a throwaway key made here.
+ */
+function opensshBoilerplate(dir: string): string {
+    const key = path.join(dir, "throwaway");
+    const r = spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", key], { encoding: "utf8" });
+    expect(r.status, r.stderr).to.equal(0);
+    return fs.readFileSync(key, "utf8");
+}
+
+/** Every Consul secret derived from the cluster's seed, for these nodes and services. */
+export function consulSecretValues(exported: StateExport, nodes: string[], services: string[]): string[] {
+    const seedResource = (exported.deployment.resources ?? []).find(r => r.urn.endsWith("::nordfleet-consul-secret-seed"));
+    expect(seedResource, "the Consul secret seed in the state").to.not.equal(undefined);
+    const seed = JSON.parse((seedResource!.outputs!.result as { plaintext: string }).plaintext) as string;
+    const s = deriveConsulSecrets(seed, nodes, services);
+    return [s.gossipKey, s.managementToken, s.dnsToken,
+        ...Object.values(s.agentTokens), ...Object.values(s.recoveryTokens), ...Object.values(s.serviceTokens)];
 }
 
 /**
@@ -99,9 +130,10 @@ describe("secrets sweep on the lab fleet", function () {
         const secretConfig: string[] = [];
         stringsIn(Object.values(config).filter(c => c.secret).map(c => c.value), secretConfig);
         const exported = JSON.parse(mustLabPulumi(["stack", "export", "--show-secrets"]));
-        const publicText = publicMaterial(exported).join("\n");
-        needles = needlesOf([...secretValues(exported), ...secretConfig]).filter(n => !publicText.includes(n));
         tmp = fs.mkdtempSync(path.join(os.tmpdir(), "nordfleet-sweep-"));
+        const publicText = [...publicMaterial(exported), opensshBoilerplate(tmp)].join("\n");
+        const consul = consulSecretValues(exported, Object.keys(fleet.outputs.hosts), Object.keys(fleet.outputs.services));
+        needles = needlesOf([...secretValues(exported), ...consul, ...secretConfig]).filter(n => !publicText.includes(n));
         needlesFile = path.join(tmp, "needles");
         fs.writeFileSync(needlesFile, needles.join("\n") + "\n", { mode: 0o600 });
         console.log(`      ${needles.length} secret strings to look for`);
@@ -123,12 +155,16 @@ describe("secrets sweep on the lab fleet", function () {
         expect(hits("pulumi up --verbose 3", r.output)).to.deep.equal([]);
     });
 
-    it("finds none in the hypervisor's files and logs", () => {
+    it("finds none in the hypervisor's files and logs but the engine's own key to it, root-only", () => {
         const places = ["/var/lib/nordfleet-lab/images", "/var/log/libvirt", "/etc/libvirt", "/run/libvirt", LAB_HOME];
+        // The stack's key to the lab hypervisor is secret config, and this file is where the lab keeps it.
+        const holder = path.join(LAB_HOME, "hypervisor_ed25519");
         // Guests' disks hold their own keys: those are the guests' files, searched from inside.
         const r = spawnSync("grep", ["-rlF", "-f", needlesFile, "--exclude=*.qcow2", ...places], { encoding: "utf8" });
         expect(r.status, r.stderr).to.be.oneOf([0, 1]);
-        expect(r.stdout.split("\n").filter(Boolean)).to.deep.equal([]);
+        expect(r.stdout.split("\n").filter(f => f !== "" && f !== holder)).to.deep.equal([]);
+        const mode = spawnSync("stat", ["-c", "%a %U:%G", holder], { encoding: "utf8" }).stdout.trim();
+        expect(mode, holder).to.equal("600 root:root");
     });
 
     it("finds none in any guest's journal or cloud-init logs", async () => {
@@ -140,18 +176,18 @@ describe("secrets sweep on the lab fleet", function () {
         expect(found.flat()).to.deep.equal([]);
     });
 
-    it("keeps the files on a guest that hold one readable by their owner only", async () => {
+    it("keeps the files on a guest that hold one readable by their owner (and their daemon's group) only", async () => {
         const report: string[] = [];
         for (const host of Object.keys(fleet.outputs.hosts)) {
             // The needles travel on stdin, never in the command.
             const out = await fleet.mustOnGuest(host, "grep -rlF -f - /etc /root /home /tmp /var/log /var/lib/nordfleet " +
-                "/var/lib/cloud /var/lib/rabbitmq 2>/dev/null | xargs -r stat -c '%a %U %n'", needles.join("\n") + "\n");
+                "/var/lib/cloud /var/lib/rabbitmq 2>/dev/null | xargs -r stat -c '%a %U:%G %n'", needles.join("\n") + "\n");
             for (const line of out.split("\n").filter(Boolean)) {
                 report.push(`${host.padEnd(9)} ${line}`);
             }
         }
         console.log(report.map(l => `      ${l}`).join("\n"));
-        const open = report.filter(l => !/^\S+\s+[0-7]00 /.test(l));
-        expect(open, "files with a secret that group or others can read").to.deep.equal([]);
+        const open = report.filter(l => !PRIVATE_FILE.test(l.replace(/^\S+\s+/, "")));
+        expect(open, "files with a secret that others, or a group other than its daemon's, can read").to.deep.equal([]);
     });
 });
