@@ -3,9 +3,10 @@
 # unit tests under Pulumi mocks (with the real nginx, nft, consul and PostgreSQL
 # checks of what they render), the tests that drive the real pulumi CLI, and the tests
 # against the lab fleet, which lab/up deploys with a real `pulumi up` and lab/down
-# removes again (with `pulumi destroy`). The lab suites run in order on one fleet: the
-# fleet, the platform on it, faults on it, then its lifecycle (no-change up, in-place
-# growth, host removal, a killed up, destroy).
+# removes again (with `pulumi destroy`). Before the lab, the corpus of broken configs
+# goes through the real pulumi preview. The lab suites run in order on one fleet: the
+# fleet, the platform on it, the secrets sweep, faults on it, then its lifecycle
+# (no-change up, in-place growth, host removal, a killed up, destroy).
 #
 # The stages run one after another: the emulated guests take both cores while they boot,
 # so tests run beside them only get slower, and a host test's timeout is then a guess.
@@ -74,6 +75,9 @@ stage lint bash test/lint.sh
 stage unit env NORDFLEET_HOST_TESTS=data npx mocha
 stage engine-tests npx mocha --no-config --require ts-node/register/transpile-only --extension ts --timeout 900000 \
     'test/engine/**/*.test.ts'
+# The broken stack configs through the real pulumi preview: needs the engine, not the lab.
+stage bad-input npx mocha --no-config --require ts-node/register/transpile-only --extension ts --timeout 1800000 \
+    test/reliability/bad-input.test.ts
 
 # From here on the lab exists (or half of it, if lab/up fails): report() removes it.
 LAB_UP=yes
@@ -85,8 +89,10 @@ lab_suite() {
 }
 stage lab-fleet lab_suite test/lab/1-fleet.test.ts
 stage lab-platform lab_suite test/lab/2-platform.test.ts
-# Faults on the fleet, each followed by a look at what it must not have cost. The rest of
+# Every secret of the stack searched for where it must not be, then faults on the fleet,
+# each followed by a look at what it must not have cost. The scans and the load test of
 # the reliability suite (`npm run test:reliability` on a lab fleet) would take a cold run
 # on these two-core machines past CI's time limit.
+stage lab-secrets lab_suite test/reliability/secrets.test.ts
 stage lab-faults lab_suite test/reliability/faults.test.ts
 stage lab-lifecycle lab_suite test/lab/3-lifecycle.test.ts
