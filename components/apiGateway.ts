@@ -34,6 +34,11 @@ export interface Upstream {
     /** nginx balancing directive; empty for round robin, nginx's default. */
     method: "" | "least_conn" | "ip_hash";
     servers: UpstreamServer[];
+    /**
+     * The servers again as backups that are never marked failed, so nginx still tries
+     * them when all are marked failed at once. nginx allows no backup with ip_hash.
+     */
+    lastResort: boolean;
 }
 
 export interface Split {
@@ -100,21 +105,22 @@ function servers(config: FleetConfig, service: ServiceSpec, port: number, hostNa
     return chosen.map(h => ({ address: h.address, port, weight: 1 }));
 }
 
+function upstream(name: string, s: ServiceSpec, servers: UpstreamServer[]): Upstream {
+    const method: Upstream["method"] = s.balance === "round_robin" ? "" : s.balance;
+    return { name, method, servers, lastResort: method !== "ip_hash" };
+}
+
 /** The upstreams of one service and what its location proxies to. */
 function serviceUpstreams(config: FleetConfig, s: ServiceSpec): { upstreams: Upstream[]; target: string; split?: Split } {
-    const method: Upstream["method"] = s.balance === "round_robin" ? "" : s.balance;
     if (s.versions === undefined) {
         const name = `nf_${s.name}`;
-        return { upstreams: [{ name, method, servers: servers(config, s, s.port) }], target: name };
+        return { upstreams: [upstream(name, s, servers(config, s, s.port))], target: name };
     }
     const weights = trafficWeights(s.traffic);
     // A version at 0% gets no upstream at all, so nothing can reach it.
     const live = VERSION_NAMES.filter(v => weights[v] > 0);
-    const upstreams = live.map((v: VersionName) => ({
-        name: `nf_${s.name}_${v}`,
-        method,
-        servers: servers(config, s, s.versions![v].port, s.versions![v].hosts),
-    }));
+    const upstreams = live.map((v: VersionName) =>
+        upstream(`nf_${s.name}_${v}`, s, servers(config, s, s.versions![v].port, s.versions![v].hosts)));
     if (upstreams.length === 1) {
         return { upstreams, target: upstreams[0].name };
     }

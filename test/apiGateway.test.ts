@@ -62,6 +62,7 @@ describe("API gateway nginx.conf", () => {
             "proxy_next_upstream error timeout http_502 http_503 http_504;", "proxy_next_upstream_tries 2;",
             "limit_req_zone $binary_remote_addr zone=nf_hello:10m rate=50r/s;", "limit_req_status 429;",
             "upstream nf_hello {", "least_conn;", "server 10.110.0.30:8081 max_fails=3 fail_timeout=30s weight=1;",
+            "server 10.110.0.30:8081 backup max_fails=0;",
             "keepalive 32;", "keepalive_requests 1000;", "keepalive_timeout 60s;",
             "listen 80 default_server;", "return 301 https://$host$request_uri;",
             "listen 443 ssl http2 default_server;", "server_name gateway.lab.nordfleet.internal;",
@@ -127,7 +128,10 @@ describe("API gateway nginx.conf", () => {
         it("keeps an ip_hash client on one version", () => {
             const c = blueGreen({ blue: 50, green: 50 });
             c.services[1].balance = "ip_hash";
-            expect(renderNginxConf(gatewayContext(c, gw(c)))).to.include(`split_clients "\${remote_addr}" $nf_split_orders {`);
+            const text = renderNginxConf(gatewayContext(c, gw(c)));
+            expect(text).to.include(`split_clients "\${remote_addr}" $nf_split_orders {`);
+            // nginx refuses backup servers with ip_hash.
+            expect(text.split("upstream nf_orders_blue {")[1].split("}")[0]).to.not.include("backup");
         });
         it("reads traffic settings as percentages", () => {
             expect(trafficWeights(undefined)).to.deep.equal({ blue: 100, green: 0 });
@@ -202,6 +206,12 @@ describe("API gateway nginx.conf", () => {
                 expect(r.status).to.equal(0);
             });
         }
+
+        it("accepts an ip_hash service, which gets no backup servers", () => {
+            const r = nginxTest(tree("ip-hash", config(raw => { (raw.services as any[])[0].balance = "ip_hash"; })));
+            expect(r.stderr).to.equal("");
+            expect(r.status).to.equal(0);
+        });
 
         it("accepts a route without burst (nginx refuses burst=0)", () => {
             const r = nginxTest(tree("no-burst", config(raw => { (raw.services as any[])[0].rateLimitBurst = 0; })));

@@ -38,8 +38,10 @@ describe("gateway release on a real nginx (network namespace)", function () {
         const raw = labConfig();
         (raw.services as any[]).splice(0, 1,
             { name: "hello", port: 8081, replicas: 1, rateLimitPerSecond: rate, rateLimitBurst: 0 },
-            { name: "down", port: 8099, replicas: 1 });
+            { name: "down", port: 8099, replicas: 2 });
         (raw.hosts as any[])[2].services.push("down");
+        (raw.hosts as any[]).push({ name: "app-2", role: "service", vlan: "platform", address: "10.110.0.31",
+                                    memoryMb: 512, services: ["down"] });
         return parseFleetConfig(raw).config;
     };
 
@@ -87,6 +89,7 @@ describe("gateway release on a real nginx (network namespace)", function () {
         // The gateway's and the service host's VLAN addresses, on lo inside the namespace only.
         execFileSync("ip", ["-n", NS, "addr", "add", "10.110.0.10/32", "dev", "lo"]);
         execFileSync("ip", ["-n", NS, "addr", "add", "10.110.0.30/32", "dev", "lo"]);
+        execFileSync("ip", ["-n", NS, "addr", "add", "10.110.0.31/32", "dev", "lo"]);
         // The upstream answers with the headers it was sent.
         backend = spawn("ip", ["netns", "exec", NS, process.execPath, "-e",
             `require("http").createServer((q, s) => { s.setHeader("content-type", "application/json");
@@ -162,6 +165,23 @@ describe("gateway release on a real nginx (network namespace)", function () {
         expect(down).to.match(/^HTTP\/2 502/);
         expect(down).to.include(`"error":"bad_gateway"`);
         expect(https("/nowhere")).to.match(/^HTTP\/2 404[\s\S]*"error":"not_found"/);
+    });
+
+    it("sends to a service again as soon as a replica is back, though every replica was marked failed", async () => {
+        // Each request tries both replicas: four mark both failed (max_fails=3) for fail_timeout.
+        for (let i = 0; i < 4; i++) {
+            expect(https("/down/")).to.match(/^HTTP\/2 502/);
+        }
+        const replica = spawn("ip", ["netns", "exec", NS, process.execPath, "-e",
+            `require("http").createServer((q, s) => s.end("{}")).listen(8099, "10.110.0.31")`], { stdio: "ignore" });
+        try {
+            for (let i = 0; i < 50 && inNs("curl", ["-fsS", "http://10.110.0.31:8099/"]).status !== 0; i++) {
+                await new Promise(r => setTimeout(r, 100));
+            }
+            expect(https("/down/")).to.match(/^HTTP\/2 200/);
+        } finally {
+            replica.kill();
+        }
     });
 
     it("sends plain HTTP to HTTPS", () => {
