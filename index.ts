@@ -7,8 +7,10 @@ import { ConfigError, LoadedFleet, loadFleetConfig } from "./config/load";
 import { Fleet } from "./components/fleet";
 import { Platform } from "./components/platform";
 import { redactRpcResponsesInDebugLog } from "./components/sdkDebugLog";
+import { skipPromiseStackTraces } from "./components/sdkPromiseTraces";
 
 redactRpcResponsesInDebugLog();
+skipPromiseStackTraces();
 
 function load(): LoadedFleet {
     try {
