@@ -240,8 +240,8 @@ export class ApiGateway extends pulumi.ComponentResource {
         this.release = release.release;
         // Where other teams reach it: the public side when the gateway has a fixed address there.
         const address = host.publicAddress?.split("/")[0] ?? host.address;
-        // Known once the release is live; the release id is secret (it hashes the key), the URL is not.
-        this.url = pulumi.unsecret(release.release.apply(() => `https://${address}/`));
+        // Known once the release is live.
+        this.url = release.release.apply(() => `https://${address}/`);
         this.registerOutputs({ url: this.url, certPem: this.certPem, release: this.release });
     }
 }

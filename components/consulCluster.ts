@@ -17,7 +17,7 @@ import * as command from "@pulumi/command";
 import { FleetConfig, HostSpec, ServiceSpec } from "../config/types";
 import { Connection } from "./connection";
 import { InternalCa } from "./internalCa";
-import { ReleaseFile, RoleRelease } from "./release";
+import { liveRelease, ReleaseFile, RoleRelease } from "./release";
 import { readTemplate, renderTemplate } from "./render";
 import { deriveBytes, deriveUuid, secretSeed } from "./secretSeed";
 
@@ -29,7 +29,7 @@ export const DNS_POLICY = "nordfleet-dns";
 export const GLOBAL_MANAGEMENT_POLICY_ID = "00000000-0000-0000-0000-000000000001";
 
 /** The live consul release on every member (see release.ts). */
-const CONSUL_LIVE = `/etc/nordfleet/${CONSUL_ROLE}/current`;
+const CONSUL_LIVE = liveRelease(CONSUL_ROLE);
 const CONSUL_OWNED = "root:consul";
 const ROOT_ONLY = "root:root";
 
@@ -337,7 +337,7 @@ export class ConsulCluster extends pulumi.ComponentResource {
                 connection: servers.find(m => m.host.name === seeder)!.connection,
                 create: `python3 ${CONSUL_LIVE}/${SECRETS_TOOL} retire`,
                 // The release's digest: not a secret, and an unknown secret here breaks a preview.
-                triggers: [pulumi.unsecret(this.releases[seeder].release)],
+                triggers: [this.releases[seeder].release],
             }, { parent: this, dependsOn: Object.values(this.releases) });
         }
         this.registerOutputs({

@@ -17,14 +17,14 @@ import * as random from "@pulumi/random";
 import { Endpoint, FleetConfig, HostSpec } from "../config/types";
 import { Connection } from "./connection";
 import { InternalCa } from "./internalCa";
-import { ReleaseFile, RoleRelease } from "./release";
+import { liveRelease, ReleaseFile, RoleRelease } from "./release";
 import { readTemplate, renderTemplate } from "./render";
 
 export const PG_MAJOR = 15;
 export const PG_PORT = 5432;
 /** The data disk (in the host's `dataDisks`) that holds the cluster. */
 export const PG_DATA_DISK = "pgdata";
-const LIVE = "/etc/nordfleet/postgres/current";
+const LIVE = liveRelease("postgres");
 /** Finds, formats (only when blank) and mounts a data volume; RabbitMQ's release carries it too. */
 export const DATA_VOLUME_SCRIPT = "postgres/data-volume.sh";
 const MOUNT = "/var/lib/nordfleet/pgdata";

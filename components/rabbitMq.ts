@@ -20,11 +20,11 @@ import * as random from "@pulumi/random";
 import { FleetConfig, HostSpec } from "../config/types";
 import { InternalCa } from "./internalCa";
 import { DATA_VOLUME_SCRIPT, DataHost } from "./postgresDatabase";
-import { ReleaseFile, RoleRelease } from "./release";
+import { liveRelease, ReleaseFile, RoleRelease } from "./release";
 import { readTemplate, renderTemplate } from "./render";
 
 export const AMQPS_PORT = 5671;
-const LIVE = "/etc/nordfleet/rabbitmq/current";
+const LIVE = liveRelease("rabbitmq");
 /** The data disk (in the host's `dataDisks`) that holds the node's message store, if it has one. */
 export const MQ_DATA_DISK = "mnesia";
 /** A node under software emulation takes about 90 s to boot: allow twice that. */

@@ -22,6 +22,9 @@ export interface ReleaseFile {
     content: string;
 }
 
+/** The live release of a role on a guest (beside its `releases/`): what its services read their config from. */
+export const liveRelease = (role: string) => `/etc/nordfleet/${role}/current`;
+
 /** The content address of a release: every path, mode, owner and byte. */
 export function releaseDigest(files: ReleaseFile[]): string {
     const hash = crypto.createHash("sha256");
@@ -59,7 +62,11 @@ export interface RoleReleaseArgs {
 }
 
 export class RoleRelease extends pulumi.ComponentResource {
-    /** The digest of the live release, once the guest runs it. */
+    /**
+     * The digest of the live release, once the guest runs it. Not secret, though the
+     * files may be: a truncated hash says nothing of them, and others may export it or
+     * trigger on it.
+     */
     public readonly release: pulumi.Output<string>;
 
     constructor(name: string, args: RoleReleaseArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -71,7 +78,7 @@ export class RoleRelease extends pulumi.ComponentResource {
             stdin: pulumi.secret(files.apply(f => releaseScript(args.role, args.hooks, f, args.vars))),
             triggers: [args.machine],
         }, { parent: this });
-        this.release = pulumi.all([files, apply.stdout]).apply(([f]) => releaseDigest(f));
+        this.release = pulumi.unsecret(pulumi.all([files, apply.stdout]).apply(([f]) => releaseDigest(f)));
         this.registerOutputs({ release: this.release });
     }
 }

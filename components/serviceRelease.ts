@@ -23,7 +23,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { HostSpec, ServiceSpec, ServiceVersion, VERSION_NAMES, VersionName } from "../config/types";
 import { Connection } from "./connection";
-import { ReleaseFile, RoleRelease } from "./release";
+import { liveRelease, ReleaseFile, RoleRelease } from "./release";
 import { readTemplate, renderTemplate, shellAssignments } from "./render";
 
 /** The project root: inline artifacts are paths relative to it. */
@@ -90,7 +90,6 @@ export interface ServiceInstance {
 export const unitName = (instance: string) => `nordfleet-${instance}.service`;
 export const serviceRole = (instance: string) => `service-${instance}`;
 export const serviceUser = (service: string) => `nf-${service}`;
-export const serviceRoot = (instance: string) => `/etc/nordfleet/${serviceRole(instance)}`;
 
 /**
  * The units a service runs on one of its hosts: the service itself, or each version
@@ -135,12 +134,12 @@ export function systemdWord(word: string): string {
 }
 
 export function renderServiceUnit(inst: ServiceInstance): string {
-    const root = serviceRoot(inst.instance);
+    const live = liveRelease(serviceRole(inst.instance));
     return renderTemplate("service/unit.service.hbs", {
         instance: inst.instance,
         user: serviceUser(inst.service),
-        execStart: [`${root}/current/${artifactEntry(inst.artifact)}`, ...inst.args].map(systemdWord).join(" "),
-        envFile: `${root}/current/service.env`,
+        execStart: [`${live}/${artifactEntry(inst.artifact)}`, ...inst.args].map(systemdWord).join(" "),
+        envFile: `${live}/service.env`,
         cpuQuota: inst.cpuQuota,
         memoryMb: inst.memoryMb,
     });
@@ -177,7 +176,7 @@ export function serviceEnvironment(inst: ServiceInstance, host: HostSpec,
         }
     }
     // The platform names files of the release (the CA) by RELEASE_DIR: each instance has its own.
-    const live = `${serviceRoot(inst.instance)}/current`;
+    const live = liveRelease(serviceRole(inst.instance));
     const resolved = Object.fromEntries(Object.entries(platform).map(([k, v]) => [k, v.split(RELEASE_DIR).join(live)]));
     return { PORT: String(inst.port), BIND: host.address, ...inst.env, ...resolved };
 }
