@@ -85,9 +85,15 @@ lab_seed_image_pool() {
     local image
     image=$(lab_image_dir)
     mkdir -p "$LAB_VAR/images" "$LAB_VAR/nvme"
+    cmp -s "$image/root.qcow2" "$LAB_VAR/images/debian-12-nordfleet.qcow2" && return 0
+    # Every guest's disk is an overlay on the base image: replacing it under them would
+    # corrupt their disks. A new recipe reaches a lab made from scratch.
+    if compgen -G "$LAB_VAR/images/*/os.qcow2" >/dev/null; then
+        step_log "kept the pool's base image, which the guests' disks are built on; bash lab/down first for $image"
+        return 0
+    fi
     # Copies, not links: libvirt relabels what a guest uses, and the cache stays untouched.
-    cmp -s "$image/root.qcow2" "$LAB_VAR/images/debian-12-nordfleet.qcow2" ||
-        cp "$image/root.qcow2" "$LAB_VAR/images/debian-12-nordfleet.qcow2"
+    cp "$image/root.qcow2" "$LAB_VAR/images/debian-12-nordfleet.qcow2"
     cp "$image/vmlinuz" "$LAB_VAR/images/vmlinuz-nordfleet"
     cp "$image/initrd.img" "$LAB_VAR/images/initrd-nordfleet.img"
 }

@@ -35,9 +35,20 @@ cloud_config_modules: [locale, apt-configure, runcmd]
 cloud_final_modules: [scripts-user, final-message]
 CFG
     # And an initramfs with the root disk's drivers only (Debian's default carries most
-    # modules: a 36 MB image to unpack and many drivers to probe, emulated).
+    # modules: a 36 MB image to unpack and many drivers to probe, emulated), and the seed
+    # CD-ROM's, so that its probe starts before the root is mounted.
     echo "MODULES=list" >"$rootfs/etc/initramfs-tools/conf.d/nordfleet.conf"
-    printf '%s\n' virtio_pci virtio_blk crc32c_generic ext4 >>"$rootfs/etc/initramfs-tools/modules"
+    printf '%s\n' virtio_pci virtio_blk crc32c_generic ext4 ahci sr_mod >>"$rootfs/etc/initramfs-tools/modules"
+    # An emulated guest sharing two cores with six others has shown its SATA CD-ROM
+    # minutes after cloud-init looked for the seed: cloud-init then found none, the guest
+    # got no host key and sshd never started. cloud-init waits for the seed (every boot has
+    # one: after the first, the seed without the private key), for as long as it takes.
+    mkdir -p "$rootfs/etc/systemd/system/cloud-init-local.service.d" \
+        "$rootfs/etc/systemd/system/dev-disk-by\\x2dlabel-cidata.device.d"
+    printf '%s\n' "[Unit]" 'Wants=dev-disk-by\x2dlabel-cidata.device' 'After=dev-disk-by\x2dlabel-cidata.device' \
+        >"$rootfs/etc/systemd/system/cloud-init-local.service.d/nordfleet-wait-for-seed.conf"
+    printf '%s\n' "[Unit]" "JobRunningTimeoutSec=infinity" \
+        >"$rootfs/etc/systemd/system/dev-disk-by\\x2dlabel-cidata.device.d/nordfleet-no-timeout.conf"
     chroot "$rootfs" update-initramfs -u -k all >/dev/null
     # Consul is not in Debian: the binary engine/setup.sh built, and its system user.
     install -m 0755 "$NORDFLEET_CACHE/consul-$NORDFLEET_CONSUL_VERSION/consul" "$rootfs/usr/local/bin/consul"
