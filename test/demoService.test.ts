@@ -235,12 +235,15 @@ except pika.exceptions.ChannelClosedByBroker as e:
         expect(amqp("hello", "hello-mq-pw", 'ch.queue_declare("hello.mine")\nprint("declared")')).to.equal("refused 403");
     });
 
-    it("health answers 503 when hello's database is gone, and recovers when it returns", async () => {
+    it("health answers 503 when hello's database is gone, and recovers when it returns; liveness stays 200", async () => {
         const pg = `${dir}/pg`;
         inNs(["runuser", "-u", "postgres", "--", `${PG_BIN}/pg_ctl`, "-D", `${pg}/data`, "-m", "fast", "-w", "stop"]);
         const [status, body] = get(8081, "/healthz");
         expect(status).to.equal(503);
         expect(body.error).to.equal("OperationalError");
+        const [liveStatus, live] = get(8081, "/livez");
+        expect(liveStatus, "liveness asks no dependency").to.equal(200);
+        expect(live.status).to.equal("alive");
         startPostgres();
         await until("hello healthy again", 20, () => get(8081, "/healthz")[0] === 200 || undefined);
     });

@@ -93,9 +93,13 @@ class Hello:
                 raise
         return 200, {"status": "ok"}
 
+    def livez(self):
+        # The process serves: no dependency is asked, so it stays cheap to call often.
+        return 200, {"status": "alive", "host": self.host}
+
 
 class Handler(JsonHandler):
-    routes = {"/": "index", "/healthz": "healthz"}
+    routes = {"/": "index", "/healthz": "healthz", "/livez": "livez"}
 
 
 if __name__ == "__main__":

@@ -6,11 +6,12 @@
  * 10 s before it does (on the emulated lab the update alone takes about 100 s); a load
  * restarted in rounds would open 200 new TLS connections each time, a burst of its own.
  *
- * The route is hello's, made blue/green for the test (a stack variant), with its rate
- * limit raised so the one load generator is not throttled and its timeouts sized for 200
- * requests queued on emulated replicas: there a replica starved of CPU can take seconds
- * to accept a connection, and a 1 s connect timeout would count it failed. The stack's
- * own config is applied again at the end. A round with no change comes first, so a failure there is the load's alone.
+ * The route is hello's (the load asks its liveness path), made blue/green for the test
+ * (a stack variant), with its rate limit raised so the one load generator is not
+ * throttled and its timeouts sized for 200 requests queued on emulated replicas: there a
+ * replica starved of CPU can take seconds to accept a connection, and a 1 s connect
+ * timeout would count it failed. The stack's own config is applied again at the end. A
+ * round with no change comes first, so a failure there is the load's alone.
  * The gateway's access log says which version answered each request, and its error log
  * why any request failed.
  */
@@ -27,6 +28,11 @@ const GREEN_PORT = 8091;
 /** Long enough for the update to start 10 s in and end 10 s before the load does. */
 const LOAD_SECONDS = 180;
 const UPDATE_AFTER_SECONDS = 10;
+/**
+ * hello's liveness route: the gateway and the replicas' serving under test, not the
+ * emulated database (its readiness route queries PostgreSQL, one query at a time).
+ */
+const LOAD_PATH = "/hello/livez";
 
 export interface WrkCounts { requests: number; non2xx: number; socketErrors: number }
 
@@ -88,12 +94,12 @@ describe("load through the gateway while pulumi up changes a route's weights", f
 
     it("makes hello blue/green with every request on blue", () => {
         up(blueGreen("blue"));
-        const r = gateway.get("/hello/healthz");
+        const r = gateway.get(LOAD_PATH);
         expect(r.status, r.body).to.equal(200);
     });
 
     it(`${CONNECTIONS} connections for 15 s with no change: no failure from the load alone`, async () => {
-        const round = await wrk(`https://${gateway.address}/hello/healthz`, 15);
+        const round = await wrk(`https://${gateway.address}${LOAD_PATH}`, 15);
         const counts = wrkCounts(round);
         console.log(`      ${counts.requests} requests, ${counts.non2xx} not 2xx, ${counts.socketErrors} socket errors`);
         expect(counts.requests, round).to.be.greaterThan(0);
@@ -105,7 +111,7 @@ describe("load through the gateway while pulumi up changes a route's weights", f
         const errorLog = "/var/log/nginx/error.log";
         const linesBefore = Number((await fleet.mustOnGuest("gw-1", `wc -l < ${log}`)).trim());
         const errorLinesBefore = Number((await fleet.mustOnGuest("gw-1", `wc -l < ${errorLog}`)).trim());
-        const url = `https://${gateway.address}/hello/healthz`;
+        const url = `https://${gateway.address}${LOAD_PATH}`;
         const start = Date.now();
         let upEnded = 0;
         const update = new Promise(resolve => setTimeout(resolve, UPDATE_AFTER_SECONDS * 1000))
@@ -116,7 +122,7 @@ describe("load through the gateway while pulumi up changes a route's weights", f
         const seconds = Math.round((Date.now() - start) / 1000);
         const updateEnd = Math.round((upEnded - start) / 1000);
         const total = wrkCounts(report);
-        const upstreams = await fleet.mustOnGuest("gw-1", `tail -n +${linesBefore + 1} ${log} | grep -F '"/hello/healthz"' | ` +
+        const upstreams = await fleet.mustOnGuest("gw-1", `tail -n +${linesBefore + 1} ${log} | grep -F '"${LOAD_PATH}"' | ` +
             // The last address tried, as its port; an upstream's name where none was live.
             `grep -o '"upstream":"[^"]*"' | sed -E 's/^"upstream":"(.*)"$/\\1/; s/.*, //; s/^[0-9.]+:([0-9]+)$/\\1/' | sort | uniq -c`);
         const byPort = Object.fromEntries(upstreams.trim().split("\n").map(l => l.trim().split(/\s+/).reverse()));
