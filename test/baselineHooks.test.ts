@@ -168,6 +168,8 @@ describe("baseline hooks on a real kernel", function () {
         expect(sysctlIn(GUEST, "net.ipv4.tcp_tw_reuse")).to.equal("1");
         expect(sysctlIn(GUEST, "net.ipv4.ip_local_reserved_ports")).to.equal("8081-8082,8301,8500-8502,8600");
         expect(fs.readFileSync(fileMax, "utf8").trim()).to.equal("2097152");
+        // Connection tracking loads at boot before the file below is applied.
+        expect(upperFile("modules-load.d/60-nordfleet.conf")).to.equal("nf_conntrack\n");
         const effective = upperFile("sysctl.d/60-nordfleet.conf");
         expect(effective.split("\n").slice(1).join("\n")).to.equal([
             "net.ipv4.tcp_tw_reuse = 1",
@@ -176,6 +178,8 @@ describe("baseline hooks on a real kernel", function () {
             "net.core.somaxconn = 70000",
             "net.ipv4.tcp_max_syn_backlog = 8192",
             "# net.core.netdev_max_backlog: not in this kernel", // global: invisible in a network namespace
+            "# net.netfilter.nf_conntrack_max: read-only here", // global: the host's, read-only in a namespace
+            "# net.netfilter.nf_conntrack_buckets: read-only here",
             "fs.file-max = 2097152",
             "",
         ].join("\n"));
@@ -293,6 +297,7 @@ describe("baseline hooks on a real kernel", function () {
             expect(fs.readFileSync(`/proc/sys/${key.replace(/\./g, "/")}`, "utf8"), key).to.equal(host[key]);
         }
         expect(fs.existsSync("/etc/sysctl.d/60-nordfleet.conf")).to.equal(false);
+        expect(fs.existsSync("/etc/modules-load.d/60-nordfleet.conf")).to.equal(false);
         expect(fs.existsSync("/etc/nordfleet/baseline")).to.equal(false);
         expect(run("nft", ["list", "tables"])).to.not.include("nordfleet");
     });

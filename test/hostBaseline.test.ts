@@ -123,6 +123,8 @@ describe("HostBaseline files", () => {
             ["net.core.somaxconn", "65535", "max"],
             ["net.ipv4.tcp_max_syn_backlog", "8192", "max"],
             ["net.core.netdev_max_backlog", "16384", "max"],
+            ["net.netfilter.nf_conntrack_max", "262144", "max"],
+            ["net.netfilter.nf_conntrack_buckets", "65536", "max"],
             ["fs.file-max", "2097152", "max"],
         ]);
         const conf = content(prod, "pg-1", "sysctl.conf");

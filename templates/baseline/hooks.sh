@@ -9,6 +9,10 @@
 : "${SYSCTL_ROOT:=/proc/sys}"
 : "${SSH_CONNECTION:=}"
 BL_SYSCTL_CONF=/etc/sysctl.d/60-nordfleet.conf
+# The firewall's connection tracking, loaded at boot before systemd-sysctl applies the
+# file above, whose net.netfilter keys exist only once the module is in.
+BL_MODULES_CONF=/etc/modules-load.d/60-nordfleet.conf
+BL_MODULES="nf_conntrack"
 BL_LIMITS_CONF=/etc/security/limits.d/60-nordfleet.conf
 BL_UNIT_DIR=/etc/systemd/system
 BL_DROPIN=60-nordfleet.conf
@@ -74,14 +78,27 @@ bl_check_sysctl() { # sysctl.conf
     [ "$n" -gt 0 ] || { echo "sysctl.conf: no settings" >&2; return 1; }
 }
 
+bl_load_modules() {
+    local module
+    printf '%s\n' $BL_MODULES | bl_write "$BL_MODULES_CONF" 0644 || return 1
+    for module in $BL_MODULES; do
+        [ -d "/sys/module/$module" ] || modprobe "$module" || { echo "modprobe $module failed" >&2; return 1; }
+    done
+}
+
 # Raises what needs raising, then records every value now in effect, which is what a
-# reboot restores. Keys this kernel (or network namespace) lacks are skipped.
+# reboot restores. Keys this kernel (or network namespace) lacks, or keeps read-only
+# there (a global value, set outside a network namespace), are skipped.
 bl_apply_sysctl() { # sysctl.conf
     local key merge want path cur eff out=""
     while IFS=$'\t' read -r key merge want; do
         path=$(bl_sysctl_path "$key")
         if [ ! -e "$path" ]; then
             out+="# $key: not in this kernel"$'\n'
+            continue
+        fi
+        if [ ! -w "$path" ]; then
+            out+="# $key: read-only here"$'\n'
             continue
         fi
         cur=$(tr -s ' \t' '  ' <"$path") || return 1
@@ -188,7 +205,7 @@ role_validate() { # staged release dir
 }
 
 role_activate() { # live release dir
-    bl_apply_sysctl "$1/sysctl.conf" && bl_apply_limits "$1" && bl_apply_firewall "$1" && bl_apply_sshd "$1"
+    bl_load_modules && bl_apply_sysctl "$1/sysctl.conf" && bl_apply_limits "$1" && bl_apply_firewall "$1" && bl_apply_sshd "$1"
 }
 
 role_check() {

@@ -178,7 +178,8 @@ describe("the platform on the lab fleet", function () {
     describe("baseline", () => {
         it("raises the kernel's values and leaves one it already had higher as it was", async () => {
             const keys = ["net.core.somaxconn", "net.ipv4.tcp_tw_reuse", "net.ipv4.ip_local_port_range",
-                "net.ipv4.tcp_max_syn_backlog", "fs.file-max"];
+                "net.ipv4.tcp_max_syn_backlog", "net.netfilter.nf_conntrack_max", "net.netfilter.nf_conntrack_buckets",
+                "fs.file-max"];
             // One session per VM, all at once: "key = value" lines.
             const values = Object.fromEntries(await Promise.all(Object.keys(hosts).map(async host => {
                 const out = await fleet.mustOnGuest(host, `sysctl ${keys.join(" ")}`);
@@ -189,6 +190,8 @@ describe("the platform on the lab fleet", function () {
                 expect(v["net.ipv4.tcp_tw_reuse"], host).to.equal("1");
                 expect(v["net.ipv4.ip_local_port_range"].split(/\s+/), host).to.deep.equal(["1024", "65535"]);
                 expect(Number(v["net.ipv4.tcp_max_syn_backlog"]), host).to.be.at.least(8192);
+                expect(Number(v["net.netfilter.nf_conntrack_max"]), host).to.be.at.least(262144);
+                expect(Number(v["net.netfilter.nf_conntrack_buckets"]), host).to.be.at.least(65536);
             }
             // The guest kernel's own fs.file-max is far above the 2097152 asked for: it stays.
             const fileMax = BigInt(values["app-1"]["fs.file-max"]);
