@@ -55,7 +55,8 @@ interface Timed { seconds: number; contacted: string[]; output: string }
 
 /** The cold up: the stack's first update, and when each of its resources was created. */
 function coldUpByPhase(): { rows: PhaseRow[]; total: number; recreated: number } {
-    const history = JSON.parse(mustLabPulumi(["stack", "history", "--json"])) as
+    // Every update: the CLI lists the last 10 unless told otherwise.
+    const history = JSON.parse(mustLabPulumi(["stack", "history", "--json", "--page-size", "100000"])) as
         { kind: string; startTime: string; endTime: string }[];
     const first = history.filter(u => u.kind === "update")
         .sort((a, b) => Date.parse(a.startTime) - Date.parse(b.startTime))[0];
