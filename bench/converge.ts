@@ -25,6 +25,7 @@ import * as os from "os";
 import * as path from "path";
 import * as yaml from "js-yaml";
 import { parseFlags, runCli } from "../cli/run";
+import { liveRelease } from "../components/release";
 import { hypervisorSshOptions } from "../doctor/fleetSsh";
 import { LAB_HOME, LAB_NS, labIsUp } from "../test/lab/labHost";
 import { LabFleet, labOutputs, labStackDeployed, mustLabPulumi } from "../test/lab/labStack";
@@ -131,10 +132,18 @@ function noChangeUp(extra: string[]): Timed {
 
 /** The baseline files nordfleet put on each guest, read back from the guests. */
 const BASELINE_FILES = [
-    { file: "sysctl.conf", live: "/etc/nordfleet/baseline/current/sysctl.conf", roles: null },
-    { file: "nftables.conf", live: "/etc/nordfleet/baseline/current/nftables.conf", roles: null },
-    { file: "nginx.conf", live: "/etc/nordfleet/gateway/current/nginx.conf", roles: ["gateway"] },
+    { file: "sysctl.conf", live: `${liveRelease("baseline")}/sysctl.conf`, roles: null },
+    { file: "nftables.conf", live: `${liveRelease("baseline")}/nftables.conf`, roles: null },
+    { file: "nginx.conf", live: `${liveRelease("gateway")}/nginx.conf`, roles: ["gateway"] },
 ];
+
+/**
+ * The gateway's config names its certificate and key relative to its own folder: the
+ * bench's copy names the live release's, so that nginx -t of the copy finds them (the
+ * key stays where it is).
+ */
+export const withLiveTls = (nginxConf: string) =>
+    nginxConf.replace(/^(\s*ssl_[a-z_]+\s+)tls\//gm, `$1${liveRelease("gateway")}/tls/`);
 const GUEST_DIR = "/etc/nordfleet-ansible-bench";
 
 /** Waits until every guest answers SSH (guests resumed from a pause are busy for minutes). */
@@ -183,7 +192,8 @@ async function writeAnsibleProject(dir: string, fleet: LabFleet, outputs: Record
             if (f.roles && !f.roles.includes(outputs.hosts[host].role)) {
                 continue;
             }
-            fs.writeFileSync(path.join(dir, "files", host, f.file), await fleet.mustOnGuest(host, `cat ${f.live}`));
+            const content = await fleet.mustOnGuest(host, `cat ${f.live}`);
+            fs.writeFileSync(path.join(dir, "files", host, f.file), f.file === "nginx.conf" ? withLiveTls(content) : content);
         }
     }
     const copy = (file: string, notify: string) => ({
