@@ -12,6 +12,9 @@ export NORDFLEET_LANGUAGE_HOST_VERSION=3.259.0
 export NORDFLEET_CONSUL_VERSION=1.14.11
 # Lints the pull-request workflow in CI.
 export NORDFLEET_ACTIONLINT_VERSION=1.7.12
+# The load test's HTTP client: Go's net/http, which retries an idempotent request that a
+# keep-alive connection's close cut off, as browsers and service clients do.
+export NORDFLEET_VEGETA_VERSION=12.13.0
 # Upstream release sources of the plugins, for machines where `pulumi plugin install`
 # cannot download them (see README, "The engine"). Defaults to ../shared/plugin-sources
 # beside the checkout where that folder exists.
@@ -23,7 +26,7 @@ export NORDFLEET_PLUGIN_SOURCES
 export NORDFLEET_NODE_DIR="$NORDFLEET_CACHE/node-$NORDFLEET_NODE_VERSION"
 NORDFLEET_PULUMI_VERSION=$(sed -n 's/^ *"@pulumi\/pulumi": "\([0-9.]*\)".*/\1/p' "$NORDFLEET_ROOT/package.json")
 export NORDFLEET_PULUMI_VERSION
-export PATH="$NORDFLEET_NODE_DIR/bin:$NORDFLEET_CACHE/language-nodejs-$NORDFLEET_LANGUAGE_HOST_VERSION:$NORDFLEET_CACHE/pulumi-$NORDFLEET_PULUMI_VERSION/bin:$NORDFLEET_CACHE/actionlint-$NORDFLEET_ACTIONLINT_VERSION:/usr/local/go/bin:$PATH"
+export PATH="$NORDFLEET_NODE_DIR/bin:$NORDFLEET_CACHE/language-nodejs-$NORDFLEET_LANGUAGE_HOST_VERSION:$NORDFLEET_CACHE/pulumi-$NORDFLEET_PULUMI_VERSION/bin:$NORDFLEET_CACHE/actionlint-$NORDFLEET_ACTIONLINT_VERSION:$NORDFLEET_CACHE/vegeta-$NORDFLEET_VEGETA_VERSION:/usr/local/go/bin:$PATH"
 
 # Plugins live in nordfleet's own Pulumi home, away from any other Pulumi set-up.
 export PULUMI_HOME=${PULUMI_HOME:-$NORDFLEET_CACHE/pulumi-home}

@@ -6,7 +6,8 @@
 #   - the pulumi CLI at the version of @pulumi/pulumi in package-lock.json
 #   - the pulumi-language-nodejs host
 #   - the command, random and tls resource plugins at the versions their SDKs request
-#   - consul, for the lab images, and actionlint, which checks the CI workflow
+#   - consul, for the lab images, actionlint, which checks the CI workflow, and vegeta,
+#     the load test's HTTP client
 # A `pulumi` already on PATH at the right version is used as it is, and so is a plugin
 # already installed. Builds are cached under $NORDFLEET_CACHE, keyed by version, so a
 # second run takes seconds. Source engine/env.sh afterwards to use what this set up.
@@ -112,12 +113,15 @@ step "consul $NORDFLEET_CONSUL_VERSION" install_consul
 step_log "$("$NORDFLEET_CACHE/consul-$NORDFLEET_CONSUL_VERSION/consul" version | head -n 1)"
 
 # ---------------------------------------------------------------- actionlint (CI lint)
-install_actionlint() {
-    local dir="$NORDFLEET_CACHE/actionlint-$NORDFLEET_ACTIONLINT_VERSION"
-    [ -x "$dir/actionlint" ] && return
-    (cd /tmp && GOBIN="$dir" CGO_ENABLED=0 go install -trimpath "github.com/rhysd/actionlint/cmd/actionlint@v$NORDFLEET_ACTIONLINT_VERSION")
+go_tool() { # name module version: installs the module's command into the cache, once
+    local dir="$NORDFLEET_CACHE/$1-$3"
+    [ -x "$dir/$1" ] && return
+    (cd /tmp && GOBIN="$dir" CGO_ENABLED=0 go install -trimpath "$2@v$3")
 }
-step "actionlint $NORDFLEET_ACTIONLINT_VERSION" install_actionlint
+step "actionlint $NORDFLEET_ACTIONLINT_VERSION" go_tool actionlint github.com/rhysd/actionlint/cmd/actionlint "$NORDFLEET_ACTIONLINT_VERSION"
+
+# ---------------------------------------------------------------- vegeta (load test)
+step "vegeta $NORDFLEET_VEGETA_VERSION" go_tool vegeta github.com/tsenart/vegeta/v12 "$NORDFLEET_VEGETA_VERSION"
 
 # ---------------------------------------------------------------- plugins and language host
 # Each plugin, and the nodejs language host, comes from the first route that works:

@@ -58,9 +58,10 @@ describe("the exposure matrix of the lab fleet", function () {
     after(() => {
         fleet?.close();
         console.log("\n      exposure matrix (TCP ports that answer)");
-        console.log(`      ${"from".padEnd(28)} ${"to".padEnd(10)} open`);
+        const width = Math.max(4, ...matrix.map(([from]) => from.length));
+        console.log(`      ${"from".padEnd(width)} ${"to".padEnd(10)} open`);
         for (const [from, to, open] of matrix) {
-            console.log(`      ${from.padEnd(28)} ${to.padEnd(10)} ${open || "-"}`);
+            console.log(`      ${from.padEnd(width)} ${to.padEnd(10)} ${open || "-"}`);
         }
     });
 
