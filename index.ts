@@ -6,10 +6,10 @@ import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, LoadedFleet, loadFleetConfig } from "./config/load";
 import { Fleet } from "./components/fleet";
 import { Platform } from "./components/platform";
-import { redactRpcResponsesInDebugLog } from "./components/sdkDebugLog";
+import { limitSdkDebugLog } from "./components/sdkDebugLog";
 import { skipPromiseStackTraces } from "./components/sdkPromiseTraces";
 
-redactRpcResponsesInDebugLog();
+limitSdkDebugLog();
 skipPromiseStackTraces();
 
 function load(): LoadedFleet {

@@ -25,6 +25,8 @@ import * as os from "os";
 import * as path from "path";
 import * as yaml from "js-yaml";
 import { parseFlags, runCli } from "../cli/run";
+import { GATEWAY_ROLE } from "../components/apiGateway";
+import { BASELINE_ROLE } from "../components/hostBaseline";
 import { liveRelease } from "../components/release";
 import { hypervisorSshOptions } from "../doctor/fleetSsh";
 import { LAB_HOME, LAB_NS, labIsUp } from "../test/lab/labHost";
@@ -132,9 +134,9 @@ function noChangeUp(extra: string[]): Timed {
 
 /** The baseline files nordfleet put on each guest, read back from the guests. */
 const BASELINE_FILES = [
-    { file: "sysctl.conf", live: `${liveRelease("baseline")}/sysctl.conf`, roles: null },
-    { file: "nftables.conf", live: `${liveRelease("baseline")}/nftables.conf`, roles: null },
-    { file: "nginx.conf", live: `${liveRelease("gateway")}/nginx.conf`, roles: ["gateway"] },
+    { file: "sysctl.conf", live: `${liveRelease(BASELINE_ROLE)}/sysctl.conf`, roles: null },
+    { file: "nftables.conf", live: `${liveRelease(BASELINE_ROLE)}/nftables.conf`, roles: null },
+    { file: "nginx.conf", live: `${liveRelease(GATEWAY_ROLE)}/nginx.conf`, roles: ["gateway"] },
 ];
 
 /**
@@ -143,7 +145,7 @@ const BASELINE_FILES = [
  * key stays where it is).
  */
 export const withLiveTls = (nginxConf: string) =>
-    nginxConf.replace(/^(\s*ssl_[a-z_]+\s+)tls\//gm, `$1${liveRelease("gateway")}/tls/`);
+    nginxConf.replace(/^(\s*ssl_[a-z_]+\s+)tls\//gm, `$1${liveRelease(GATEWAY_ROLE)}/tls/`);
 const GUEST_DIR = "/etc/nordfleet-ansible-bench";
 
 /** Waits until every guest answers SSH (guests resumed from a pause are busy for minutes). */

@@ -20,6 +20,8 @@ const INTERMEDIATE_CIPHERS = [
     "ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
 ].join(":");
 
+/** The gateway's release folder under /etc/nordfleet. */
+export const GATEWAY_ROLE = "gateway";
 /** Where the release tree keeps the TLS files, relative to nginx.conf. */
 export const GATEWAY_TLS = { cert: "tls/server.crt", key: "tls/server.key", ca: "tls/ca.crt" } as const;
 
@@ -232,7 +234,7 @@ export class ApiGateway extends pulumi.ComponentResource {
             .apply(([certPem, key, caPem]) => gatewayReleaseFiles(ctx, { certPem, keyPem: key, caPem })));
         const release = new RoleRelease(`${name}-release`, {
             connection: args.connection,
-            role: "gateway",
+            role: GATEWAY_ROLE,
             hooks: "gateway/hooks.sh",
             files,
             machine: args.machine,

@@ -2,7 +2,7 @@ import { expect } from "chai";
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { RESPONSE_NOT_LOGGED, withoutRpcResponse } from "../components/sdkDebugLog";
+import { RESPONSE_NOT_LOGGED, SDK_DEBUG_LOG_VARIABLE, withoutRpcResponse } from "../components/sdkDebugLog";
 
 const RUNTIME = path.join(__dirname, "..", "node_modules", "@pulumi", "pulumi", "runtime");
 
@@ -12,7 +12,7 @@ function rpcFinishedTemplates(): string[] {
         .flatMap(f => fs.readFileSync(path.join(RUNTIME, f), "utf8").match(/log\.debug\(`[^`]*RPC finished:[^)]*\)/g) ?? []);
 }
 
-describe("the SDK's debug log without RPC responses", function () {
+describe("the SDK's debug log: off unless asked for, then without RPC responses", function () {
     this.timeout(60_000);
     it("cuts the response off every message the SDK logs when an RPC finishes", () => {
         const templates = rpcFinishedTemplates();
@@ -40,22 +40,34 @@ describe("the SDK's debug log without RPC responses", function () {
         }
     });
 
-    it("is what the SDK's runtime logs through once index.ts has run it", () => {
+    /** What reaches the SDK's own logger in a process where index.ts's call was made with this environment. */
+    const loggedBy = (env: NodeJS.ProcessEnv): string[] => {
         // In a process of its own: the wrap is for the life of the process.
         const program = `
             require("ts-node/register/transpile-only");
             const log = require("@pulumi/pulumi/log");
             const seen = [];
             log.debug = m => { seen.push(m); return Promise.resolve(); };
-            const { redactRpcResponsesInDebugLog } = require("./components/sdkDebugLog");
-            redactRpcResponsesInDebugLog();
-            redactRpcResponsesInDebugLog();
+            const { limitSdkDebugLog } = require("./components/sdkDebugLog");
+            limitSdkDebugLog();
+            limitSdkDebugLog();
             // The runtime's own reference to the module, as resource.js holds it.
             require("@pulumi/pulumi/runtime/resource");
-            require("@pulumi/pulumi").log.debug("ReadResource RPC finished: r; err: null, resp: pw-value");
-            console.log(JSON.stringify(seen));`;
-        const r = spawnSync(process.execPath, ["-e", program], { cwd: path.join(__dirname, ".."), encoding: "utf8" });
+            const sent = require("@pulumi/pulumi").log.debug("ReadResource RPC finished: r; err: null, resp: pw-value");
+            sent.then(() => console.log(JSON.stringify(seen)));`;
+        const r = spawnSync(process.execPath, ["-e", program], { cwd: path.join(__dirname, ".."), encoding: "utf8", env });
         expect(r.status, r.stderr).to.equal(0);
-        expect(JSON.parse(r.stdout.trim())).to.deep.equal([`ReadResource RPC finished: r; err: null${RESPONSE_NOT_LOGGED}`]);
+        return JSON.parse(r.stdout.trim());
+    };
+
+    it("sends the SDK's runtime trace nowhere by default", () => {
+        const env = { ...process.env };
+        delete env[SDK_DEBUG_LOG_VARIABLE];
+        expect(loggedBy(env)).to.deep.equal([]);
+    });
+
+    it(`sends it without responses when ${SDK_DEBUG_LOG_VARIABLE} is set`, () => {
+        expect(loggedBy({ ...process.env, [SDK_DEBUG_LOG_VARIABLE]: "1" }))
+            .to.deep.equal([`ReadResource RPC finished: r; err: null${RESPONSE_NOT_LOGGED}`]);
     });
 });

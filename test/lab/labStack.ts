@@ -35,11 +35,11 @@ export function labStackDeployed(): boolean {
 const READS_CONFIG = new Set(["up", "preview", "destroy", "refresh"]);
 
 /** Runs `pulumi ARGS --stack lab` in the lab namespace against the lab's stack file. */
-export function labPulumi(args: string[], configFile = LAB_STACK_FILE): CliResult {
+export function labPulumi(args: string[], configFile = LAB_STACK_FILE, env: NodeJS.ProcessEnv = {}): CliResult {
     const config = READS_CONFIG.has(args[0]) ? ["--config-file", configFile] : [];
     const r = spawnSync("ip", ["netns", "exec", LAB_NS, "pulumi", ...args, "--stack", "lab", ...config,
         "--non-interactive"], {
-        cwd: ROOT, env: LAB_ENV, encoding: "utf8", timeout: 30 * 60 * 1000, maxBuffer: 64 * 1024 * 1024,
+        cwd: ROOT, env: { ...LAB_ENV, ...env }, encoding: "utf8", timeout: 30 * 60 * 1000, maxBuffer: 64 * 1024 * 1024,
     });
     return { status: r.status, output: `${r.stdout ?? ""}${r.stderr ?? ""}` };
 }

@@ -14,6 +14,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { deriveConsulSecrets } from "../../components/consulCluster";
+import { RESPONSE_NOT_LOGGED, SDK_DEBUG_LOG_VARIABLE } from "../../components/sdkDebugLog";
 import { LAB_HOME } from "../lab/labHost";
 import { LabFleet, labOutputs, labPulumi, mustLabPulumi } from "../lab/labStack";
 
@@ -148,9 +149,11 @@ describe("secrets sweep on the lab fleet", function () {
         expect(hits("stack export", mustLabPulumi(["stack", "export"]))).to.deep.equal([]);
     });
 
-    it("finds none in the output of pulumi up --refresh --verbose 3", () => {
-        const r = labPulumi(["up", "--yes", "--skip-preview", "--refresh", "--verbose", "3", "--logtostderr"]);
+    it("finds none in the output of pulumi up --refresh --verbose 3, with the SDK's runtime trace on", () => {
+        const r = labPulumi(["up", "--yes", "--skip-preview", "--refresh", "--verbose", "3", "--logtostderr"], undefined,
+            { [SDK_DEBUG_LOG_VARIABLE]: "1" });
         expect(r.status, r.output.slice(-3000)).to.equal(0);
+        expect(r.output, "the SDK's trace, its responses cut off").to.include(RESPONSE_NOT_LOGGED);
         console.log(`      ${r.output.length} bytes of CLI output searched`);
         expect(hits("pulumi up --verbose 3", r.output)).to.deep.equal([]);
     });
