@@ -80,7 +80,7 @@ export function sysctlSettings(reservedPorts: number[]): SysctlSetting[] {
         { key: "net.core.netdev_max_backlog", value: "16384", merge: "max",
           why: "packets queued per CPU when virtio-net delivers faster than a small guest's vCPUs drain them" },
         { key: "net.netfilter.nf_conntrack_max", value: "262144", merge: "max",
-          why: "connections the firewall tracks at once; past it new ones are dropped (3072 by default on a 512 MB VM, " +
+          why: "connections the firewall tracks at once; past it new ones are dropped (3072 by default on a 384 MB VM, " +
                "which a gateway with 200 clients filled)" },
         { key: "net.netfilter.nf_conntrack_buckets", value: "65536", merge: "max",
           why: "hash buckets of that table, a quarter of its size, so a lookup stays short when it is full" },
