@@ -51,6 +51,14 @@ type Obj = Record<string, any>;
 
 const asList = (value: unknown): Obj[] => (Array.isArray(value) ? value : []);
 
+/** The settings that are lists of items; one given as anything else would read as empty. */
+const LIST_KEYS = ["hypervisors", "vlans", "services", "hosts"] as const;
+
+function notListProblems(raw: RawConfig): string[] {
+    return LIST_KEYS.filter(key => raw[key] !== undefined && !Array.isArray(raw[key])).map(key =>
+        `nordfleet:${key}: ${JSON.stringify(raw[key])} is not a list; write one item per entry, each starting with "- " in YAML`);
+}
+
 function hypervisorFrom(raw: Obj): Hypervisor {
     const capacity: Obj = raw.capacity ?? {};
     return {
@@ -142,6 +150,7 @@ export function parseFleetConfig(raw: RawConfig): LoadedFleet {
     const unknownKeys = Object.keys(raw).filter(k => !(CONFIG_KEYS as readonly string[]).includes(k));
     problems.push(...unknownKeys.map(k =>
         `nordfleet:${k}: is not a nordfleet setting; remove it or use one of: ${CONFIG_KEYS.join(", ")}`));
+    problems.push(...notListProblems(raw));
 
     const environment = (raw.environment ?? "prod") as Environment;
     if (environment !== "lab" && environment !== "prod") {

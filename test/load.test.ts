@@ -57,6 +57,17 @@ describe("parseFleetConfig", () => {
         ]);
     });
 
+    it("names a list given as something else before what its emptiness would cause", () => {
+        const raw = labConfig();
+        raw.hosts = { "gw-1": {} };
+        raw.vlans = "platform";
+        const problems = problemsOf(raw);
+        expect(problems.slice(0, 2)).to.deep.equal([
+            `nordfleet:vlans: "platform" is not a list; write one item per entry, each starting with "- " in YAML`,
+            `nordfleet:hosts: {"gw-1":{}} is not a list; write one item per entry, each starting with "- " in YAML`,
+        ]);
+    });
+
     it("holds every endpoint to the residency rule and requires a prod stack to declare its state backend", () => {
         const raw = labConfig();
         raw.environment = "prod";
