@@ -5,8 +5,8 @@
 # against the lab fleet, which lab/up deploys with a real `pulumi up` and lab/down
 # removes again (with `pulumi destroy`). Before the lab, the corpus of broken configs
 # goes through the real pulumi preview. The lab suites run in order on one fleet: the
-# fleet, the platform on it, the reliability suite (secrets sweep, scans, exposure, load
-# with change, faults), then its lifecycle (no-change up, in-place growth, host removal,
+# fleet, the platform on it, the reliability suite (secrets sweep, scans but lynis, exposure,
+# faults), then its lifecycle (no-change up, in-place growth, host removal,
 # a killed up, destroy).
 #
 # The stages run one after another: the emulated guests take both cores while they boot,
