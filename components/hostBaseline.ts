@@ -1,8 +1,10 @@
 /**
  * The baseline every guest gets, whatever its role: kernel tuning for many concurrent
- * connections (only ever raised, never lowered), open-file limits for the fleet's
- * daemons, and a default-drop nftables firewall that opens exactly what the host's
- * role serves. Pushed as the "baseline" release (see release.ts).
+ * connections and kernel hardening (each value only ever moved one way), open-file
+ * limits for the fleet's daemons, no core dumps, no modules for protocols, filesystems
+ * and buses a VM never uses, sshd's algorithms and its hardening, and a default-drop
+ * nftables firewall that opens exactly what the host's role serves. Pushed as the
+ * "baseline" release (see release.ts).
  */
 import * as pulumi from "@pulumi/pulumi";
 import { FleetConfig, HostSpec, Role, ServiceSpec } from "../config/types";
@@ -39,9 +41,10 @@ export interface FirewallRule {
 
 /**
  * How the hooks combine a wanted value with the kernel's current one, so that a value
- * is only ever raised: `max` (integers), `range` ("LOW HIGH", widened at both ends),
- * `ports` (a port list, united with what is reserved already) or `rank V1 V2 ...`
- * (values from least to most permissive; an unlisted current value is kept).
+ * only ever moves one way: `max` (integers, raised), `range` ("LOW HIGH", widened at
+ * both ends), `ports` (a port list, united with what is reserved already) or
+ * `rank V1 V2 ...` (values in the order they may move: a later one replaces an earlier
+ * one, never the reverse; an unlisted current value is kept).
  */
 export type SysctlMerge = "max" | "range" | "ports" | `rank ${string}`;
 
@@ -86,6 +89,40 @@ export function sysctlSettings(reservedPorts: number[]): SysctlSetting[] {
           why: "hash buckets of that table, a quarter of its size, so a lookup stays short when it is full" },
         { key: "fs.file-max", value: "2097152", merge: "max",
           why: "system-wide open files: room for 1M-fd daemons on a host that runs several" },
+    ];
+}
+
+const sysctlBoth = (key: string, value: string, merge: SysctlMerge, why: string): SysctlSetting[] =>
+    ["all", "default"].map(scope => ({ key: key.replace("*", scope), value, merge, why }));
+
+/**
+ * Kernel hardening: settings a host serving the network never needs looser, each only
+ * ever made stricter (an operator's stricter or unlisted value is kept).
+ */
+export function hardeningSysctlSettings(): SysctlSetting[] {
+    return [
+        { key: "kernel.kptr_restrict", value: "2", merge: "rank 0 1 2",
+          why: "kernel addresses hidden from every user, so an exploit cannot read where to aim" },
+        { key: "kernel.yama.ptrace_scope", value: "1", merge: "rank 0 1",
+          why: "a process may only trace its own descendants: a compromised daemon cannot read a sibling's memory" },
+        { key: "fs.protected_fifos", value: "2", merge: "rank 0 1 2",
+          why: "no writing to another user's FIFO in a sticky world-writable directory such as /tmp" },
+        { key: "fs.protected_regular", value: "2", merge: "rank 0 1 2",
+          why: "no writing to another user's file in a sticky world-writable directory such as /tmp" },
+        { key: "fs.suid_dumpable", value: "0", merge: "rank 1 2 0",
+          why: "no core dumps of processes that changed privileges: they may hold keys and passwords" },
+        { key: "dev.tty.ldisc_autoload", value: "0", merge: "rank 1 0",
+          why: "an unprivileged user cannot load a TTY line discipline module, a recurring source of kernel exploits" },
+        { key: "net.core.bpf_jit_harden", value: "2", merge: "rank 0 1 2",
+          why: "constants blinded in JIT-compiled BPF for every user, against JIT spraying" },
+        ...sysctlBoth("net.ipv4.conf.*.accept_redirects", "0", "rank 1 0",
+            "routes come from the VLAN's plan, never from an ICMP redirect"),
+        ...sysctlBoth("net.ipv6.conf.*.accept_redirects", "0", "rank 1 0",
+            "routes come from the VLAN's plan, never from an ICMP redirect"),
+        ...sysctlBoth("net.ipv4.conf.*.send_redirects", "0", "rank 1 0",
+            "a guest is not a router: it never tells a peer to route elsewhere"),
+        ...sysctlBoth("net.ipv4.conf.*.log_martians", "1", "rank 0 1",
+            "packets with impossible source addresses are logged: on a private VLAN they mean spoofing or a misconfiguration"),
     ];
 }
 
@@ -220,7 +257,7 @@ export function baselineContext(host: HostSpec, config: FleetConfig, vlans: Vlan
     return {
         host: host.name,
         role: host.role,
-        sysctl: sysctlSettings(listening),
+        sysctl: [...sysctlSettings(listening), ...hardeningSysctlSettings()],
         rules,
         nftRules: rules.flatMap(r => nftStatements(r).map(statement => ({ statement, why: r.why }))),
         nofile: NOFILE_LIMIT,
@@ -228,6 +265,9 @@ export function baselineContext(host: HostSpec, config: FleetConfig, vlans: Vlan
         sshPort: SSH_PORT,
     };
 }
+
+/** Files of the baseline release that are the same on every host; the hooks put each in place. */
+export const BASELINE_STATIC_FILES = ["sshd-crypto.conf", "sshd-hardening.conf", "modprobe.conf", "coredump.conf"];
 
 /** Every file of the baseline release, paths relative to the release tree. */
 export function renderBaselineFiles(ctx: BaselineContext): ReleaseFile[] {
@@ -237,7 +277,7 @@ export function renderBaselineFiles(ctx: BaselineContext): ReleaseFile[] {
         { path: "nftables.conf", mode: "0644", content: renderTemplate("baseline/nftables.conf.hbs", ctx) },
         { path: "limits.conf", mode: "0644", content: renderTemplate("baseline/limits.conf.hbs", { ...ctx, systemdDropIn: false }) },
         ...ctx.units.map(unit => ({ path: `systemd/${unit}.d/60-nordfleet.conf`, mode: "0644", content: dropIn })),
-        { path: "sshd-crypto.conf", mode: "0644", content: readTemplate("baseline/sshd-crypto.conf") },
+        ...BASELINE_STATIC_FILES.map(file => ({ path: file, mode: "0644", content: readTemplate(`baseline/${file}`) })),
     ];
 }
 

@@ -1,8 +1,9 @@
 /**
  * The baseline release, run for real: the very script RoleRelease pushes, with the real
  * nft, kernel and socat, in network namespaces this test creates. The guest namespace
- * sees /etc through an overlay whose upper layer is a scratch directory, and a scratch
- * file in place of the global fs.file-max, so neither the host's files nor its global
+ * sees /etc through an overlay whose upper layer is a scratch directory, and scratch
+ * files in place of the global kernel values the baseline sets (fs.file-max and the
+ * hardening's kernel.*, fs.* and dev.*), so neither the host's files nor its global
  * kernel values change; per-namespace net.* values are the kernel's own.
  */
 import { expect } from "chai";
@@ -11,7 +12,9 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { planVlan } from "../components/network";
-import { BASELINE_HOOKS, BASELINE_ROLE, baselineContext, renderBaselineFiles } from "../components/hostBaseline";
+import {
+    BASELINE_HOOKS, BASELINE_ROLE, BASELINE_STATIC_FILES, baselineContext, hardeningSysctlSettings, renderBaselineFiles,
+} from "../components/hostBaseline";
 import { ReleaseFile, releaseDigest, releaseScript } from "../components/release";
 import { TEMPLATES_DIR } from "../components/render";
 import { loadStackFile } from "../render/stackConfig";
@@ -25,7 +28,18 @@ const VLAN_PEER = "10.110.0.99";     // any other host on the VLAN
 const LISTEN = [22, 8081, 8082, 5432, 9999];
 
 const run = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: "utf8", stdio: "pipe" });
-const sysctlIn = (ns: string, key: string) => run("ip", ["netns", "exec", ns, "cat", `/proc/sys/${key.replace(/\./g, "/")}`]).trim();
+const procPath = (key: string) => `/proc/sys/${key.replace(/\./g, "/")}`;
+const sysctlIn = (ns: string, key: string) => run("ip", ["netns", "exec", ns, "cat", procPath(key)]).trim();
+
+/**
+ * Global kernel values the baseline sets, each with a scratch file's first content: the
+ * least strict of a hardening value's ranks, so the test sees it moved. Those this
+ * kernel lacks are left out: the hooks find them missing, as a guest's kernel would.
+ */
+const GLOBAL_KEYS: [string, string][] = [
+    ["fs.file-max", "100000"],
+    ...hardeningSysctlSettings().filter(s => !s.key.startsWith("net.")).map(s => [s.key, s.merge.split(" ")[1]] as [string, string]),
+].filter(([key]) => fs.existsSync(procPath(key))) as [string, string][];
 
 function haveTools(): boolean {
     return process.getuid?.() === 0 // namespaces and mounts
@@ -36,17 +50,17 @@ describe("baseline hooks on a real kernel", function () {
     this.timeout(60000);
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "nfbase-hooks-"));
     const upper = path.join(tmp, "upper");
-    const fileMax = path.join(tmp, "file-max");
+    const scratch = (key: string) => path.join(tmp, `sysctl-${key}`);
     const listeners: ChildProcessWithoutNullStreams[] = [];
     let held: ChildProcessWithoutNullStreams;
     let files: ReleaseFile[];
     const host: Record<string, string> = {};
-    const hostKeys = ["net.core.somaxconn", "net.ipv4.ip_local_port_range", "net.ipv4.tcp_tw_reuse", "fs.file-max"];
+    const hostKeys = ["net.core.somaxconn", "net.ipv4.ip_local_port_range", "net.ipv4.tcp_tw_reuse", ...GLOBAL_KEYS.map(([k]) => k)];
 
-    /** Runs bash in a namespace, with /etc and fs.file-max redirected to the scratch directory. */
+    /** Runs bash in a namespace, with /etc and the global kernel values redirected to the scratch directory. */
     function inNs(ns: string, script: string, input?: string, env: Record<string, string> = {}) {
-        const mounts = `mount -t overlay nfbase-test -o lowerdir=/etc,upperdir=${upper},workdir=${tmp}/work /etc ` +
-            `&& mount --bind ${fileMax} /proc/sys/fs/file-max || exit 97`;
+        const mounts = [`mount -t overlay nfbase-test -o lowerdir=/etc,upperdir=${upper},workdir=${tmp}/work /etc`,
+            ...GLOBAL_KEYS.map(([key]) => `mount --bind ${scratch(key)} ${procPath(key)}`)].join(" && ") + " || exit 97";
         return spawnSync("ip", ["netns", "exec", ns, "unshare", "-m", "--propagation", "private", "bash", "-c",
             `${mounts}\n${script}`], { input, encoding: "utf8", timeout: 30000, env: { ...process.env, ...env } });
     }
@@ -86,11 +100,13 @@ describe("baseline hooks on a real kernel", function () {
             this.skip(); // needs root, and: apt-get install nftables socat util-linux iproute2
         }
         for (const key of hostKeys) {
-            host[key] = fs.readFileSync(`/proc/sys/${key.replace(/\./g, "/")}`, "utf8");
+            host[key] = fs.readFileSync(procPath(key), "utf8");
         }
         fs.mkdirSync(upper);
         fs.mkdirSync(path.join(tmp, "work"));
-        fs.writeFileSync(fileMax, "100000\n");
+        for (const [key, first] of GLOBAL_KEYS) {
+            fs.writeFileSync(scratch(key), `${first}\n`);
+        }
         for (const ns of [GUEST, PEER, BOOT]) {
             run("ip", ["netns", "add", ns]);
             run("ip", ["-n", ns, "link", "set", "lo", "up"]);
@@ -167,7 +183,7 @@ describe("baseline hooks on a real kernel", function () {
         expect(sysctlIn(GUEST, "net.ipv4.ip_local_port_range")).to.equal("1024\t65535");
         expect(sysctlIn(GUEST, "net.ipv4.tcp_tw_reuse")).to.equal("1");
         expect(sysctlIn(GUEST, "net.ipv4.ip_local_reserved_ports")).to.equal("8081-8082,8301,8500-8502,8600");
-        expect(fs.readFileSync(fileMax, "utf8").trim()).to.equal("2097152");
+        expect(fs.readFileSync(scratch("fs.file-max"), "utf8").trim()).to.equal("2097152");
         // Connection tracking loads at boot before the file below is applied.
         expect(upperFile("modules-load.d/60-nordfleet.conf")).to.equal("nf_conntrack\n");
         const effective = upperFile("sysctl.d/60-nordfleet.conf");
@@ -181,8 +197,25 @@ describe("baseline hooks on a real kernel", function () {
             "# net.netfilter.nf_conntrack_max: read-only here", // global: the host's, read-only in a namespace
             "# net.netfilter.nf_conntrack_buckets: read-only here",
             "fs.file-max = 2097152",
+            ...hardeningSysctlSettings().map(s => s.key === "net.core.bpf_jit_harden" || !fs.existsSync(procPath(s.key))
+                ? `# ${s.key}: not in this kernel` // bpf_jit_harden: global, invisible in a network namespace
+                : `${s.key} = ${s.value}`),
             "",
         ].join("\n"));
+    });
+
+    it("makes the kernel's hardening values stricter", () => {
+        for (const s of hardeningSysctlSettings().filter(h => GLOBAL_KEYS.some(([key]) => key === h.key))) {
+            expect(fs.readFileSync(scratch(s.key), "utf8").trim(), s.key).to.equal(s.value);
+        }
+        expect(sysctlIn(GUEST, "net.ipv4.conf.all.accept_redirects")).to.equal("0");
+        expect(sysctlIn(GUEST, "net.ipv4.conf.default.log_martians")).to.equal("1");
+    });
+
+    it("refuses the unused modules and turns core dumps off", () => {
+        expect(upperFile("modprobe.d/60-nordfleet.conf")).to.match(/^install dccp \/bin\/true$/m);
+        expect(upperFile("systemd/coredump.conf.d/60-nordfleet.conf")).to.include("Storage=none\nProcessSizeMax=0\n");
+        expect(upperFile("security/limits.d/60-nordfleet.conf")).to.match(/^\* +hard +core +0$/m);
     });
 
     it("merges each kind of value so that nothing goes down", () => {
@@ -195,6 +228,10 @@ describe("baseline hooks on a real kernel", function () {
             ["rank 0 2 1", "1", "1", "1"],
             ["rank 0 2 1", "0", "1", "1"],
             ["rank 0 2 1", "3", "1", "3"],
+            // Hardening: a stricter value already set, or one the ranks do not list, is kept.
+            ["rank 1 2 0", "2", "0", "0"],
+            ["rank 1 2 0", "0", "0", "0"],
+            ["rank 0 1", "3", "1", "3"],
             ["ports", "", "8081", "8081"],
             ["ports", "5000", "8081", "5000,8081"],
         ];
@@ -215,15 +252,22 @@ describe("baseline hooks on a real kernel", function () {
         expect(fs.readlinkSync(path.join(upper, "nordfleet/baseline/current"))).to.equal(`releases/${releaseDigest(files)}`);
     });
 
-    it("sets sshd's algorithms, and sshd accepts its whole configuration with them", () => {
+    it("sets sshd's algorithms and hardening, and sshd accepts its whole configuration with them", () => {
         expect(upperFile("ssh/sshd_config.d/20-nordfleet-crypto.conf"))
             .to.equal(files.find(f => f.path === "sshd-crypto.conf")!.content);
+        expect(upperFile("ssh/sshd_config.d/21-nordfleet-hardening.conf"))
+            .to.equal(files.find(f => f.path === "sshd-hardening.conf")!.content);
         const r = inNs(GUEST, "/usr/sbin/sshd -T -f /etc/ssh/sshd_config -C user=root,host=h,addr=10.110.0.1");
         expect(r.status, r.stderr).to.equal(0);
         const offered = r.stdout.split("\n").filter(l => /^(kexalgorithms|ciphers|macs|hostkeyalgorithms) /.test(l));
         expect(offered).to.have.length(4);
         expect(offered.join("\n")).to.match(/^kexalgorithms sntrup761x25519-sha512@openssh.com,curve25519-sha256,/m);
         expect(offered.join("\n")).to.not.match(/nistp|sha1|umac-64|cbc/);
+        // In effect, whatever the distribution's sshd_config says further down.
+        for (const setting of ["allowtcpforwarding no", "allowagentforwarding no", "x11forwarding no", "maxauthtries 3",
+            "loglevel VERBOSE", "compression no", "clientaliveinterval 300", "tcpkeepalive no"]) {
+            expect(r.stdout.split("\n"), setting).to.include(setting);
+        }
     });
 
     it("rejects a release whose sshd algorithms sshd refuses, and keeps the live ones", () => {
@@ -235,12 +279,15 @@ describe("baseline hooks on a real kernel", function () {
         expect(upperFile("ssh/sshd_config.d/20-nordfleet-crypto.conf")).to.not.include("rot13");
     });
 
-    it("leaves sshd's own algorithms to a release without them, as after a rollback to one", () => {
-        const older = files.filter(f => f.path !== "sshd-crypto.conf");
+    it("leaves the system's own sshd, modules and core dumps to a release without those files, as after a rollback to one", () => {
+        const installed = ["ssh/sshd_config.d/20-nordfleet-crypto.conf", "ssh/sshd_config.d/21-nordfleet-hardening.conf",
+            "modprobe.d/60-nordfleet.conf", "systemd/coredump.conf.d/60-nordfleet.conf"];
+        const older = files.filter(f => !BASELINE_STATIC_FILES.includes(f.path));
         const r = apply(older);
         expect(r.status, r.stderr).to.equal(0);
-        expect(fs.existsSync(path.join(upper, "ssh/sshd_config.d/20-nordfleet-crypto.conf"))).to.equal(false);
+        expect(installed.filter(f => fs.existsSync(path.join(upper, f)))).to.deep.equal([]);
         expect(apply(files).status).to.equal(0);
+        expect(installed.filter(f => fs.existsSync(path.join(upper, f)))).to.deep.equal(installed);
         expect(upperFile("ssh/sshd_config.d/20-nordfleet-crypto.conf")).to.include("KexAlgorithms ");
     });
 
@@ -294,7 +341,7 @@ describe("baseline hooks on a real kernel", function () {
 
     it("left the host alone: its kernel values, its files and its own ruleset", () => {
         for (const key of hostKeys) {
-            expect(fs.readFileSync(`/proc/sys/${key.replace(/\./g, "/")}`, "utf8"), key).to.equal(host[key]);
+            expect(fs.readFileSync(procPath(key), "utf8"), key).to.equal(host[key]);
         }
         expect(fs.existsSync("/etc/sysctl.d/60-nordfleet.conf")).to.equal(false);
         expect(fs.existsSync("/etc/modules-load.d/60-nordfleet.conf")).to.equal(false);

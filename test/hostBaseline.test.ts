@@ -10,7 +10,7 @@ import { FleetConfig } from "../config/types";
 import { planVlan } from "../components/network";
 import {
     baselineContext, compressPorts, FirewallRule, firewallRules, HostBaseline, nftStatements, renderBaselineFiles,
-    servicePorts, sysctlSettings,
+    servicePorts, sysctlSettings, hardeningSysctlSettings,
 } from "../components/hostBaseline";
 import { loadStackFile } from "../render/stackConfig";
 
@@ -145,10 +145,55 @@ describe("HostBaseline files", () => {
             "sysctl.conf", "nftables.conf", "limits.conf",
             "systemd/nginx.service.d/60-nordfleet.conf", "systemd/postgresql@.service.d/60-nordfleet.conf",
             "systemd/rabbitmq-server.service.d/60-nordfleet.conf", "systemd/consul.service.d/60-nordfleet.conf",
-            "sshd-crypto.conf",
+            "sshd-crypto.conf", "sshd-hardening.conf", "modprobe.conf", "coredump.conf",
         ]);
-        expect(files[3].content).to.match(/^\[Service\]\nLimitNOFILE=1048576\n$/m);
+        expect(files[3].content).to.match(/^\[Service\]\nLimitNOFILE=1048576\nLimitCORE=0\n$/m);
         expect(content(lab, "app-1", "limits.conf")).to.match(/^\* +hard +nofile +1048576$/m);
+    });
+
+    it("hardens the kernel: each value only made stricter, every key in the rendered file with its reason", () => {
+        const settings = hardeningSysctlSettings();
+        for (const s of settings) {
+            const ranks = s.merge.split(" ");
+            expect(ranks[0], s.key).to.equal("rank");
+            // The wanted value is the strictest listed: nothing the hooks would replace it with.
+            expect(ranks[ranks.length - 1], s.key).to.equal(s.value);
+        }
+        expect(settings.map(s => s.key)).to.include.members([
+            "kernel.kptr_restrict", "fs.suid_dumpable", "net.ipv4.conf.all.accept_redirects",
+            "net.ipv4.conf.default.accept_redirects", "net.ipv4.conf.all.send_redirects",
+        ]);
+        const conf = content(lab, "db-1", "sysctl.conf");
+        for (const s of settings) {
+            expect(conf).to.match(new RegExp(`# \\S.*\\n# merge: ${s.merge}\\n${s.key.replace(/\./g, "\\.")} = ${s.value}\\n`));
+        }
+    });
+
+    it("turns core dumps off for sessions, the daemons and systemd-coredump", () => {
+        expect(content(lab, "gw-1", "limits.conf")).to.match(/^\* +hard +core +0\nroot +hard +core +0$/m);
+        expect(content(lab, "gw-1", "coredump.conf")).to.match(/^\[Coredump\]\nStorage=none\nProcessSizeMax=0$/m);
+    });
+
+    it("refuses modules of protocols, filesystems and buses a VM never uses, the way modprobe reads it", () => {
+        const refused = content(lab, "gw-1", "modprobe.conf").split("\n").filter(l => l && !l.startsWith("#"));
+        for (const line of refused) {
+            expect(line).to.match(/^install [a-z0-9_-]+ \/bin\/true$/);
+        }
+        const modules = refused.map(l => l.split(" ")[1]);
+        expect(modules).to.include.members(["dccp", "sctp", "rds", "tipc", "usb-storage", "firewire-core"]);
+        if (spawnSync("modprobe", ["--version"]).status !== 0) {
+            return; // kmod is not installed: apt-get install kmod
+        }
+        const file = path.join(os.tmpdir(), `nfbase-modprobe-${process.pid}.conf`);
+        fs.writeFileSync(file, content(lab, "gw-1", "modprobe.conf"));
+        try {
+            for (const module of [...modules, "usb_storage"]) {
+                const r = spawnSync("modprobe", ["--dry-run", "--verbose", "--config", file, module], { encoding: "utf8" });
+                expect(`${r.status} ${r.stdout.trim()}`, module).to.equal("0 install /bin/true");
+            }
+        } finally {
+            fs.rmSync(file);
+        }
     });
 
     it("replaces its own table in one transaction and accepts established traffic before anything is dropped", () => {

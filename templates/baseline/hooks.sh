@@ -1,6 +1,7 @@
 
-# ---- baseline hooks: kernel tuning (raise only), open-file limits, nftables firewall,
-# sshd's algorithms.
+# ---- baseline hooks: kernel tuning and hardening (each value moved one way only),
+# open-file and core dump limits, nftables firewall, sshd's algorithms and hardening,
+# modules refused, no core dumps.
 # Read: SSH_PORT (sshd must still listen there after the switch) and SYSCTL_ROOT
 # (where kernel values are read and written; /proc/sys unless a test points it elsewhere).
 # The release script calls the hooks inside `if`, where `set -e` does not apply, so
@@ -16,7 +17,11 @@ BL_MODULES="nf_conntrack"
 BL_LIMITS_CONF=/etc/security/limits.d/60-nordfleet.conf
 BL_UNIT_DIR=/etc/systemd/system
 BL_DROPIN=60-nordfleet.conf
-BL_SSHD_CONF=/etc/ssh/sshd_config.d/20-nordfleet-crypto.conf
+# Release files installed as they are, each "FILE:DESTINATION".
+BL_FILES="sshd-crypto.conf:/etc/ssh/sshd_config.d/20-nordfleet-crypto.conf
+sshd-hardening.conf:/etc/ssh/sshd_config.d/21-nordfleet-hardening.conf
+modprobe.conf:/etc/modprobe.d/60-nordfleet.conf
+coredump.conf:/etc/systemd/coredump.conf.d/60-nordfleet.conf"
 
 # Writes stdin to FILE through a temporary file and a rename, so readers never see half of it.
 bl_write() { # file mode
@@ -158,31 +163,46 @@ bl_check_ssh_source() { # nftables.conf
 
 bl_have_sshd() { [ -x /usr/sbin/sshd ] && [ -f /etc/ssh/sshd_config ]; }
 
-# sshd's own test of its whole configuration with the new file read first, as it will be.
-bl_check_sshd() { # sshd-crypto.conf
+# sshd's own test of its whole configuration with the release's files read first, as
+# they will be (sshd keeps the first value it reads for each keyword).
+bl_check_sshd() { # staged release dir
     bl_have_sshd || return 0
-    local probe rc=0
+    local probe file rc=0
     # sshd -t wants its privilege separation directory, as ssh.service's start-up makes it.
     install -d -m 0755 /run/sshd && probe=$(mktemp) || return 1
-    printf 'Include %s\nInclude /etc/ssh/sshd_config\n' "$1" >"$probe"
+    for file in sshd-crypto.conf sshd-hardening.conf; do
+        [ -f "$1/$file" ] && printf 'Include %s\n' "$1/$file" >>"$probe"
+    done
+    printf 'Include /etc/ssh/sshd_config\n' >>"$probe"
     /usr/sbin/sshd -t -f "$probe" || rc=1
     rm -f "$probe"
     return $rc
 }
 
-# Existing sessions (this one included) keep going through a reload. A release without
-# the file (one from before nordfleet set sshd's algorithms, back after a rollback)
-# leaves sshd's own defaults.
-bl_apply_sshd() { # release dir
-    bl_have_sshd || return 0
-    if [ -f "$1/sshd-crypto.conf" ]; then
-        cmp -s "$1/sshd-crypto.conf" "$BL_SSHD_CONF" && return 0
-        bl_write "$BL_SSHD_CONF" 0644 <"$1/sshd-crypto.conf" || return 1
+# Puts one file of the release in place, and prints where if that changed anything. A
+# release without the file (one from before nordfleet wrote it, back after a rollback)
+# takes it away again, leaving the system's own defaults.
+bl_install() { # release dir, file, destination
+    if [ -f "$1/$2" ]; then
+        cmp -s "$1/$2" "$3" && return 0
+        bl_write "$3" 0644 <"$1/$2" || return 1
     else
-        [ -e "$BL_SSHD_CONF" ] || return 0
-        rm -f "$BL_SSHD_CONF" || return 1
+        [ -e "$3" ] || return 0
+        rm -f "$3" || return 1
     fi
-    if [ -d /run/systemd/system ] && systemctl --quiet is-active ssh.service; then
+    echo "$3"
+}
+
+# Existing sessions (this one included) keep going through sshd's reload; the module
+# and core dump settings apply to what is loaded or started from now on.
+bl_apply_files() { # release dir
+    local file changed="" out
+    for file in $BL_FILES; do
+        out=$(bl_install "$1" "${file%%:*}" "${file#*:}") || return 1
+        changed+=$out
+    done
+    if [[ "$changed" == */etc/ssh/* ]] && bl_have_sshd && [ -d /run/systemd/system ] \
+        && systemctl --quiet is-active ssh.service; then
         systemctl reload ssh.service || return 1
     fi
 }
@@ -191,7 +211,7 @@ role_validate() { # staged release dir
     local dir=$1 f nofile nr_open
     bl_check_sysctl "$dir/sysctl.conf" || return 1
     nft -c -f "$dir/nftables.conf" && bl_check_ssh_source "$dir/nftables.conf" || return 1
-    bl_check_sshd "$dir/sshd-crypto.conf" || return 1
+    bl_check_sshd "$dir" || return 1
     # systemd cannot start a unit whose LimitNOFILE exceeds the kernel's per-process ceiling.
     nr_open=$(cat "$(bl_sysctl_path fs.nr_open)") || return 1
     for f in "$dir"/systemd/*.d/"$BL_DROPIN"; do
@@ -205,7 +225,7 @@ role_validate() { # staged release dir
 }
 
 role_activate() { # live release dir
-    bl_load_modules && bl_apply_sysctl "$1/sysctl.conf" && bl_apply_limits "$1" && bl_apply_firewall "$1" && bl_apply_sshd "$1"
+    bl_load_modules && bl_apply_sysctl "$1/sysctl.conf" && bl_apply_limits "$1" && bl_apply_firewall "$1" && bl_apply_files "$1"
 }
 
 role_check() {
