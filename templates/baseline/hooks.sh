@@ -1,7 +1,7 @@
 
 # ---- baseline hooks: kernel tuning and hardening (each value moved one way only),
-# open-file and core dump limits, nftables firewall, sshd's algorithms and hardening,
-# modules refused, no core dumps.
+# open-file limits, nftables firewall, sshd's algorithms and hardening, unused modules
+# refused, no core dumps.
 # Read: SSH_PORT (sshd must still listen there after the switch) and SYSCTL_ROOT
 # (where kernel values are read and written; /proc/sys unless a test points it elsewhere).
 # The release script calls the hooks inside `if`, where `set -e` does not apply, so
