@@ -235,6 +235,13 @@ except pika.exceptions.ChannelClosedByBroker as e:
         expect(amqp("hello", "hello-mq-pw", 'ch.queue_declare("hello.mine")\nprint("declared")')).to.equal("refused 403");
     });
 
+    it("keeps a connection open for the next request, as the gateway's upstream keepalive expects", () => {
+        // curl's num_connects is 0 for a transfer that reused the connection before it.
+        const connects = inNs(["curl", "-sS", "--max-time", "5", "-o", "/dev/null", "-o", "/dev/null",
+            "-w", "%{http_version} %{num_connects}\n", `http://${ADDR}:8081/livez`, `http://${ADDR}:8081/livez`]);
+        expect(connects.trim().split("\n")).to.deep.equal(["1.1 1", "1.1 0"]);
+    });
+
     it("health answers 503 when hello's database is gone, and recovers when it returns; liveness stays 200", async () => {
         const pg = `${dir}/pg`;
         inNs(["runuser", "-u", "postgres", "--", `${PG_BIN}/pg_ctl`, "-D", `${pg}/data`, "-m", "fast", "-w", "stop"]);

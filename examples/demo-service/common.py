@@ -38,8 +38,17 @@ def amqp_parameters(url, cafile=None):
 class JsonHandler(BaseHTTPRequestHandler):
     """Routes GET paths to methods named in `routes`; each returns (status, body)."""
     routes = {}
+    # Probe routes: asked every few seconds by Consul, logged only when they fail.
+    quiet_routes = {"/healthz", "/livez"}
     server_version = "nordfleet-demo"
     sys_version = ""
+    # Keep-alive: the gateway reuses its connections to a replica instead of paying a
+    # TCP handshake and a new server thread for every request.
+    protocol_version = "HTTP/1.1"
+    # An idle connection's thread ends after this; longer than the gateway's upstream
+    # keepalive_timeout (60 s), so the gateway closes first and never reuses a connection
+    # this side is closing.
+    timeout = 75
 
     # The gateway passes the full path on, its route prefix (GATEWAY_PATH) included.
     prefix = (optional("GATEWAY_PATH") or "/").rstrip("/")
@@ -49,6 +58,7 @@ class JsonHandler(BaseHTTPRequestHandler):
         if self.prefix and (path == self.prefix or path.startswith(self.prefix + "/")):
             path = path[len(self.prefix):] or "/"
         route = self.routes.get(path)
+        self.quiet = path in self.quiet_routes
         if route is None:
             status, body = 404, {"error": "not found"}
         else:
@@ -62,6 +72,11 @@ class JsonHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def log_request(self, code="-", size="-"):
+        if getattr(self, "quiet", False) and str(code).startswith("2"):
+            return
+        super().log_request(code, size)
 
     def log_message(self, fmt, *args):
         sys.stderr.write("%s %s\n" % (self.address_string(), fmt % args))
