@@ -231,6 +231,8 @@ export function serviceReleaseVars(inst: ServiceInstance, host: HostSpec,
                                    checkSeconds: number = DEFAULT_CHECK_SECONDS): Record<string, string | number> {
     return {
         UNIT: unitName(inst.instance),
+        SERVICE: inst.service,
+        PORT: inst.port,
         SERVICE_USER: serviceUser(inst.service),
         ENTRY: artifactEntry(inst.artifact),
         HEALTH_URL: `http://${host.address}:${inst.port}${inst.healthPath}`,

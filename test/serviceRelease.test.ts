@@ -152,6 +152,44 @@ describe("service release hooks (role_validate, run for real)", () => {
     });
 });
 
+describe("service release hooks: which instances hold the port (nf_port_holders, run for real)", () => {
+    let root: string;
+    /** An instance's live tree under ROOT: the service it belongs to and its env file's port. */
+    const instance = (dir: string, service: string, port: number) => {
+        const current = path.join(root, dir, "current");
+        fs.mkdirSync(current, { recursive: true });
+        fs.writeFileSync(path.join(current, "service"), `${service}\n`);
+        fs.writeFileSync(path.join(current, "service.env"), `# nordfleet service\nBIND="10.110.0.30"\nPORT="${port}"\n`);
+    };
+    const holders = (self: string, port: number) => {
+        const script = shellAssignments({ NF_ROOT: path.join(root, self), SERVICE: "hello", PORT: port })
+            + readTemplate("service/hooks.sh") + "nf_port_holders\n";
+        const r = spawnSync("bash", ["-euo", "pipefail", "-c", script], { encoding: "utf8" });
+        expect(r.status, r.stderr).to.equal(0);
+        return r.stdout.split("\n").filter(Boolean);
+    };
+
+    before(() => {
+        root = fs.mkdtempSync(path.join(os.tmpdir(), "nf-holders-"));
+        instance("service-hello", "hello", 8081);
+        instance("service-hello-blue", "hello", 8081);
+        instance("service-hello-green", "hello", 8091);
+        // A service of its own whose name starts like a version of hello's.
+        instance("service-hello-api", "hello-api", 8081);
+    });
+    after(() => fs.rmSync(root, { recursive: true, force: true }));
+
+    it("names the plain instance to version blue on its port, and blue to the plain one", () => {
+        expect(holders("service-hello-blue", 8081)).to.deep.equal(["nordfleet-hello.service"]);
+        expect(holders("service-hello", 8081)).to.deep.equal(["nordfleet-hello-blue.service"]);
+    });
+
+    it("names no instance on another port, and none of another service", () => {
+        expect(holders("service-hello-green", 8091)).to.deep.equal([]);
+        expect(holders("service-hello-red", 8092)).to.deep.equal([]);
+    });
+});
+
 describe("ServiceRelease (mocked)", () => {
     it("ships every instance as its own role release, the env file only ever secret", async () => {
         recorded.length = 0;

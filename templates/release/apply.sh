@@ -6,6 +6,9 @@
 #   role_validate DIR   check the staged tree with the service's own tool
 #   role_activate DIR   make the service use DIR (idempotent; DIR is always .../current)
 #   role_check          the service answers as it should
+# and may define
+#   role_undo           after a failed first release (none to go back to): give back
+#                       what role_activate took from others
 # and the files arrive as `nf_file PATH MODE OWNER BASE64` lines, PATH relative to the tree.
 set -euo pipefail
 # systemctl waits 25 s for systemd to take a call; on a busy small VM (another release's
@@ -81,6 +84,8 @@ nf_apply() {
         else
             echo "nordfleet: $ROLE: the previous release ($previous) is back in place but did not pass its check either" >&2
         fi
+    elif [ -z "$previous" ] && declare -F role_undo >/dev/null; then
+        role_undo >&2 || echo "nordfleet: $ROLE: undoing the failed first release failed too" >&2
     fi
     exit 1
 }

@@ -1,6 +1,7 @@
 # Hooks of a service release (role service-<instance>). Set above: UNIT (the unit's
-# file name), SERVICE_USER, ENTRY (the program, relative to the tree), HEALTH_URL,
-# CHECK_TRIES (seconds the health check may take).
+# file name), SERVICE (the service's name), PORT (the instance's), SERVICE_USER, ENTRY
+# (the program, relative to the tree), HEALTH_URL, CHECK_TRIES (seconds the health
+# check may take).
 #
 # The tree holds UNIT, `service` (the service's name), service.env (0600 root:root),
 # and either app/ (the program, shipped inside the release) or artifact.url and
@@ -49,6 +50,21 @@ role_validate() { # staged tree
     fi
 }
 
+# The units of this service's other instances that listen on PORT. A plain instance
+# and version blue share the port when versions appear or go: until the retired one
+# is removed (after every instance passed its check), only one of them can listen.
+nf_port_holders() {
+    local root
+    for root in "${NF_ROOT%/*}"/service-"$SERVICE" "${NF_ROOT%/*}"/service-"$SERVICE"-*; do
+        [ -d "$root" ] && [ "$root" != "$NF_ROOT" ] || continue
+        # service-hello-blue may be version blue of hello or the service hello-blue: ask the tree.
+        [ "$(cat "$root/current/service" 2>/dev/null)" = "$SERVICE" ] || continue
+        grep -qxF "PORT=\"$PORT\"" "$root/current/service.env" 2>/dev/null || continue
+        root=${root##*/}
+        echo "nordfleet-${root#service-}.service"
+    done
+}
+
 role_activate() { # .../current
     if ! id -u "$SERVICE_USER" >/dev/null 2>&1; then
         useradd --system --user-group --no-create-home --home-dir /nonexistent \
@@ -59,7 +75,23 @@ role_activate() { # .../current
     mv -T "/etc/systemd/system/.$UNIT.new" "/etc/systemd/system/$UNIT"
     systemctl daemon-reload
     systemctl enable --quiet --no-reload "$UNIT"
+    # The port changes hands: the instance holding it stops just before this one starts,
+    # so neither fails to bind and the health check below asks this one, not the other.
+    local holder
+    for holder in $(nf_port_holders); do
+        systemctl stop "$holder"
+    done
     systemctl restart "$UNIT"
+}
+
+# A first release of this instance failed its check: it stops, and the instances it
+# took the port from serve again.
+role_undo() {
+    local holder
+    systemctl disable --now --quiet "$UNIT" || true
+    for holder in $(nf_port_holders); do
+        systemctl start "$holder"
+    done
 }
 
 role_check() {

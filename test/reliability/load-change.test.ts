@@ -3,7 +3,7 @@
  * `pulumi up` moves half of a route's traffic to its other version. Every response must
  * be a 2xx and no request may go unanswered. One load run, on the same 200 connections
  * throughout, starts 10 s before the update and lasts long enough for the update to end
- * 10 s before it does (on the emulated lab the update alone takes about 100 s); a load
+ * 10 s before it does (on the emulated lab the update takes about 150 s under this load); a load
  * restarted in rounds would open 200 new TLS connections each time, a burst of its own.
  *
  * The route is hello's (the load asks its liveness path), made blue/green for the test
@@ -21,12 +21,12 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { GatewayClient } from "../lab/labClients";
-import { LabFleet, labOutputs, labPulumi, labPulumiAsync, writeLabStackVariant } from "../lab/labStack";
+import { LAB_STACK_FILE, LabFleet, labOutputs, labPulumi, labPulumiAsync, readStackFile, writeLabStackVariant } from "../lab/labStack";
 
 const CONNECTIONS = 200;
 const GREEN_PORT = 8091;
 /** Long enough for the update to start 10 s in and end 10 s before the load does. */
-const LOAD_SECONDS = 180;
+const LOAD_SECONDS = 240;
 const UPDATE_AFTER_SECONDS = 10;
 /**
  * hello's liveness route: the gateway and the replicas' serving under test, not the
@@ -34,7 +34,7 @@ const UPDATE_AFTER_SECONDS = 10;
  */
 const LOAD_PATH = "/hello/livez";
 /** The route's timeouts at the gateway, sized for 200 requests queued on emulated replicas. */
-const ROUTE_TIMEOUTS = { connectTimeoutMs: 10000, readTimeoutMs: 60000 };
+const ROUTE_TIMEOUTS = { connectTimeoutMs: 10000, readTimeoutMs: 90000 };
 /**
  * The client waits longer than the gateway's connect and read timeouts together, with
  * room for a new connection's TLS handshake on the emulated gateway: the gateway, not
@@ -125,6 +125,19 @@ describe("load through the gateway while pulumi up changes a route's weights", f
         const r = labPulumi(["up", "--yes", "--skip-preview"], file);
         expect(r.status, r.output.slice(-4000)).to.equal(0);
     };
+    /**
+     * Version blue takes the plain instance's port, and the plain one takes it back:
+     * the new unit must have started once, not crashed on a port still held and been
+     * restarted by systemd.
+     */
+    const expectStartedOnce = async (unit: string) => {
+        const hosts = readStackFile(LAB_STACK_FILE).config["nordfleet:hosts"]
+            .filter((h: any) => (h.services ?? []).includes("hello")).map((h: any) => h.name as string);
+        for (const host of hosts) {
+            const state = (await fleet.mustOnGuest(host, `systemctl show -p ActiveState -p NRestarts ${unit}`)).trim();
+            expect(state.split("\n").sort(), `${unit} on ${host}`).to.deep.equal(["ActiveState=active", "NRestarts=0"]);
+        }
+    };
 
     before(() => {
         fleet = new LabFleet(labOutputs());
@@ -139,10 +152,11 @@ describe("load through the gateway while pulumi up changes a route's weights", f
         fs.rmSync(tmp, { recursive: true, force: true });
     });
 
-    it("makes hello blue/green with every request on blue", () => {
+    it("makes hello blue/green with every request on blue, blue taking over the plain instance's port", async () => {
         up(blueGreen("blue"));
         const r = gateway.get(LOAD_PATH);
         expect(r.status, r.body).to.equal(200);
+        await expectStartedOnce("nordfleet-hello-blue.service");
     });
 
     it(`${CONNECTIONS} connections for 15 s with no change: no failure from the load alone`, async () => {
@@ -186,9 +200,11 @@ describe("load through the gateway while pulumi up changes a route's weights", f
         expect(Number(byPort[GREEN_PORT] ?? 0), "requests green answered after the change").to.be.greaterThan(0);
     });
 
-    it("goes back to the stack's own config", () => {
+    it("goes back to the stack's own config, the plain instance taking its port back", async () => {
         up();
         restored = true;
-        expect(gateway.get("/hello/").status).to.equal(200);
+        const r = gateway.get(LOAD_PATH);
+        expect(r.status, r.body).to.equal(200);
+        await expectStartedOnce("nordfleet-hello.service");
     });
 });
