@@ -8,7 +8,7 @@
 #   role_check          the service answers as it should
 # and may define
 #   role_undo           after a failed first release (none to go back to): give back
-#                       what role_activate took from others
+#                       what role_activate took from others; the role's tree then goes
 # and the files arrive as `nf_file PATH MODE OWNER BASE64` lines, PATH relative to the tree.
 set -euo pipefail
 # systemctl waits 25 s for systemd to take a call; on a busy small VM (another release's
@@ -85,7 +85,13 @@ nf_apply() {
             echo "nordfleet: $ROLE: the previous release ($previous) is back in place but did not pass its check either" >&2
         fi
     elif [ -z "$previous" ] && declare -F role_undo >/dev/null; then
-        role_undo >&2 || echo "nordfleet: $ROLE: undoing the failed first release failed too" >&2
+        if role_undo >&2; then
+            # Nothing of a release that never served stays behind but this log.
+            rm -rf "${NF_ROOT:?}"
+            echo "nordfleet: $ROLE: the failed first release is undone" >&2
+        else
+            echo "nordfleet: $ROLE: undoing the failed first release failed too" >&2
+        fi
     fi
     exit 1
 }

@@ -84,14 +84,18 @@ role_activate() { # .../current
     systemctl restart "$UNIT"
 }
 
-# A first release of this instance failed its check: it stops, and the instances it
-# took the port from serve again.
+# A first release of this instance failed its check: the instances it took the port
+# from serve again, and its unit goes (apply.sh then removes its tree).
 role_undo() {
     local holder
     systemctl disable --now --quiet "$UNIT" || true
     for holder in $(nf_port_holders); do
         systemctl start "$holder"
     done
+    if [ -L "/etc/systemd/system/$UNIT" ]; then
+        rm -f "/etc/systemd/system/$UNIT"
+        systemctl daemon-reload
+    fi
 }
 
 role_check() {

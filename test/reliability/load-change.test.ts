@@ -125,15 +125,15 @@ describe("load through the gateway while pulumi up changes a route's weights", f
         const r = labPulumi(["up", "--yes", "--skip-preview"], file);
         expect(r.status, r.output.slice(-4000)).to.equal(0);
     };
+    const helloHosts = (): string[] => readStackFile(LAB_STACK_FILE).config["nordfleet:hosts"]
+        .filter((h: any) => (h.services ?? []).includes("hello")).map((h: any) => h.name as string);
     /**
      * Version blue takes the plain instance's port, and the plain one takes it back:
      * the new unit must have started once, not crashed on a port still held and been
      * restarted by systemd.
      */
     const expectStartedOnce = async (unit: string) => {
-        const hosts = readStackFile(LAB_STACK_FILE).config["nordfleet:hosts"]
-            .filter((h: any) => (h.services ?? []).includes("hello")).map((h: any) => h.name as string);
-        for (const host of hosts) {
+        for (const host of helloHosts()) {
             const state = (await fleet.mustOnGuest(host, `systemctl show -p ActiveState -p NRestarts ${unit}`)).trim();
             expect(state.split("\n").sort(), `${unit} on ${host}`).to.deep.equal(["ActiveState=active", "NRestarts=0"]);
         }
@@ -150,6 +150,29 @@ describe("load through the gateway while pulumi up changes a route's weights", f
         }
         fleet?.close();
         fs.rmSync(tmp, { recursive: true, force: true });
+    });
+
+    it("a first release of blue that fails its health check gives the port back to the plain instance", async () => {
+        // Every instance's check asks a path hello does not serve: blue and green both fail.
+        const failing = writeLabStackVariant("failing-blue", config => {
+            const hello = config["nordfleet:services"].find((s: any) => s.name === "hello");
+            Object.assign(hello, { versions: { blue: { port: hello.port }, green: { port: GREEN_PORT } }, healthPath: "/missing" });
+        });
+        const r = labPulumi(["up", "--yes", "--skip-preview"], failing);
+        expect(r.status, r.output.slice(-4000)).to.not.equal(0);
+        expect(r.output).to.contain("answered 404").and.contain("the failed first release is undone");
+        expect(r.output, "no stack trace").to.not.match(/^\s+at .*\.(js|ts):\d+/m);
+        for (const host of helloHosts()) {
+            const units = await fleet.mustOnGuest(host, "systemctl is-active nordfleet-hello.service nordfleet-hello-blue.service " +
+                "nordfleet-hello-green.service || true");
+            expect(units.trim().split("\n"), `plain, blue and green on ${host}`).to.deep.equal(["active", "inactive", "inactive"]);
+            const left = await fleet.mustOnGuest(host, "ls -d /etc/nordfleet/service-hello-* /etc/systemd/system/nordfleet-hello-* " +
+                "2>/dev/null || true");
+            expect(left.trim(), `what the failed releases left on ${host}`).to.equal("");
+        }
+        // The gateway was not updated: its route still names the plain instances, which answer.
+        const served = gateway.get(LOAD_PATH);
+        expect(served.status, served.body).to.equal(200);
     });
 
     it("makes hello blue/green with every request on blue, blue taking over the plain instance's port", async () => {
