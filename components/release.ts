@@ -36,15 +36,15 @@ export function releaseDigest(files: ReleaseFile[]): string {
 
 /**
  * The whole script for one role: variables, the generic release steps, the role's
- * hooks (`templates/<hooks>`), the files, and the apply call.
+ * hooks (`templates/<hooks>`, in order), the files, and the apply call.
  */
-export function releaseScript(role: string, hooks: string, files: ReleaseFile[],
+export function releaseScript(role: string, hooks: string | string[], files: ReleaseFile[],
                               vars: Record<string, string | number> = {}): string {
     const fileLines = files.map(f => ["nf_file", f.path, f.mode, f.owner ?? "root:root",
         Buffer.from(f.content).toString("base64")].map(shellQuote).join(" "));
     return shellAssignments({ ...vars, ROLE: role, RELEASE: releaseDigest(files) })
         + readTemplate("release/apply.sh")
-        + readTemplate(hooks)
+        + [hooks].flat().map(readTemplate).join("")
         + ["nf_begin", ...fileLines, "nf_apply", ""].join("\n");
 }
 
@@ -52,8 +52,8 @@ export interface RoleReleaseArgs {
     /** How to reach the guest (through its hypervisor, host key pinned). */
     connection: Connection;
     role: string;
-    /** Template path of the role's hooks, e.g. "gateway/hooks.sh". */
-    hooks: string;
+    /** Template path of the role's hooks, e.g. "gateway/hooks.sh", or paths read in order. */
+    hooks: string | string[];
     files: pulumi.Input<ReleaseFile[]>;
     /** Plain variables the hooks read (no secrets). */
     vars?: Record<string, string | number>;

@@ -240,9 +240,13 @@ export function serviceReleaseVars(inst: ServiceInstance, host: HostSpec,
     };
 }
 
+/** A service instance's release hooks, after the walk over its sibling instances they share with the prune step. */
+export const SERVICE_HOOKS = ["service/instances.sh", "service/hooks.sh"];
+
 /** The script that retires a service's instances the config no longer names. */
 export function pruneScript(service: string, keep: string[]): string {
-    return shellAssignments({ SERVICE: service, KEEP: keep.join(" ") }) + readTemplate("service/prune.sh");
+    return shellAssignments({ SERVICE: service, KEEP: keep.join(" ") })
+        + readTemplate("service/instances.sh") + readTemplate("service/prune.sh");
 }
 
 export interface ServiceReleaseArgs {
@@ -287,7 +291,7 @@ export class ServiceRelease extends pulumi.ComponentResource {
             const release = new RoleRelease(inst.version ? `${name}-release-${inst.version}` : `${name}-release`, {
                 connection: args.connection,
                 role: serviceRole(inst.instance),
-                hooks: "service/hooks.sh",
+                hooks: SERVICE_HOOKS,
                 files,
                 vars: serviceReleaseVars(inst, args.host, args.checkSeconds),
                 machine: args.machine,

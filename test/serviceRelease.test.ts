@@ -10,7 +10,7 @@ import { ReleaseFile } from "../components/release";
 import { readTemplate, shellAssignments } from "../components/render";
 import {
     artifactFiles, envFileValue, renderServiceUnit, serviceEnvironment, serviceInstances, ServiceRelease,
-    serviceReleaseFiles, serviceReleaseVars, ServiceRunSpec, systemdWord,
+    SERVICE_HOOKS, serviceReleaseFiles, serviceReleaseVars, ServiceRunSpec, systemdWord,
 } from "../components/serviceRelease";
 
 const host: HostSpec = {
@@ -48,7 +48,7 @@ function validate(files: ReleaseFile[], vars: Record<string, string | number>): 
     try {
         const tree = path.join(root, "releases", "candidate");
         writeTree(tree, files);
-        const script = shellAssignments({ ...vars, NF_ROOT: "/etc/nordfleet/service-hello" }) + readTemplate("service/hooks.sh")
+        const script = shellAssignments({ ...vars, NF_ROOT: "/etc/nordfleet/service-hello" }) + SERVICE_HOOKS.map(readTemplate).join("")
             + `role_validate ${tree}\n`;
         const r = spawnSync("bash", ["-euo", "pipefail", "-c", script], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
         return { status: r.status ?? -1, out: r.stdout + r.stderr };
@@ -163,7 +163,7 @@ describe("service release hooks: which instances hold the port (nf_port_holders,
     };
     const holders = (self: string, port: number) => {
         const script = shellAssignments({ NF_ROOT: path.join(root, self), SERVICE: "hello", PORT: port })
-            + readTemplate("service/hooks.sh") + "nf_port_holders\n";
+            + SERVICE_HOOKS.map(readTemplate).join("") + "nf_port_holders\n";
         const r = spawnSync("bash", ["-euo", "pipefail", "-c", script], { encoding: "utf8" });
         expect(r.status, r.stderr).to.equal(0);
         return r.stdout.split("\n").filter(Boolean);
@@ -178,6 +178,14 @@ describe("service release hooks: which instances hold the port (nf_port_holders,
         instance("service-hello-api", "hello-api", 8081);
     });
     after(() => fs.rmSync(root, { recursive: true, force: true }));
+
+    it("walks a service's own instances (the walk the prune step shares), not another service's", () => {
+        const script = readTemplate("service/instances.sh") + `nf_service_instances ${root} hello\n`;
+        const r = spawnSync("bash", ["-euo", "pipefail", "-c", script], { encoding: "utf8" });
+        expect(r.status, r.stderr).to.equal(0);
+        expect(r.stdout.split("\n").filter(Boolean).map(p => path.basename(p)).sort())
+            .to.deep.equal(["service-hello", "service-hello-blue", "service-hello-green"]);
+    });
 
     it("names the plain instance to version blue on its port, and blue to the plain one", () => {
         expect(holders("service-hello-blue", 8081)).to.deep.equal(["nordfleet-hello.service"]);

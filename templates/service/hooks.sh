@@ -1,4 +1,4 @@
-# Hooks of a service release (role service-<instance>). Set above: UNIT (the unit's
+# Hooks of a service release (role service-<instance>), after instances.sh. Set above: UNIT (the unit's
 # file name), SERVICE (the service's name), PORT (the instance's), SERVICE_USER, ENTRY
 # (the program, relative to the tree), HEALTH_URL, CHECK_TRIES (seconds the health
 # check may take).
@@ -55,10 +55,8 @@ role_validate() { # staged tree
 # is removed (after every instance passed its check), only one of them can listen.
 nf_port_holders() {
     local root
-    for root in "${NF_ROOT%/*}"/service-"$SERVICE" "${NF_ROOT%/*}"/service-"$SERVICE"-*; do
-        [ -d "$root" ] && [ "$root" != "$NF_ROOT" ] || continue
-        # service-hello-blue may be version blue of hello or the service hello-blue: ask the tree.
-        [ "$(cat "$root/current/service" 2>/dev/null)" = "$SERVICE" ] || continue
+    for root in $(nf_service_instances "${NF_ROOT%/*}" "$SERVICE"); do
+        [ "$root" != "$NF_ROOT" ] || continue
         grep -qxF "PORT=\"$PORT\"" "$root/current/service.env" 2>/dev/null || continue
         root=${root##*/}
         echo "nordfleet-${root#service-}.service"

@@ -1,12 +1,10 @@
 # Stops and removes the instances of one service that its config no longer names
 # (a retired blue or green, or the plain instance once versions appear).
-# Set above: SERVICE (the service's name), KEEP (space-separated instance names).
+# Set above: SERVICE (the service's name), KEEP (space-separated instance names), and
+# nf_service_instances (instances.sh).
 set -euo pipefail
 changed=
-for root in /etc/nordfleet/service-"$SERVICE" /etc/nordfleet/service-"$SERVICE"-*; do
-    [ -d "$root" ] || continue
-    # service-hello-blue may be version blue of hello or the service hello-blue: ask the tree.
-    [ "$(cat "$root/current/service" 2>/dev/null)" = "$SERVICE" ] || continue
+for root in $(nf_service_instances /etc/nordfleet "$SERVICE"); do
     instance=${root#/etc/nordfleet/service-}
     case " $KEEP " in *" $instance "*) continue ;; esac
     unit=nordfleet-$instance.service
