@@ -84,15 +84,21 @@ export class Platform extends pulumi.ComponentResource {
             }, after(...brokerHosts.map(baselineOf)));
         }
 
+        // A service rolls out one host at a time, in the order of the hosts: a release
+        // that fails its check stops the rollout there, and the hosts after it keep
+        // serving what they had. Different services roll out side by side.
         const serviceReleases: ServiceRelease[] = [];
-        for (const host of config.hosts.filter(h => h.role === "service")) {
-            for (const service of config.services.filter(s => host.services.includes(s.name) && s.artifact)) {
-                serviceReleases.push(new ServiceRelease(`${name}-${host.name}-${service.name}`, {
+        for (const service of config.services.filter(s => s.artifact)) {
+            let previous: ServiceRelease[] = [];
+            for (const host of config.hosts.filter(h => h.role === "service" && h.services.includes(service.name))) {
+                const release = new ServiceRelease(`${name}-${host.name}-${service.name}`, {
                     ...member(host),
                     service: service as ServiceRunSpec,
                     env: this.platformEnv(service),
                     caCertPem: this.ca.certPem,
-                }, after(baselineOf(host), this.consul, ...this.dataServices())));
+                }, after(baselineOf(host), this.consul, ...this.dataServices(), ...previous));
+                serviceReleases.push(release);
+                previous = [release];
             }
         }
 

@@ -152,16 +152,29 @@ describe("load through the gateway while pulumi up changes a route's weights", f
         fs.rmSync(tmp, { recursive: true, force: true });
     });
 
-    it("a first release of blue that fails its health check gives the port back to the plain instance", async () => {
+    it("a first release of blue that fails its health check gives the port back, and the rollout stops at the first host", async () => {
         // Every instance's check asks a path hello does not serve: blue and green both fail.
         const failing = writeLabStackVariant("failing-blue", config => {
             const hello = config["nordfleet:services"].find((s: any) => s.name === "hello");
             Object.assign(hello, { versions: { blue: { port: hello.port }, green: { port: GREEN_PORT } }, healthPath: "/missing" });
         });
+        const [first, ...rest] = helloHosts();
+        const since = async (host: string) => (await fleet.mustOnGuest(host, "date +%s")).trim();
+        const started: Record<string, string> = {};
+        for (const host of [first, ...rest]) {
+            started[host] = await since(host);
+        }
         const r = labPulumi(["up", "--yes", "--skip-preview"], failing);
         expect(r.status, r.output.slice(-4000)).to.not.equal(0);
         expect(r.output).to.contain("answered 404").and.contain("the failed first release is undone");
         expect(r.output, "no stack trace").to.not.match(/^\s+at .*\.(js|ts):\d+/m);
+        // Blue ran on the first host only: the hosts after it were never touched.
+        const blueLog = (host: string) => fleet.mustOnGuest(host,
+            `journalctl -q --no-pager -u nordfleet-hello-blue.service --since @${started[host]} | grep -c Started || true`);
+        expect(Number((await blueLog(first)).trim()), `blue's starts on ${first}`).to.be.greaterThan(0);
+        for (const host of rest) {
+            expect(Number((await blueLog(host)).trim()), `blue's starts on ${host}`).to.equal(0);
+        }
         for (const host of helloHosts()) {
             const units = await fleet.mustOnGuest(host, "systemctl is-active nordfleet-hello.service nordfleet-hello-blue.service " +
                 "nordfleet-hello-green.service || true");
