@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Debian packages the tests run for real on this machine: the servers whose own
-# checks validate what nordfleet renders (nginx -t, nft -c, modprobe, postgres), the gateway
+# checks validate what nordfleet renders (nginx -t, nft -c, sshd -t, modprobe, postgres), the gateway
 # benchmark's load generator and proxies, and the reliability suite's scanners.
 set -euo pipefail
 TEST_PACKAGES="nginx-light nftables postgresql-15 pgbackrest rabbitmq-server python3-psycopg2 python3-pika dnsutils dnsmasq-base curl wrk haproxy openssl
-    kmod ssh-audit sslscan lynis nmap"
+    kmod openssh-server ssh-audit sslscan lynis nmap"
 missing=()
 for p in $TEST_PACKAGES; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
