@@ -185,6 +185,9 @@ export class LabFleet {
     }
 }
 
+/** A line of a JavaScript stack trace, which no CLI output a user sees should hold. */
+export const STACK_TRACE_LINE = /^\s+at .*\.(js|ts):\d+/m;
+
 export function sleep(ms: number): Promise<void> {
     return new Promise(resolve => setTimeout(resolve, ms));
 }

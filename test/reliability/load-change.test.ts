@@ -21,7 +21,9 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { GatewayClient } from "../lab/labClients";
-import { LAB_STACK_FILE, LabFleet, labOutputs, labPulumi, labPulumiAsync, readStackFile, writeLabStackVariant } from "../lab/labStack";
+import {
+    LAB_STACK_FILE, LabFleet, labOutputs, labPulumi, labPulumiAsync, readStackFile, STACK_TRACE_LINE, writeLabStackVariant,
+} from "../lab/labStack";
 
 const CONNECTIONS = 200;
 const GREEN_PORT = 8091;
@@ -159,15 +161,15 @@ describe("load through the gateway while pulumi up changes a route's weights", f
             Object.assign(hello, { versions: { blue: { port: hello.port }, green: { port: GREEN_PORT } }, healthPath: "/missing" });
         });
         const [first, ...rest] = helloHosts();
-        const since = async (host: string) => (await fleet.mustOnGuest(host, "date +%s")).trim();
+        // Each guest's own clock, for its journal.
         const started: Record<string, string> = {};
         for (const host of [first, ...rest]) {
-            started[host] = await since(host);
+            started[host] = (await fleet.mustOnGuest(host, "date +%s")).trim();
         }
         const r = labPulumi(["up", "--yes", "--skip-preview"], failing);
         expect(r.status, r.output.slice(-4000)).to.not.equal(0);
         expect(r.output).to.contain("answered 404").and.contain("the failed first release is undone");
-        expect(r.output, "no stack trace").to.not.match(/^\s+at .*\.(js|ts):\d+/m);
+        expect(r.output, "no stack trace").to.not.match(STACK_TRACE_LINE);
         // Blue ran on the first host only: the hosts after it were never touched.
         const blueLog = (host: string) => fleet.mustOnGuest(host,
             `journalctl -q --no-pager -u nordfleet-hello-blue.service --since @${started[host]} | grep -c Started || true`);
