@@ -214,6 +214,8 @@ export interface NodeReleaseContext {
     tls: NodeCertificate;
     /** The server that creates the ACL policies and tokens (the first in config order). */
     seedsAcl: boolean;
+    /** Where names outside `.consul` go (see `resolversFor`); none: only `.consul` resolves. */
+    resolvers?: string[];
 }
 
 /** Every file of one node's consul release. */
@@ -247,7 +249,7 @@ export function consulReleaseFiles(ctx: NodeReleaseContext): ReleaseFile[] {
         ...(ctx.seedsAcl ? seederFiles(datacenter, secrets) : []),
         { path: "systemd/consul.service", mode: "0644", content: renderTemplate("consul/consul.service.hbs", {}) },
         { path: "systemd/nordfleet-consul-dns.service", mode: "0644", content: renderTemplate("consul/consul-dns.service.hbs", {}) },
-        { path: "dnsmasq.conf", mode: "0644", content: renderDnsmasqConfig() },
+        { path: "dnsmasq.conf", mode: "0644", content: renderDnsmasqConfig(ctx.resolvers) },
         { path: "resolv.conf", mode: "0644", content: renderTemplate("consul/resolv.conf.hbs", {}) },
     ];
 }
@@ -262,6 +264,8 @@ export interface ConsulMember {
     connection: Connection;
     /** Changes when the guest is rebuilt (see RoleRelease). */
     machine: pulumi.Input<string>;
+    /** The resolvers its local resolver forwards names outside `.consul` to. */
+    resolvers: string[];
 }
 
 export interface ConsulClusterArgs {
@@ -312,7 +316,7 @@ export class ConsulCluster extends pulumi.ComponentResource {
             const files = pulumi.all([secrets, ca.certPem, cert.certPem, cert.privateKeyPem]).apply(
                 ([s, caPem, certPem, keyPem]) => consulReleaseFiles({
                     config, datacenter: this.datacenter, host, secrets: s,
-                    tls: { caPem, certPem, keyPem }, seedsAcl: host.name === seeder,
+                    tls: { caPem, certPem, keyPem }, seedsAcl: host.name === seeder, resolvers: member.resolvers,
                 }));
             return new RoleRelease(`${name}-${host.name}`, {
                 connection: member.connection,

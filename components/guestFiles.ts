@@ -4,7 +4,7 @@
  * doctor can tell a file changed by hand from what the last `pulumi up` pushed.
  */
 import * as crypto from "crypto";
-import { readTemplate } from "./render";
+import { readTemplate, renderTemplate } from "./render";
 
 export interface GuestFile {
     path: string;
@@ -17,10 +17,16 @@ export interface PushedFileDigest {
     sha256: string;
 }
 
-/** What every guest gets, whatever its role. */
-export function baselineGuestFiles(): GuestFile[] {
+/**
+ * What a guest gets at first boot, whatever its role: the sshd drop-in, and with
+ * `resolvers` its /etc/resolv.conf (so names outside the fleet resolve from the start).
+ */
+export function baselineGuestFiles(resolvers?: string[]): GuestFile[] {
     return [
         { path: "/etc/ssh/sshd_config.d/10-nordfleet.conf", permissions: "0644", content: readTemplate("guest/sshd-nordfleet.conf") },
+        ...(resolvers === undefined || resolvers.length === 0 ? [] : [
+            { path: "/etc/resolv.conf", permissions: "0644", content: renderTemplate("guest/resolv.conf.hbs", { resolvers }) },
+        ]),
     ];
 }
 

@@ -8,6 +8,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { LoadedFleet } from "../config/load";
 import { HostSpec, ServiceSpec } from "../config/types";
 import { ApiGateway } from "./apiGateway";
+import { resolversFor } from "../config/dns";
+import { consulMemberHosts } from "../config/placement";
 import { ConsulCluster } from "./consulCluster";
 import { Fleet } from "./fleet";
 import { HostBaseline } from "./hostBaseline";
@@ -59,10 +61,10 @@ export class Platform extends pulumi.ComponentResource {
         }
         const baselineOf = (host: HostSpec) => baselines[host.name];
 
-        // An agent joins through the servers: only VMs on a VLAN with a Consul server can.
-        const consulVlans = new Set(config.hosts.filter(h => h.role === "consul-server").map(h => h.vlan));
         this.consul = new ConsulCluster(`${name}-consul`, {
-            config, ca: this.ca, members: config.hosts.filter(h => consulVlans.has(h.vlan)).map(member),
+            config, ca: this.ca, members: consulMemberHosts(config).map(host => ({
+                ...member(host), resolvers: resolversFor(host, config, args.loaded.placement),
+            })),
         }, after(...Object.values(baselines)));
 
         const placement = databasePlacement(config);

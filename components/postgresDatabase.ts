@@ -12,9 +12,10 @@
  * postgres host of its own (the mapping below is per host, so that is a config change).
  */
 import * as crypto from "crypto";
+import * as fs from "fs";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { Endpoint, FleetConfig, HostSpec } from "../config/types";
+import { BackupSchedule, DEFAULT_BACKUP_SCHEDULE, Endpoint, FleetConfig, HostSpec } from "../config/types";
 import { Connection } from "./connection";
 import { InternalCa } from "./internalCa";
 import { liveRelease, ReleaseFile, RoleRelease } from "./release";
@@ -28,6 +29,8 @@ const LIVE = liveRelease("postgres");
 /** Finds, formats (only when blank) and mounts a data volume; RabbitMQ's release carries it too. */
 export const DATA_VOLUME_SCRIPT = "postgres/data-volume.sh";
 const MOUNT = "/var/lib/nordfleet/pgdata";
+/** The backup store's CA certificate in the release, where the stack names one. */
+const BACKUP_CA_FILE = "tls/backup-ca.crt";
 
 /** A data host as the fleet built it: what a release needs to reach and identify it. */
 export interface DataHost {
@@ -94,6 +97,35 @@ export function pgMemory(memoryMb: number, maxConnections: number): PgMemory {
     };
 }
 
+/** WAL, checkpoints and archiving, sized from the data volume and the VM's CPUs. */
+export interface PgWal {
+    maxWalSizeMb: number;
+    minWalSizeMb: number;
+    checkpointTimeout: string;
+    /**
+     * pgBackRest's archive-push-queue-max: past it, while the repository cannot be
+     * reached, WAL is dropped from the queue (the backup chain breaks) rather than
+     * filling the volume and stopping the database. pg_wal stays under this plus
+     * max_wal_size: about a quarter of the volume.
+     */
+    archiveQueueMaxMb: number;
+    /** pgBackRest's processes for archiving and backups. */
+    processMax: number;
+}
+
+export function pgWal(volumeGb: number, vcpus: number): PgWal {
+    const maxWalSizeMb = clamp(volumeGb * 1024 / 16, 256, 16384);
+    return {
+        maxWalSizeMb,
+        minWalSizeMb: clamp(maxWalSizeMb / 4, 80, 4096),
+        // A large volume's cluster writes more between checkpoints: fewer, spread-out ones.
+        checkpointTimeout: volumeGb >= 100 ? "15min" : "5min",
+        archiveQueueMaxMb: clamp(volumeGb * 1024 / 5, 128, 1 << 20),
+        // A quarter of the CPUs at most: backups and archiving must not starve queries.
+        processMax: clamp(vcpus / 4, 1, 8),
+    };
+}
+
 /**
  * A SCRAM-SHA-256 verifier as PostgreSQL stores it (RFC 5802/7677), so only the verifier
  * travels to the host. The salt is derived from the password and role, which keeps the
@@ -145,7 +177,16 @@ export function renderPgHba(clients: Record<string, string[]>): string {
 export interface BackupRepo {
     type: "s3" | "posix";
     path: string;
-    s3?: { bucket: string; endpoint: string; region: string; uriStyle: "path" | "host" } & Partial<BackupCredentials>;
+    s3?: {
+        bucket: string;
+        /** Host name (or address) only; a port given in the URL goes to `port`. */
+        endpoint: string;
+        port?: number;
+        region: string;
+        uriStyle: "path" | "host";
+        /** PEM of the CA the store's certificate chains to (`nordfleet:backup.caFile`), if not a public one. */
+        caPem?: string;
+    } & Partial<BackupCredentials>;
 }
 
 export interface BackupCredentials {
@@ -158,7 +199,7 @@ export interface BackupCredentials {
  * `s3://BUCKET[/PREFIX]?endpoint=HOST&region=R[&s3ForcePathStyle=true]` or `file:///PATH`
  * (a directory on the database host itself, for the lab).
  */
-export function backupRepo(backup: Endpoint | undefined): BackupRepo {
+export function backupRepo(backup: Endpoint | undefined, caPem?: string): BackupRepo {
     if (!backup) {
         throw new Error("nordfleet:backup is not set; PostgreSQL archives its WAL there. Set it to s3://BUCKET?endpoint=HOST&region=R, or file:///var/lib/nordfleet/backup in a lab stack");
     }
@@ -174,11 +215,13 @@ export function backupRepo(backup: Endpoint | undefined): BackupRepo {
     if (!url.hostname || !endpoint || !region) {
         throw new Error(`nordfleet:backup.url: "${backup.url}" needs a bucket, ?endpoint= and &region=`);
     }
+    const [, host, port] = /^(.*?)(?::(\d+))?$/.exec(endpoint)!;
     return {
         type: "s3",
         path: url.pathname.length > 1 ? url.pathname.replace(/\/+$/, "") : "/pgbackrest",
-        s3: { bucket: url.hostname, endpoint, region,
-              uriStyle: url.searchParams.get("s3ForcePathStyle") === "true" ? "path" : "host" },
+        s3: { bucket: url.hostname, endpoint: host, ...(port === undefined ? {} : { port: Number(port) }), region,
+              uriStyle: url.searchParams.get("s3ForcePathStyle") === "true" ? "path" : "host",
+              ...(caPem === undefined ? {} : { caPem }) },
     };
 }
 
@@ -194,6 +237,8 @@ export interface PostgresReleaseInput {
     cipherPass: string;
     /** Extra postgresql.conf settings (nordfleet:postgres.settings). */
     settings?: Record<string, string | number | boolean>;
+    /** When backups run and how long they are kept (nordfleet:postgres.backup). */
+    backup?: BackupSchedule;
 }
 
 const pgdataOf = () => `${MOUNT}/${PG_MAJOR}/main`;
@@ -213,8 +258,10 @@ export function postgresReleaseFiles(p: PostgresReleaseInput): ReleaseFile[] {
     const maxConnections = Number(settings.max_connections) > 0 ? Number(settings.max_connections) : 100;
     const stanza = p.host.name;
     const pgdata = pgdataOf();
+    const volumeGb = p.host.dataDisks.find(d => d.name === PG_DATA_DISK)?.sizeGb ?? 0;
     const ctx = { hostName: p.host.name, pgMajor: PG_MAJOR, live: LIVE, mount: MOUNT, pgdata, stanza,
                   address: p.host.address, port: PG_PORT, maxConnections, memory: pgMemory(p.host.memoryMb, maxConnections),
+                  wal: pgWal(volumeGb, p.host.vcpus), backup: p.backup ?? DEFAULT_BACKUP_SCHEDULE,
                   settings: Object.entries(settings).map(([name, value]) => ({ name, value: pgConfValue(value) })) };
     const clients = Object.fromEntries(p.services.map(s => [s, p.clients[s] ?? []]));
     return [
@@ -224,17 +271,22 @@ export function postgresReleaseFiles(p: PostgresReleaseInput): ReleaseFile[] {
         { path: "tls/server.crt", mode: "0644", content: p.tls.certPem },
         { path: "tls/server.key", mode: "0600", owner: "postgres:postgres", content: p.tls.keyPem },
         { path: "tls/ca.crt", mode: "0644", content: p.tls.caPem },
+        ...(p.repo.s3?.caPem === undefined ? [] : [{ path: BACKUP_CA_FILE, mode: "0644", content: p.repo.s3.caPem }]),
         { path: "pgbackrest.conf", mode: "0640", owner: "root:postgres",
-          content: renderTemplate("postgres/pgbackrest.conf.hbs", { ...ctx, repo: p.repo, cipherPass: p.cipherPass }) },
+          content: renderTemplate("postgres/pgbackrest.conf.hbs", { ...ctx, repo: p.repo, cipherPass: p.cipherPass,
+                                                                  backupCaFile: `${LIVE}/${BACKUP_CA_FILE}` }) },
         { path: "roles.sql", mode: "0600",
           content: renderRolesSql(p.services.map(name => ({ name, verifier: p.verifiers[name] }))) },
         { path: "restore.sh", mode: "0750", content: renderTemplate("postgres/restore.sh.hbs", ctx) },
         { path: "data-volume.sh", mode: "0755", content: readTemplate(DATA_VOLUME_SCRIPT) },
         { path: "systemd/nordfleet-postgres.service", mode: "0644",
           content: renderTemplate("postgres/nordfleet-postgres.service.hbs", ctx) },
-        { path: "systemd/nordfleet-pg-backup.service", mode: "0644",
-          content: renderTemplate("postgres/nordfleet-pg-backup.service.hbs", ctx) },
-        { path: "systemd/nordfleet-pg-backup.timer", mode: "0644", content: readTemplate("postgres/nordfleet-pg-backup.timer") },
+        { path: "systemd/nordfleet-pg-backup@.service", mode: "0644",
+          content: renderTemplate("postgres/nordfleet-pg-backup@.service.hbs", ctx) },
+        ...(["full", "diff"] as const).map(type => ({ path: `systemd/nordfleet-pg-backup-${type}.timer`, mode: "0644",
+            content: renderTemplate("postgres/nordfleet-pg-backup.timer.hbs", {
+                type, what: type === "full" ? "Full" : "Differential",
+                onCalendar: type === "full" ? ctx.backup.full : ctx.backup.differential }) })),
     ];
 }
 
@@ -274,7 +326,8 @@ export class PostgresDatabase extends pulumi.ComponentResource {
         if (!dataSerial) {
             throw new Error(`postgres host "${host.name}" needs a data disk named "${PG_DATA_DISK}" for the cluster`);
         }
-        const repo = backupRepo(args.config.backup);
+        const caFile = args.config.backup?.caFile;
+        const repo = backupRepo(args.config.backup, caFile === undefined ? undefined : fs.readFileSync(caFile, "utf8"));
         if (repo.s3 && !args.backupCredentials) {
             throw new Error(`PostgresDatabase ${name}: an s3:// backup repository needs backupCredentials (access key id and secret)`);
         }
@@ -291,6 +344,7 @@ export class PostgresDatabase extends pulumi.ComponentResource {
             .apply(([v, certPem, keyPem, caPem, cipherPass, creds]) => postgresReleaseFiles({
                 host, dataSerial, services: args.services, clients: args.clients, verifiers: v,
                 tls: { certPem, keyPem, caPem }, cipherPass, settings: args.config.postgres.settings,
+                backup: args.config.postgres.backup,
                 repo: repo.s3 ? { ...repo, s3: { ...repo.s3, ...(creds as BackupCredentials) } } : repo,
             })));
         const roleRelease = new RoleRelease(`${name}-release`, {

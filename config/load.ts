@@ -7,10 +7,11 @@ import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { databasePlacement } from "../components/postgresDatabase";
+import { dnsFrom, validateDns, validateNamesResolvable } from "./dns";
 import { placeHosts, Placement } from "./placement";
 import { EEA_COUNTRIES, Site, siteCatalogue } from "./sites";
 import {
-    Capacity, DataDisk, Endpoint, Environment, FleetConfig, GatewaySettings, HostSpec, Hypervisor, Mirrors, PostgresSettings, Role,
+    BackupEndpoint, Capacity, DEFAULT_BACKUP_SCHEDULE, DataDisk, Endpoint, Environment, FleetConfig, GatewaySettings, HostSpec, Hypervisor, Mirrors, PostgresSettings, Role,
     ServiceSpec, SshSettings, Vlan,
 } from "./types";
 import {
@@ -33,7 +34,7 @@ export type RawConfig = Record<string, unknown>;
 export const CONFIG_KEYS = [
     "environment", "allowedCountries", "ssh", "baseImage", "baseKernel", "baseInitrd", "hypervisors", "vlans", "hosts",
     "services", "backup", "backupCredentials", "mirrors", "stateBackend", "gateway",
-    "postgres", "sites",
+    "postgres", "sites", "dns",
 ] as const;
 
 /** URL schemes each endpoint accepts. */
@@ -190,6 +191,7 @@ export function parseFleetConfig(raw: RawConfig): LoadedFleet {
         ...validateServiceRouting("nordfleet:services", services, hosts),
         ...(raw.gateway === undefined ? [] : validateGateway("nordfleet:gateway", raw.gateway)),
         ...(raw.postgres === undefined ? [] : validatePostgres("nordfleet:postgres", raw.postgres)),
+        ...(raw.dns === undefined ? [] : validateDns("nordfleet:dns", raw.dns, vlans, hosts, allowed, environment, sites)),
     );
     const gateway = gatewayFrom(raw.gateway, environment);
     problems.push(
@@ -199,6 +201,10 @@ export function parseFleetConfig(raw: RawConfig): LoadedFleet {
     );
     const endpoints = parseEndpoints(raw, allowed, environment, sites);
     problems.push(...endpoints.problems);
+    const dns = dnsFrom(raw.dns);
+    if (problems.length === 0) {
+        problems.push(...validateNamesResolvable("nordfleet:dns.resolvers", { dns, vlans, hosts, ...endpoints }));
+    }
     if ((baseKernel === undefined) !== (baseInitrd === undefined)) {
         problems.push(`nordfleet:baseInitrd: direct kernel boot needs both baseKernel and baseInitrd; set both or neither`);
     }
@@ -218,9 +224,12 @@ export function parseFleetConfig(raw: RawConfig): LoadedFleet {
 
     const config: FleetConfig = {
         environment, allowedCountries, ssh, baseImage, baseKernel, baseInitrd, hypervisors, vlans, hosts, services, consulServers,
-        backup: endpoints.backup, mirrors: endpoints.mirrors, stateBackend: endpoints.stateBackend, gateway,
+        backup: endpoints.backup, mirrors: endpoints.mirrors, stateBackend: endpoints.stateBackend, gateway, dns,
         sites: declaredSites,
-        postgres: { settings: { ...((raw.postgres as PostgresSettings | undefined)?.settings ?? {}) } },
+        postgres: {
+            settings: { ...((raw.postgres as PostgresSettings | undefined)?.settings ?? {}) },
+            backup: { ...DEFAULT_BACKUP_SCHEDULE, ...((raw.postgres as Partial<PostgresSettings> | undefined)?.backup ?? {}) },
+        },
     };
     let placement: Placement;
     try {
@@ -239,14 +248,18 @@ export function parseFleetConfig(raw: RawConfig): LoadedFleet {
 /** Every place outside the fleet that data goes to or comes from, each held to the residency rule. */
 function parseEndpoints(raw: RawConfig, allowed: ReadonlySet<string>, environment: Environment, sites: readonly Site[]) {
     const problems: Problems = [];
-    const check = (field: string, value: unknown, schemes: readonly string[]): Endpoint | undefined => {
+    const check = (field: string, value: unknown, schemes: readonly string[], extraKeys: string[] = []): Endpoint | undefined => {
         if (value === undefined) {
             return undefined;
         }
-        problems.push(...validateEndpoint(field, value, schemes, allowed, environment, sites));
+        problems.push(...validateEndpoint(field, value, schemes, allowed, environment, sites, extraKeys));
         return value as Endpoint;
     };
-    const backup = check("nordfleet:backup", raw.backup, ENDPOINT_SCHEMES.backup);
+    const backup = check("nordfleet:backup", raw.backup, ENDPOINT_SCHEMES.backup, ["caFile"]) as BackupEndpoint | undefined;
+    if (backup?.caFile !== undefined && !(typeof backup.caFile === "string" && path.isAbsolute(backup.caFile))) {
+        problems.push(`nordfleet:backup.caFile: ${JSON.stringify(backup.caFile)} is not an absolute path; give the PEM ` +
+            `file of the CA that signed the object store's certificate, or leave caFile out for a publicly trusted one`);
+    }
     if (backup && environment !== "lab" && String(backup.url).startsWith("file:")) {
         problems.push(`nordfleet:backup.url: ${JSON.stringify(backup.url)} keeps backups on the database host itself, ` +
             `which only a lab stack may do; use an s3:// bucket in an allowed country`);
@@ -306,6 +319,12 @@ export function loadFleetConfig(): LoadedFleet {
         throw new ConfigError(missingArtifacts.map(svc => `nordfleet:services: ${JSON.stringify(svc.name)} ships ` +
             `${JSON.stringify((svc.artifact as { inline: string }).inline)}, which is not in the project; give a path ` +
             `relative to the project root, or a { url, sha256 } artifact`));
+    }
+    const backupCa = loaded.config.backup?.caFile;
+    if (backupCa !== undefined && !isReadable(backupCa)) {
+        throw new ConfigError([`nordfleet:backup.caFile: ${JSON.stringify(backupCa)} cannot be read; put the object ` +
+            `store's CA certificate (PEM) there${loaded.config.environment === "lab" ? " (lab/up writes the lab's)" : ""}, ` +
+            `or leave caFile out for a publicly trusted certificate`]);
     }
     const tlsFiles = loaded.config.gateway.tls;
     const unreadable = tlsFiles === undefined ? [] : (["certFile", "keyFile"] as const).filter(k => !isReadable(tlsFiles[k]));

@@ -75,3 +75,9 @@ export function placeHosts(hosts: HostSpec[], hypervisors: Hypervisor[]): Placem
     }
     return placement;
 }
+
+/** An agent joins through the servers: Consul's members are the VMs on a VLAN with a Consul server. */
+export function consulMemberHosts(config: { hosts: HostSpec[] }): HostSpec[] {
+    const vlans = new Set(config.hosts.filter(h => h.role === "consul-server").map(h => h.vlan));
+    return config.hosts.filter(h => vlans.has(h.vlan));
+}

@@ -171,9 +171,26 @@ export interface GatewaySettings {
     tls?: GatewayTlsFiles;
 }
 
+/** When pgBackRest backs a cluster up (systemd OnCalendar expressions) and for how long backups are kept. */
+export interface BackupSchedule {
+    full: string;
+    differential: string;
+    /** A point-in-time restore reaches back at least this many days. */
+    retentionDays: number;
+}
+
+/** A full backup a week and a differential every other night, kept for two weeks. */
+export const DEFAULT_BACKUP_SCHEDULE: BackupSchedule = {
+    full: "Sun *-*-* 01:00:00",
+    differential: "Mon..Sat *-*-* 01:00:00",
+    retentionDays: 14,
+};
+
 export interface PostgresSettings {
     /** Extra postgresql.conf settings for every postgres host; they win over nordfleet's sizing. */
     settings: Record<string, string | number | boolean>;
+    /** The backup schedule and retention (defaults filled in). */
+    backup: BackupSchedule;
 }
 
 /**
@@ -183,6 +200,30 @@ export interface PostgresSettings {
 export interface Endpoint {
     url: string;
     site: string;
+}
+
+/**
+ * A backup target: an endpoint, and where its TLS certificate is not signed by a
+ * public CA (an object store behind the team's own CA), that CA's certificate.
+ */
+export interface BackupEndpoint extends Endpoint {
+    /** Absolute path of the PEM CA certificate the store's TLS certificate chains to. */
+    caFile?: string;
+}
+
+/**
+ * A DNS resolver the guests forward every name outside `.consul` to. Guests have no
+ * route off their VLAN, so a resolver serves the VLANs its address lies in; its site
+ * is held to the residency rule, since every name a guest looks up is sent there.
+ */
+export interface Resolver {
+    address: string;
+    site: string;
+}
+
+export interface DnsSettings {
+    /** In order of preference; a guest asks those of its own site first. */
+    resolvers: Resolver[];
 }
 
 export interface Mirrors {
@@ -212,7 +253,9 @@ export interface FleetConfig {
     /** Number of Consul servers: 3 or 5, or 1 in a lab stack. */
     consulServers: number;
     /** Where database backups are sent. */
-    backup?: Endpoint;
+    backup?: BackupEndpoint;
+    /** Where guests resolve names outside `.consul` (none by default). */
+    dns: DnsSettings;
     mirrors: Mirrors;
     /** Where the stack's state lives; required in prod, so its residency is checked too. */
     stateBackend?: Endpoint;

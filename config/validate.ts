@@ -175,13 +175,16 @@ export function validateSite(field: string, site: unknown, allowedCountries: Rea
  */
 export function validateEndpoint(field: string, endpoint: unknown, schemes: readonly string[],
                                  allowedCountries: ReadonlySet<string>, environment: Environment,
-                                 sites: readonly Site[] = SITES): Problems {
+                                 sites: readonly Site[] = SITES, extraKeys: readonly string[] = []): Problems {
     if (typeof endpoint !== "object" || endpoint === null || Array.isArray(endpoint)) {
         return [`${field}: ${show(endpoint)} is not an endpoint; use { url: "${schemes[0]}://...", site: "oslo-1" }`];
     }
     const { url, site } = endpoint as Partial<Endpoint>;
     const scheme = typeof url === "string" ? /^([a-z][a-z0-9+.-]*):\/\/[^\s]+$/.exec(url)?.[1] : undefined;
+    const keys = ["url", "site", ...extraKeys];
     return [
+        ...Object.keys(endpoint).filter(k => !keys.includes(k)).map(k =>
+            `${field}.${k}: unknown key; an endpoint here has ${keys.join(", ")}`),
         ...(scheme !== undefined && schemes.includes(scheme) ? []
             : [`${field}.url: ${show(url)} is not a URL nordfleet can use here; use one starting with ` +
                 `${schemes.map(s => `${s}://`).join(" or ")}`]),
@@ -612,8 +615,11 @@ export function validatePostgres(field: string, postgres: unknown): Problems {
         return [`${field}: ${show(postgres)} is not a map; use { settings: { work_mem: "16MB", ... } }`];
     }
     const p = postgres as Record<string, any>;
-    const problems: Problems = Object.keys(p).filter(k => k !== "settings").map(k =>
-        `${field}.${k}: is not a postgres setting; use settings`);
+    const problems: Problems = Object.keys(p).filter(k => k !== "settings" && k !== "backup").map(k =>
+        `${field}.${k}: is not a postgres setting; use settings or backup`);
+    if (p.backup !== undefined) {
+        problems.push(...validateBackupSchedule(`${field}.backup`, p.backup));
+    }
     if (p.settings === undefined) {
         return problems;
     }
@@ -634,6 +640,31 @@ export function validatePostgres(field: string, postgres: unknown): Problems {
             problems.push(`${field}.settings.${name}: ${show(value)} is not a setting value; use a number, true/false ` +
                 `or a one-line string such as "16MB"`);
         }
+    }
+    return problems;
+}
+
+const BACKUP_SCHEDULE_KEYS = ["full", "differential", "retentionDays"];
+/** What a systemd calendar expression is made of ("Sun *-*-* 01:00:00", "daily", "Mon..Sat 02:30"). */
+const ON_CALENDAR = /^[A-Za-z0-9*:,./~ +-]{1,100}$/;
+
+/** `nordfleet:postgres.backup`: { full?, differential?, retentionDays? }. systemd checks each calendar on the host. */
+export function validateBackupSchedule(field: string, backup: unknown): Problems {
+    if (typeof backup !== "object" || backup === null || Array.isArray(backup)) {
+        return [`${field}: ${show(backup)} is not a map; use { full: "Sun *-*-* 01:00:00", differential: ` +
+            `"Mon..Sat *-*-* 01:00:00", retentionDays: 14 }`];
+    }
+    const b = backup as Record<string, unknown>;
+    const problems: Problems = Object.keys(b).filter(k => !BACKUP_SCHEDULE_KEYS.includes(k)).map(k =>
+        `${field}.${k}: unknown key; use ${BACKUP_SCHEDULE_KEYS.join(", ")}`);
+    for (const key of ["full", "differential"]) {
+        if (b[key] !== undefined && !(typeof b[key] === "string" && ON_CALENDAR.test(b[key] as string))) {
+            problems.push(`${field}.${key}: ${show(b[key])} is not a systemd calendar expression; use one such as ` +
+                `"Sun *-*-* 01:00:00" or "daily" (see systemd.time(7))`);
+        }
+    }
+    if (b.retentionDays !== undefined) {
+        problems.push(...validateInteger(`${field}.retentionDays`, b.retentionDays, 1, 3650));
     }
     return problems;
 }

@@ -15,6 +15,9 @@ export NORDFLEET_ACTIONLINT_VERSION=1.7.12
 # The load test's HTTP client: Go's net/http, which retries an idempotent request that a
 # keep-alive connection's close cut off, as browsers and service clients do.
 export NORDFLEET_VEGETA_VERSION=12.13.0
+# The lab's S3 object store. SeaweedFS tags its releases without semver's "v", so the
+# module proxy knows them by commit: this is the 2026-11-09 commit of its main line.
+export NORDFLEET_SEAWEEDFS_VERSION=0.0.0-20261109003541-7506e5f91cd6
 # Upstream release sources of the plugins, for machines where `pulumi plugin install`
 # cannot download them (see README, "The engine"). Defaults to ../shared/plugin-sources
 # beside the checkout where that folder exists.

@@ -6,7 +6,7 @@
 #   - the pulumi CLI at the version of @pulumi/pulumi in package-lock.json
 #   - the pulumi-language-nodejs host
 #   - the command, random and tls resource plugins at the versions their SDKs request
-#   - consul, for the lab images, actionlint, which checks the CI workflow, and vegeta,
+#   - consul, for the lab images, SeaweedFS, the lab's S3 object store, actionlint, which checks the CI workflow, and vegeta,
 #     the load test's HTTP client
 # A `pulumi` already on PATH at the right version is used as it is, and so is a plugin
 # already installed. Builds are cached under $NORDFLEET_CACHE, keyed by version, so a
@@ -111,6 +111,24 @@ replace launchpad.net/gocheck => github.com/go-check/check v0.0.0-20140225173054
 }
 step "consul $NORDFLEET_CONSUL_VERSION" install_consul
 step_log "$("$NORDFLEET_CACHE/consul-$NORDFLEET_CONSUL_VERSION/consul" version | head -n 1)"
+
+# ---------------------------------------------------------------- SeaweedFS (the lab's S3 store)
+install_seaweedfs() {
+    local bin="$NORDFLEET_CACHE/seaweedfs-$NORDFLEET_SEAWEEDFS_VERSION/weed"
+    [ -x "$bin" ] && return
+    local src="$NORDFLEET_CACHE/src/seaweedfs-$NORDFLEET_SEAWEEDFS_VERSION"
+    # SeaweedFS's go.mod replaces go-bip39 with its maintained fork; a wrapper repeats it.
+    write_wrapper "$src" github.com/seaweedfs/seaweedfs/weed "module nordfleet.local/seaweedfs
+
+go 1.26
+
+require github.com/seaweedfs/seaweedfs v$NORDFLEET_SEAWEEDFS_VERSION
+
+replace github.com/tyler-smith/go-bip39 => github.com/cosmos/go-bip39 v1.0.0"
+    mkdir -p "$(dirname "$bin")"
+    go_build "$src" github.com/seaweedfs/seaweedfs/weed "$bin"
+}
+step "seaweedfs $NORDFLEET_SEAWEEDFS_VERSION" install_seaweedfs
 
 # ---------------------------------------------------------------- actionlint (CI lint)
 go_tool() { # name module version: installs the module's command into the cache, once

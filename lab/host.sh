@@ -1,7 +1,7 @@
 # The lab hypervisor's pieces: Debian packages, the namespace, libvirtd, sshd, the
 # image pool, and pulumi run from inside the namespace.
 LAB_PACKAGES="libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils genisoimage debootstrap
-openssh-server openssh-client iproute2 e2fsprogs"
+openssh-server openssh-client iproute2 e2fsprogs dnsmasq-base openssl curl"
 
 lab_install_packages() {
     local missing=()
@@ -118,6 +118,19 @@ lab_stack_file() {
     mv "$LAB_STACK_FILE.new" "$LAB_STACK_FILE"
 }
 
+# The lab's secret config, set into the stack file from the root-only files it lives in
+# (on stdin: a secret never stands in a command line).
+lab_stack_secrets() { # env...
+    local creds=$LAB_OBJECTS/backup-credentials.json key
+    [ -f "$creds" ] || return 0
+    for key in accessKeyId secretAccessKey; do
+        node -e 'process.stdout.write(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"))[process.argv[2]])' \
+            "$creds" "$key" |
+            "$@" pulumi config set --secret --path "nordfleet:backupCredentials.$key" \
+                --stack lab --config-file "$LAB_STACK_FILE" --non-interactive
+    done
+}
+
 lab_pulumi() { # pulumi arguments (up|destroy ...)
     mkdir -p "$LAB_HOME/state"
     [ -f "$LAB_HOME/passphrase" ] || (umask 077 && head -c 32 /dev/urandom | base64 >"$LAB_HOME/passphrase")
@@ -126,6 +139,7 @@ lab_pulumi() { # pulumi arguments (up|destroy ...)
         lab_stack_init "${env[@]}"
     fi
     lab_stack_file
+    lab_stack_secrets "${env[@]}"
     # The engine runs inside the namespace: it reaches the lab hypervisor and nothing else.
     in_ns "${env[@]}" PATH="$PATH" pulumi "$@" --stack lab --config-file "$LAB_STACK_FILE" --non-interactive
 }

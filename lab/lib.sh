@@ -11,6 +11,13 @@ LAB_MGMT_IF=nfmgmt
 # in for the internet. Only the gateway has a NIC on it.
 LAB_PUBLIC_IF=nfpublic
 LAB_PUBLIC_ADDR=10.198.0.1
+# The lab's own DNS zone, served by a resolver on the hypervisor's VLAN addresses (the
+# guests' upstream, as a site's resolvers are in prod), and its S3 object store, reached
+# by name over TLS like prod's: pgBackRest's repository lives there.
+LAB_ZONE=lab.nordfleet.internal
+LAB_OBJECTS_NAME=objects.$LAB_ZONE
+LAB_OBJECTS=$LAB_HOME/objects          # its CA, certificate, identities and log
+LAB_BACKUP_BUCKET=nordfleet-backups
 
 STEP_LABEL=lab
 . "$(dirname "${BASH_SOURCE[0]}")/../engine/steps.sh"

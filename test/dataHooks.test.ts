@@ -163,7 +163,7 @@ export -f pg_systemctl
     after(() => {
         sh(`nsenter --net=/run/netns/nfdata-pg-srv runuser -u postgres -- ${PG_BIN}/pg_ctl -D /etc/nordfleet/postgres/current -m immediate stop`);
         sh(`umount /var/lib/nordfleet/pgdata; losetup -d ${loop} ${swapLoop}; rm -rf /etc/nordfleet/postgres ${tmp}
-            rm -f /etc/systemd/system/nordfleet-postgres.service /etc/systemd/system/nordfleet-pg-backup.*
+            rm -f /etc/systemd/system/nordfleet-postgres.service /etc/systemd/system/nordfleet-pg-backup*
             rmdir /var/lib/nordfleet/pgdata 2>/dev/null; true`);
         dropNet("pg");
         releaseLock();

@@ -49,7 +49,7 @@ describe("parseFleetConfig", () => {
         (raw.hosts as any[])[2].role = "webserver";
         expect(problemsOf(raw)).to.deep.equal([
             `nordfleet:hostz: is not a nordfleet setting; remove it or use one of: environment, allowedCountries, ssh, ` +
-            `baseImage, baseKernel, baseInitrd, hypervisors, vlans, hosts, services, backup, backupCredentials, mirrors, stateBackend, gateway, postgres, sites`,
+            `baseImage, baseKernel, baseInitrd, hypervisors, vlans, hosts, services, backup, backupCredentials, mirrors, stateBackend, gateway, postgres, sites, dns`,
             `nordfleet:hosts: the address "10.110.0.10" is given to more than one host; give every host its own address`,
             `nordfleet:hosts[2].role: "webserver" is not a role; use one of: gateway, consul-server, service, postgres, rabbitmq`,
             `nordfleet:hosts[2].services: only hosts with role "service" run services; move ["hello"] to a service host ` +
@@ -94,6 +94,7 @@ describe("parseFleetConfig", () => {
             raw.sites = [{ id: "tampere-1", city: "Tampere", country, provider: "Pohjola DC" }];
             (raw.hypervisors as any[])[0].site = "tampere-1";
             raw.backup = { url: "s3://backups?endpoint=s3.tampere.example&region=tre", site: "tampere-1" };
+            raw.dns = { resolvers: [{ address: "10.110.0.2", site: "tampere-1" }] };
             (raw.hosts as any[]).splice(1, 0,
                 { name: "consul-2", role: "consul-server", vlan: "platform", address: "10.110.0.21" },
                 { name: "consul-3", role: "consul-server", vlan: "platform", address: "10.110.0.22" });
@@ -110,6 +111,7 @@ describe("parseFleetConfig", () => {
             const problems = problemsOf({ ...withOwnSite("CH"), backupCredentials: { accessKeyId: "a", secretAccessKey: "b" } });
             expect(problems).to.deep.equal([
                 `nordfleet:hypervisors[0].site: "tampere-1" is in CH, outside the allowed countries (${EEA_LIST}); use one of: ${EEA_SITES}`,
+                `nordfleet:dns.resolvers[0].site: "tampere-1" is in CH, outside the allowed countries (${EEA_LIST}); use one of: ${EEA_SITES}`,
                 `nordfleet:backup.site: "tampere-1" is in CH, outside the allowed countries (${EEA_LIST}); use one of: ${EEA_SITES}`,
             ]);
         });

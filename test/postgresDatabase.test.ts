@@ -3,9 +3,9 @@ import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { isSecretValue, recorded, reveal, settle, valueOf } from "./mocks";
 import { ConfigError, parseFleetConfig, RawConfig } from "../config/load";
-import { FleetConfig, HostSpec } from "../config/types";
+import { BackupSchedule, FleetConfig, HostSpec } from "../config/types";
 import {
-    backupRepo, databasePlacement, pgMemory, PostgresDatabase, postgresReleaseFiles, postgresVars, renderPgHba,
+    backupRepo, databasePlacement, pgMemory, pgWal, PostgresDatabase, postgresReleaseFiles, postgresVars, renderPgHba,
     renderRolesSql, scramVerifier, scramVerifierWithSalt, serviceClientAddresses,
 } from "../components/postgresDatabase";
 import { InternalCa } from "../components/internalCa";
@@ -53,6 +53,7 @@ function rawConfig(): RawConfig {
           dataDisks: [{ name: "pgdata", sizeGb: 2 }] },
     ];
     raw.backup = { url: "s3://nordfleet-backups?endpoint=objects.sto.nordfleet.internal&region=stockholm", site: "stockholm-1" };
+    raw.dns = { resolvers: [{ address: "10.110.0.2", site: "stockholm-1" }] };
     return raw;
 }
 
@@ -157,6 +158,45 @@ describe("postgres: mapping and rendering", () => {
     it("sizes memory from the host", () => {
         expect(pgMemory(2048, 100)).to.deep.equal({ sharedBuffersMb: 512, effectiveCacheSizeMb: 1536, maintenanceWorkMemMb: 128, workMemMb: 5 });
         expect(pgMemory(512, 100)).to.deep.equal({ sharedBuffersMb: 128, effectiveCacheSizeMb: 384, maintenanceWorkMemMb: 32, workMemMb: 2 });
+    });
+
+    it("sizes WAL, checkpoints and archiving from the data volume and the CPUs (the lab's db-1 and prod's pg-1)", () => {
+        expect(pgWal(2, 1)).to.deep.equal({ maxWalSizeMb: 256, minWalSizeMb: 80, checkpointTimeout: "5min",
+                                            archiveQueueMaxMb: 409, processMax: 1 });
+        expect(pgWal(500, 8)).to.deep.equal({ maxWalSizeMb: 16384, minWalSizeMb: 4096, checkpointTimeout: "15min",
+                                              archiveQueueMaxMb: 102400, processMax: 2 });
+    });
+
+    it("renders the derived values, the backup schedule and the production settings at two VM sizes", () => {
+        const render = (sizeGb: number, vcpus: number, backup?: BackupSchedule) => {
+            const host = { ...hostOf(config(), "pg-1"), vcpus, dataDisks: [{ name: "pgdata", sizeGb, protect: true }] };
+            const files = postgresReleaseFiles({
+                host, dataSerial: "s", services: [], clients: {}, verifiers: {}, backup,
+                tls: { certPem: "C", keyPem: "K", caPem: "A" }, repo: { type: "posix", path: "/b" }, cipherPass: "x",
+            });
+            return Object.fromEntries(files.map(f => [f.path, f.content]));
+        };
+        const small = render(2, 1);
+        expect(small["postgresql.conf"]).to.contain("max_wal_size = 256MB\nmin_wal_size = 80MB\ncheckpoint_timeout = 5min\n")
+            .and.contain("wal_compression = lz4").and.contain("idle_in_transaction_session_timeout = '10min'")
+            .and.contain("shared_preload_libraries = 'pg_stat_statements'");
+        expect(small["pgbackrest.conf"]).to.contain("repo1-retention-full-type=time\nrepo1-retention-full=14\n")
+            .and.contain("archive-async=y\nspool-path=/var/spool/pgbackrest\narchive-push-queue-max=409MB\nprocess-max=1\n");
+        expect(small["systemd/nordfleet-pg-backup-full.timer"]).to.contain("OnCalendar=Sun *-*-* 01:00:00\n")
+            .and.contain("Unit=nordfleet-pg-backup@full.service");
+        expect(small["systemd/nordfleet-pg-backup-diff.timer"]).to.contain("OnCalendar=Mon..Sat *-*-* 01:00:00\n")
+            .and.contain("Unit=nordfleet-pg-backup@diff.service");
+        expect(small["systemd/nordfleet-pg-backup@.service"]).to.contain("Requisite=nordfleet-postgres.service")
+            .and.contain("IOSchedulingClass=idle").and.contain("--type=%i backup");
+        expect(small["systemd/nordfleet-pg-backup@.service"]).not.to.contain("Requires=");
+        expect(small["systemd/nordfleet-postgres.service"]).to.contain("Restart=on-failure")
+            .and.contain("OOMScoreAdjust=-1000\nEnvironment=PG_OOM_ADJUST_FILE=/proc/self/oom_score_adj\nEnvironment=PG_OOM_ADJUST_VALUE=0");
+
+        const large = render(500, 8, { full: "daily", differential: "*-*-* 13:00:00", retentionDays: 30 });
+        expect(large["postgresql.conf"]).to.contain("max_wal_size = 16384MB\nmin_wal_size = 4096MB\ncheckpoint_timeout = 15min\n");
+        expect(large["pgbackrest.conf"]).to.contain("repo1-retention-full=30\n").and.contain("archive-push-queue-max=102400MB\nprocess-max=2\n");
+        expect(large["systemd/nordfleet-pg-backup-full.timer"]).to.contain("OnCalendar=daily\n");
+        expect(large["systemd/nordfleet-pg-backup-diff.timer"]).to.contain("OnCalendar=*-*-* 13:00:00\n");
     });
 
     it("maps the backup endpoint to a pgBackRest repository", () => {

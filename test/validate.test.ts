@@ -338,7 +338,12 @@ describe("validators", () => {
             [{ settings: { work_mem: "16MB\nssl = off" } }, [`p.settings.work_mem: "16MB\\nssl = off" is not a setting value; ${valueHint}`]],
             [{ settings: { shared_buffers: ["1GB"] } }, [`p.settings.shared_buffers: ["1GB"] is not a setting value; ${valueHint}`]],
             [{ settings: "work_mem=16MB" }, [`p.settings: "work_mem=16MB" is not a map; use { NAME: VALUE }, e.g. { work_mem: "16MB" }`]],
-            [{ tuning: {} }, [`p.tuning: is not a postgres setting; use settings`]],
+            [{ tuning: {} }, [`p.tuning: is not a postgres setting; use settings or backup`]],
+            [{ backup: { full: "Sun *-*-* 01:00:00", differential: "daily", retentionDays: 30 } }, []],
+            [{ backup: { full: "Sun 01:00\nExecStart=/bin/sh" } }, [`p.backup.full: "Sun 01:00\\nExecStart=/bin/sh" is not a ` +
+                `systemd calendar expression; use one such as "Sun *-*-* 01:00:00" or "daily" (see systemd.time(7))`]],
+            [{ backup: { retentionDays: 0, weekly: true } }, [`p.backup.weekly: unknown key; use full, differential, retentionDays`,
+                `p.backup.retentionDays: 0 is out of range; use a whole number from 1 to 3650`]],
             [[], [`p: [] is not a map; use { settings: { work_mem: "16MB", ... } }`]],
         ];
         for (const [value, expected] of cases) {

@@ -2,7 +2,10 @@
 # DISK_DIR, FSTAB, STANZA, ADDRESS, PORT, DATABASES (space-separated).
 PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
 PG_UNIT=nordfleet-postgres.service
-PG_UNITS="nordfleet-postgres.service nordfleet-pg-backup.service nordfleet-pg-backup.timer"
+PG_UNITS="nordfleet-postgres.service nordfleet-pg-backup@.service nordfleet-pg-backup-full.timer nordfleet-pg-backup-diff.timer"
+PG_TIMERS="nordfleet-pg-backup-full.timer nordfleet-pg-backup-diff.timer"
+# Units of earlier releases: one nightly full backup.
+PG_RETIRED_UNITS="nordfleet-pg-backup.timer nordfleet-pg-backup.service"
 
 # The one place that talks to systemd, so a host without it can stand in.
 declare -F pg_systemctl >/dev/null || pg_systemctl() { systemctl "$@"; }
@@ -20,7 +23,7 @@ pg_backrest() {
 }
 
 role_validate() ( # DIR
-    local dir=$1 out
+    local dir=$1 out t calendar
     # The server's own parser: an unknown setting or a value it rejects ends in FATAL.
     # It reads the candidate file and nothing of the running server.
     runuser -u postgres -- "$PG_BIN/postgres" -C data_directory -c config_file="$dir/postgresql.conf" \
@@ -29,6 +32,10 @@ role_validate() ( # DIR
     openssl x509 -noout -in "$dir/tls/server.crt" || pg_fail "tls/server.crt is not a certificate"
     [ "$(openssl x509 -noout -pubkey -in "$dir/tls/server.crt")" = "$(openssl pkey -pubout -in "$dir/tls/server.key")" ] \
         || pg_fail "tls/server.key does not match tls/server.crt"
+    for t in $PG_TIMERS; do
+        calendar=$(sed -n 's/^OnCalendar=//p' "$dir/systemd/$t")
+        systemd-analyze calendar "$calendar" >/dev/null 2>&1 || pg_fail "$t: OnCalendar=$calendar is not a calendar systemd understands"
+    done
     # pgBackRest only warns about an unknown option; a release must not carry one.
     out=$(runuser -u postgres -- pgbackrest --config="$dir/pgbackrest.conf" --stanza="$STANZA" info 2>&1) \
         || pg_fail "pgbackrest info with the candidate pgbackrest.conf failed: $out"
@@ -41,6 +48,7 @@ pg_cluster() {
     install -d -o postgres -g postgres -m 0700 "$(dirname "$PGDATA")"
     install -d -o postgres -g postgres -m 2775 /run/postgresql
     install -d -o postgres -g postgres -m 0750 /var/log/pgbackrest
+    install -d -o postgres -g postgres -m 0750 /var/spool/pgbackrest
     # Never re-initialise: a data directory with PG_VERSION is the database.
     if [ ! -f "$PGDATA/PG_VERSION" ]; then
         runuser -u postgres -- "$PG_BIN/initdb" -D "$PGDATA" --auth-local=peer --auth-host=scram-sha-256 \
@@ -50,6 +58,13 @@ pg_cluster() {
 
 pg_units() { # DIR; installs the units when they changed
     local changed=0 u
+    for u in $PG_RETIRED_UNITS; do
+        if [ -f "/etc/systemd/system/$u" ]; then
+            pg_systemctl disable --now "$u" >/dev/null 2>&1 || true
+            rm -f "/etc/systemd/system/$u"
+            changed=1
+        fi
+    done
     for u in $PG_UNITS; do
         if ! cmp -s "$1/systemd/$u" "/etc/systemd/system/$u"; then
             install -m 0644 "$1/systemd/$u" "/etc/systemd/system/$u" || pg_fail "could not install $u"
@@ -98,7 +113,8 @@ role_activate() ( # DIR (= .../current)
     if ! pg_backrest info --output=json | grep -q '"label"'; then
         pg_backrest --type=full backup >/dev/null || pg_fail "the first full backup failed"
     fi
-    pg_systemctl enable --now --no-reload nordfleet-pg-backup.timer >/dev/null 2>&1 || pg_fail "could not enable the backup timer"
+    # shellcheck disable=SC2086
+    pg_systemctl enable --now --no-reload $PG_TIMERS >/dev/null 2>&1 || pg_fail "could not enable the backup timers"
 )
 
 role_check() (

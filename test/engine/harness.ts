@@ -45,6 +45,13 @@ export class ScratchProject {
             spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", keyFile]);
         }
         configYaml = configYaml.replace(/^( *keyFile: ).*$/m, `$1${keyFile}`);
+        // Likewise the object store's CA (lab/up makes the lab's): a scratch one.
+        const caFile = path.join(this.dir, "objects-ca.pem");
+        if (/^ *caFile: /m.test(configYaml) && !fs.existsSync(caFile)) {
+            spawnSync("openssl", ["req", "-x509", "-new", "-nodes", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                "-keyout", "/dev/null", "-out", caFile, "-days", "1", "-subj", "/CN=scratch object store CA"]);
+        }
+        configYaml = configYaml.replace(/^( *caFile: ).*$/m, `$1${caFile}`);
         fs.writeFileSync(path.join(this.dir, `Pulumi.${stack}.yaml`), configYaml);
         this.mustPulumi("stack", "init", stack, "--secrets-provider", "passphrase");
         if (/s3:\/\/nordfleet-backups/.test(configYaml)) {

@@ -218,6 +218,23 @@ describe("the platform on the lab fleet", function () {
             expect(viaResolver, "gw-1 through /etc/resolv.conf").to.deep.equal(replicas);
         });
 
+        it("resolves names outside .consul on every VM through the stack's resolvers, and .service.consul beside them", async () => {
+            const replicas = helloReplicas().map(h => hosts[h].address).sort();
+            for (const [name, host] of Object.entries<any>(hosts)) {
+                // The lab's resolver answers with the hypervisor's address on the asking VM's VLAN.
+                const bridge = `${host.address.split(".").slice(0, 3).join(".")}.1`;
+                const answer = await answerOn(name, "getent ahostsv4 objects.lab.nordfleet.internal | awk '{print $1}' | sort -u", [bridge]);
+                expect(answer, `${name} resolves the object store`).to.deep.equal([bridge]);
+                if (host.vlan === "platform") {
+                    expect(await answerOn(name, "getent ahostsv4 hello.service.consul | awk '{print $1}' | sort -u", replicas),
+                        `${name} resolves hello.service.consul`).to.deep.equal(replicas);
+                }
+            }
+            // A name in no zone is answered, not left to time out: NXDOMAIN or REFUSED, at once.
+            const nowhere = await fleet.onGuest("app-1", "dig +time=3 +tries=1 no-such-name.example | grep -o 'status: [A-Z]*'");
+            expect(nowhere.stdout.trim()).to.match(/^status: (NXDOMAIN|REFUSED)$/);
+        });
+
         it("refuses its API without a token", async () => {
             const r = await fleet.onGuest("app-1", `curl -sS -o /dev/null -w '%{http_code}' --cacert ${CONSUL}/tls/ca.pem ` +
                 `--cert ${CONSUL}/tls/agent.pem --key ${CONSUL}/tls/agent-key.pem https://127.0.0.1:8501/v1/kv/anything`);
@@ -239,9 +256,19 @@ describe("the platform on the lab fleet", function () {
             expect(r.status).to.not.equal(0);
         });
 
+        it("archives WAL to the S3 store, reached by name over TLS (pgbackrest check)", async () => {
+            const conf = await fleet.mustOnGuest("db-1", "grep -E '^repo1-(type|s3-endpoint|storage-ca-file)=' /etc/nordfleet/postgres/current/pgbackrest.conf");
+            expect(conf).to.include("repo1-type=s3").and.include("repo1-s3-endpoint=objects.lab.nordfleet.internal")
+                .and.include("repo1-storage-ca-file=");
+            const check = await fleet.onGuest("db-1", "cd / && runuser -u postgres -- pgbackrest --config=/etc/nordfleet/postgres/current/pgbackrest.conf --stanza=db-1 check 2>&1");
+            expect(check.status, check.stdout + check.stderr).to.equal(0);
+            const archiver = await fleet.mustOnGuest("db-1", psql("select archived_count > 0, failed_count from pg_stat_archiver").replace("-d hello", "-d postgres"));
+            expect(archiver.trim(), "pg_stat_archiver: archived something, failures").to.match(/^t\|\d+$/);
+        });
+
         it("restores a dropped table from a backup", async () => {
             await fleet.mustOnGuest("db-1", psql("drop table if exists restore_probe; create table restore_probe as select generate_series(1, 500) as n"));
-            await fleet.mustOnGuest("db-1", "systemctl start nordfleet-pg-backup.service");
+            await fleet.mustOnGuest("db-1", "systemctl start nordfleet-pg-backup@full.service");
             await fleet.mustOnGuest("db-1", psql("drop table restore_probe"));
             await fleet.mustOnGuest("db-1", "/etc/nordfleet/postgres/current/restore.sh --backup");
             expect((await fleet.mustOnGuest("db-1", psql("select count(*) from restore_probe"))).trim()).to.equal("500");

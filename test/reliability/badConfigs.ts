@@ -43,6 +43,18 @@ export const BAD_CONFIGS: BadConfig[] = [
     } },
     { name: "a backup target in the UK", field: "nordfleet:backup.site", edit: c => { c["nordfleet:backup"].site = "london-1"; } },
     { name: "a backup target over FTP", field: "nordfleet:backup.url", edit: c => { c["nordfleet:backup"].url = "ftp://backups.example/"; } },
+    { name: "a resolver in the UK", field: "nordfleet:dns.resolvers[0].site",
+        edit: c => { c["nordfleet:dns"].resolvers[0].site = "london-1"; } },
+    { name: "a resolver on no VLAN of the stack", field: "nordfleet:dns.resolvers[1].address",
+        edit: c => { c["nordfleet:dns"].resolvers[1].address = "192.0.2.53"; } },
+    { name: "a resolver with a misspelt key", field: "nordfleet:dns.resolvers[0].adress",
+        edit: c => { c["nordfleet:dns"].resolvers[0] = { adress: "10.110.0.1", site: "lab" }; } },
+    { name: "a backup store by name with no resolver on the database's VLAN", field: "nordfleet:dns.resolvers",
+        edit: c => { c["nordfleet:dns"].resolvers = [{ address: "10.120.0.1", site: "lab" }]; } },
+    { name: "a backup CA given as a relative path", field: "nordfleet:backup.caFile",
+        edit: c => { c["nordfleet:backup"].caFile = "ca.pem"; } },
+    { name: "a backup CA file that does not exist", field: "nordfleet:backup.caFile",
+        edit: c => { c["nordfleet:backup"].caFile = "/nonexistent/ca.pem"; } },
     { name: "an apt mirror in the US", field: "nordfleet:mirrors.apt.site", edit: c => {
         c["nordfleet:mirrors"] = { apt: { url: "https://deb.example/debian", site: "ashburn-1" } };
     } },
