@@ -76,6 +76,11 @@ export interface GatewayContext {
     keyFile: string;
     workerConnections: number;
     rlimitNofile: number;
+    /** Requests in progress one client address may have. */
+    connectionsPerClient: number;
+    /** Each public listener's queue of connections not yet accepted (the baseline's somaxconn). */
+    listenBacklog: number;
+    buffers: ProxyBuffers;
     sslCiphers: string;
     rateZones: { service: string; zone: string; rate: number }[];
     splits: Split[];
@@ -90,6 +95,24 @@ export interface GatewayPaths {
 }
 
 export const DEBIAN_NGINX_PATHS: GatewayPaths = { pidFile: "/run/nginx.pid", logDir: "/var/log/nginx" };
+
+export interface ProxyBuffers {
+    memoryMb: number;
+    headerKb: number;
+    bufferKb: number;
+    busyKb: number;
+    perRequestKb: number;
+}
+
+/**
+ * Upstream response buffers, from the VM's memory: 4 KiB buffers on a 1 GB gateway up
+ * to 16 KiB from 4 GB, so 10000 requests in flight stay within a quarter of memory.
+ */
+export function proxyBuffers(memoryMb: number): ProxyBuffers {
+    const bufferKb = Math.min(16, Math.max(4, 2 ** Math.floor(Math.log2(Math.max(1, memoryMb / 256)))));
+    const headerKb = 2 * bufferKb;
+    return { memoryMb, headerKb, bufferKb, busyKb: 2 * bufferKb, perRequestKb: headerKb + 4 * bufferKb };
+}
 
 /** The percent each version gets; "blue" and "green" send everything to one. */
 export function trafficWeights(traffic: ServiceSpec["traffic"]): TrafficSplit {
@@ -153,6 +176,10 @@ export function gatewayContext(config: FleetConfig, gatewayHost: HostSpec,
         keyFile: GATEWAY_TLS.key,
         workerConnections: 16384,
         rlimitNofile: 65536,
+        // Above the lab's load test (200 connections from one address), far below a worker's share.
+        connectionsPerClient: 512,
+        listenBacklog: 65535,
+        buffers: proxyBuffers(gatewayHost.memoryMb),
         sslCiphers: INTERMEDIATE_CIPHERS,
         rateZones: config.services.map(s => ({ service: s.name, zone: `nf_${s.name}`, rate: s.rateLimitPerSecond })),
         splits: perService.flatMap(p => (p.split ? [p.split] : [])),

@@ -27,6 +27,8 @@ export const NOFILE_UNITS = ["nginx.service", "postgresql@.service", "rabbitmq-s
 
 /** Consul agent ports every guest listens on for itself only (HTTP/HTTPS API, gRPC, DNS). */
 export const CONSUL_LOCAL_PORTS = [8500, 8501, 8502, 8600];
+/** Ports a role's daemons listen on whether or not the firewall opens them (a single RabbitMQ node's epmd and distribution). */
+const ROLE_LOCAL_PORTS: Partial<Record<Role, number[]>> = { rabbitmq: [4369, 25672] };
 
 export type Proto = "tcp" | "udp";
 
@@ -184,9 +186,8 @@ function roleRules(host: HostSpec, config: FleetConfig, vlan: VlanPlan): Firewal
             ];
         case "consul-server":
             return [
+                // Its HTTPS API and DNS listen on loopback only (client_addr): nothing to open.
                 { port: 8300, proto: "tcp", from: cidr, why: "Consul server RPC from agents" },
-                { port: 8501, proto: "tcp", from: cidr, why: "Consul HTTPS API" },
-                ...both(8600, cidr, "Consul DNS"),
             ];
         case "service":
             return config.services
@@ -253,7 +254,8 @@ export function baselineContext(host: HostSpec, config: FleetConfig, vlans: Vlan
             throw new Error(`firewall rule ${r.port}/${r.proto}: the reason must be one line under 120 characters without quotes`);
         }
     }
-    const listening = [...rules.map(r => r.port), ...CONSUL_LOCAL_PORTS].filter(p => p >= 1024);
+    const listening = [...rules.map(r => r.port), ...CONSUL_LOCAL_PORTS, ...(ROLE_LOCAL_PORTS[host.role] ?? [])]
+        .filter(p => p >= 1024);
     return {
         host: host.name,
         role: host.role,

@@ -27,6 +27,7 @@ export const AMQPS_PORT = 5671;
 const LIVE = liveRelease("rabbitmq");
 /** The data disk (in the host's `dataDisks`) that holds the node's message store, if it has one. */
 export const MQ_DATA_DISK = "mnesia";
+const MNESIA_DIR = "/var/lib/rabbitmq/mnesia";
 /** A node under software emulation takes about 90 s to boot: allow twice that. */
 const START_WAIT_SECONDS = 180;
 /**
@@ -51,7 +52,12 @@ export interface BrokerService {
     passwordHash: string;
     /** Producers whose events this service reads. */
     consumes: string[];
+    /** Messages each of its queues holds at most (the service's queueMaxLength). */
+    queueMaxLength?: number;
 }
+
+/** A consumer queue's bound when the service sets none: a stopped consumer never fills the node's disk. */
+export const DEFAULT_QUEUE_MAX_LENGTH = 100000;
 
 const quoteRe = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 const own = (name: string) => `^${quoteRe(name)}\\..*`;
@@ -63,6 +69,7 @@ const exact = (name: string) => `^${quoteRe(name)}$`;
  */
 export function renderDefinitions(services: BrokerService[]): string {
     const names = new Set(services.map(s => s.name));
+    const maxLength = new Map(services.map(s => [s.name, s.queueMaxLength ?? DEFAULT_QUEUE_MAX_LENGTH]));
     const edges = services.flatMap(c => c.consumes.map(p => {
         if (!names.has(p)) {
             throw new Error(`service "${c.name}" consumes events of "${p}", which has no vhost on the broker (queue: true)`);
@@ -83,6 +90,12 @@ export function renderDefinitions(services: BrokerService[]): string {
             arguments: { "x-queue-type": "classic" } })),
         bindings: edges.map(e => ({ source: `${e.producer}.events`, vhost: e.producer, destination: e.queue,
             destination_type: "queue", routing_key: "#", arguments: {} })),
+        // A policy, not queue arguments: it changes on a live queue. At the cap the broker
+        // nacks the publish (publishers with confirms see it) instead of growing the queue
+        // until the disk alarm blocks every publisher of every vhost.
+        policies: edges.map(e => ({ vhost: e.producer, name: `nordfleet-bound-${e.queue}`, pattern: exact(e.queue),
+            "apply-to": "queues", priority: 10,
+            definition: { "max-length": maxLength.get(e.consumer), overflow: "reject-publish" } })),
     }, null, 2) + "\n";
 }
 
@@ -98,6 +111,18 @@ export interface RabbitMqReleaseInput {
     services: BrokerService[];
     cookie: string;
     tls: { certPem: string; keyPem: string; caPem: string };
+    /** The node's message store is on its own volume (the "mnesia" data disk). */
+    hasDataVolume?: boolean;
+}
+
+/**
+ * The broker unit's drop-in: the start timeout and, with a data volume, a start that
+ * waits for it: a broker started on an empty mnesia on the root disk would come up with
+ * no users, vhosts or queues.
+ */
+export function renderUnitDropIn(hasDataVolume: boolean): string {
+    return (hasDataVolume ? `[Unit]\nRequiresMountsFor=${MNESIA_DIR}\n\n` : "") +
+        `[Service]\nTimeoutStartSec=${SYSTEMD_START_TIMEOUT_SECONDS}\n`;
 }
 
 /** Every file of one node's release. */
@@ -110,8 +135,7 @@ export function rabbitMqReleaseFiles(p: RabbitMqReleaseInput): ReleaseFile[] {
         { path: "rabbitmq.conf", mode: "0644", content: renderTemplate("rabbitmq/rabbitmq.conf.hbs", ctx) },
         { path: "rabbitmq-env.conf", mode: "0644", content: renderTemplate("rabbitmq/rabbitmq-env.conf.hbs", ctx) },
         { path: "enabled_plugins", mode: "0644", content: "[].\n" },
-        { path: "start-timeout.conf", mode: "0644",
-          content: `[Service]\nTimeoutStartSec=${SYSTEMD_START_TIMEOUT_SECONDS}\n` },
+        { path: "unit-dropin.conf", mode: "0644", content: renderUnitDropIn(p.hasDataVolume ?? false) },
         ...["validate.erl", "definitions.erl", "status.erl"].map(name =>
             ({ path: name, mode: "0644", content: readTemplate(`rabbitmq/${name}`) })),
         { path: "tls/server.crt", mode: "0644", content: p.tls.certPem },
@@ -131,7 +155,7 @@ export function rabbitMqReleaseFiles(p: RabbitMqReleaseInput): ReleaseFile[] {
 export function rabbitMqVars(host: HostSpec, nodes: HostSpec[], services: string[],
                              dataSerial = ""): Record<string, string | number> {
     return {
-        DATA_SERIAL: dataSerial, DISK_DIR: "/dev/disk/by-id", FSTAB: "/etc/fstab", MNESIA: "/var/lib/rabbitmq/mnesia",
+        DATA_SERIAL: dataSerial, DISK_DIR: "/dev/disk/by-id", FSTAB: "/etc/fstab", MNESIA: MNESIA_DIR,
         NODE: `rabbit@${host.name}`, ADDRESS: host.address, PORT: AMQPS_PORT, VHOSTS: [...services].sort().join(" "),
         PEERS: nodes.map(n => `${n.name}=${n.address}`).join(" "),
         ENV_FILE: "/etc/rabbitmq/rabbitmq-env.conf", COOKIE: "/var/lib/rabbitmq/.erlang.cookie", HOSTS_FILE: "/etc/hosts",
@@ -169,6 +193,7 @@ export class RabbitMq extends pulumi.ComponentResource {
         const cookie = new random.RandomPassword(`${name}-erlang-cookie`, { length: 32, special: false }, { parent: this });
         const definitions = pulumi.all(passwords).apply(pw => brokerServices.map(s => ({
             name: s.name, passwordHash: rabbitPasswordHash(pw[s.name], s.name), consumes: s.consumes ?? [],
+            queueMaxLength: s.queueMaxLength,
         })));
 
         this.releases = Object.fromEntries(args.nodes.map(node => {
@@ -178,6 +203,7 @@ export class RabbitMq extends pulumi.ComponentResource {
             const files = pulumi.secret(pulumi.all([definitions, cookie.result, tls.certPem, tls.privateKeyPem, args.ca.certPem])
                 .apply(([defs, c, certPem, keyPem, caPem]) => rabbitMqReleaseFiles({
                     host, nodes, services: defs, cookie: c, tls: { certPem, keyPem, caPem },
+                    hasDataVolume: node.volumeSerials[MQ_DATA_DISK] !== undefined,
                 })));
             const release = new RoleRelease(`${name}-${host.name}-release`, {
                 connection: node.connection, role: "rabbitmq", hooks: "rabbitmq/hooks.sh",

@@ -142,6 +142,7 @@ export function renderServiceUnit(inst: ServiceInstance): string {
         envFile: `${live}/service.env`,
         cpuQuota: inst.cpuQuota,
         memoryMb: inst.memoryMb,
+        memoryHighMb: Math.floor(inst.memoryMb * 0.9),
     });
 }
 

@@ -121,6 +121,7 @@ function serviceFrom(raw: Obj): ServiceSpec {
         cpuQuota: raw.cpuQuota,
         memoryMb: raw.memoryMb,
         consumes: raw.consumes ?? [],
+        queueMaxLength: raw.queueMaxLength,
     };
 }
 

@@ -155,6 +155,11 @@ export interface ServiceSpec {
     memoryMb?: number;
     /** Services whose events this one reads from the broker (the loader defaults it to []). */
     consumes?: string[];
+    /**
+     * Messages each of this service's consumer queues holds at most; past it the broker
+     * refuses new ones (publishers see nacks). Default 100000.
+     */
+    queueMaxLength?: number;
 }
 
 export interface GatewayTlsFiles {

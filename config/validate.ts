@@ -487,6 +487,9 @@ export function validateServiceRun(at: string, s: ServiceSpec, services: Service
     if ((s.consumes ?? []).length && !s.queue) {
         problems.push(`${at}.consumes: ${show(s.name)} reads events but has no broker access; set queue: true`);
     }
+    if (s.queueMaxLength !== undefined) {
+        problems.push(...validateInteger(`${at}.queueMaxLength`, s.queueMaxLength, 1, 100_000_000));
+    }
     return problems;
 }
 

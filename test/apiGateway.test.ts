@@ -14,7 +14,7 @@ import { labConfig } from "./fixtures";
 import { parseFleetConfig, RawConfig } from "../config/load";
 import { FleetConfig } from "../config/types";
 import {
-    ApiGateway, GATEWAY_TLS, gatewayContext, gatewayReleaseFiles, renderNginxConf, trafficWeights,
+    ApiGateway, GATEWAY_TLS, gatewayContext, gatewayReleaseFiles, proxyBuffers, renderNginxConf, trafficWeights,
 } from "../components/apiGateway";
 import { InternalCa } from "../components/internalCa";
 
@@ -51,21 +51,23 @@ describe("API gateway nginx.conf", () => {
             "worker_processes auto;", "worker_rlimit_nofile 65536;", "worker_connections 16384;", "multi_accept on;",
             "server_tokens off;", "pid /run/nginx.pid;", "error_log /var/log/nginx/error.log warn;",
             "log_format nf_json escape=json", `"request_id":"$request_id"`, `"upstream_response_time":"$upstream_response_time"`,
-            "access_log /var/log/nginx/access.log nf_json;",
+            "access_log /var/log/nginx/access.log nf_json buffer=64k flush=5s;", "worker_shutdown_timeout 30s;",
+            "client_header_timeout 10s;", "client_body_timeout 10s;", "send_timeout 10s;", "reset_timedout_connection on;",
+            "limit_conn_zone $binary_remote_addr zone=nf_conn_per_client:10m;", "limit_conn nf_conn_per_client 512;",
             "ssl_protocols TLSv1.2 TLSv1.3;", "ssl_prefer_server_ciphers off;", "ssl_session_cache shared:SSL:10m;",
             "ssl_session_timeout 10m;", "ssl_session_tickets off;",
             `add_header Strict-Transport-Security "max-age=63072000" always;`,
             "proxy_http_version 1.1;", `proxy_set_header Connection "";`, "proxy_set_header X-Real-IP $remote_addr;",
             "proxy_set_header X-Forwarded-For $remote_addr;", "proxy_set_header X-Forwarded-Proto $scheme;",
             "proxy_set_header X-Correlation-ID $nf_correlation_id;", "add_header X-Correlation-ID $nf_correlation_id always;",
-            "proxy_buffer_size 128k;", "proxy_buffers 4 256k;", "proxy_busy_buffers_size 256k;",
+            "proxy_buffer_size 8k;", "proxy_buffers 4 4k;", "proxy_busy_buffers_size 8k;",
             "proxy_next_upstream error timeout http_502 http_503 http_504;", "proxy_next_upstream_tries 2;",
             "limit_req_zone $binary_remote_addr zone=nf_hello:10m rate=50r/s;", "limit_req_status 429;",
             "upstream nf_hello {", "least_conn;", "server 10.110.0.30:8081 max_fails=3 fail_timeout=30s weight=1;",
             "server 10.110.0.30:8081 backup max_fails=0;",
             "keepalive 32;", "keepalive_requests 1000;", "keepalive_timeout 60s;",
-            "listen 80 default_server;", "return 301 https://$host$request_uri;",
-            "listen 443 ssl http2 default_server;", "server_name gateway.lab.nordfleet.internal;",
+            "listen 80 default_server backlog=65535;", "return 301 https://$host$request_uri;",
+            "listen 443 ssl http2 default_server backlog=65535;", "server_name gateway.lab.nordfleet.internal;",
             `ssl_certificate ${GATEWAY_TLS.cert};`, `ssl_certificate_key ${GATEWAY_TLS.key};`,
             "location /hello/ {", "limit_req zone=nf_hello burst=100 nodelay;", "client_max_body_size 1m;",
             "proxy_connect_timeout 1000ms;", "proxy_read_timeout 5000ms;", "proxy_next_upstream_timeout 6000ms;",
@@ -80,8 +82,14 @@ describe("API gateway nginx.conf", () => {
             it(line, () => expect(conf).to.include(line));
         }
         it("redirects everything on port 80 and serves nothing else there", () => {
-            const port80 = /listen 80 default_server;[\s\S]*?\n    }/.exec(conf)![0];
+            const port80 = /listen 80 default_server backlog=65535;[\s\S]*?\n    }/.exec(conf)![0];
             expect(port80).to.not.include("location");
+        });
+        it("sizes upstream buffers from the gateway's memory (512 MB here, 4 GB in prod)", () => {
+            expect(proxyBuffers(512)).to.deep.equal({ memoryMb: 512, headerKb: 8, bufferKb: 4, busyKb: 8, perRequestKb: 24 });
+            expect(proxyBuffers(4096)).to.deep.equal({ memoryMb: 4096, headerKb: 32, bufferKb: 16, busyKb: 32, perRequestKb: 96 });
+            // 10000 requests in flight on a 4 GB gateway: under a quarter of its memory.
+            expect(10000 * proxyBuffers(4096).perRequestKb / 1024).to.be.below(4096 / 4);
         });
         it("uses Mozilla's intermediate ECDHE suites", () => {
             expect(conf).to.include("ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" +

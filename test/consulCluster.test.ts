@@ -60,21 +60,24 @@ describe("consul rendering", () => {
 
     it("renders a server: bootstrap_expect, retry_join of every server, VLAN bind, API on loopback only", () => {
         const text = renderAgentConfig({ datacenter: "prod", node: "consul-1", address: "10.110.0.21", server: true,
-            serverCount: 3, serverAddresses: consulServerAddresses(config), gossipKey: SECRETS.gossipKey });
+            serverCount: 3, serverAddresses: consulServerAddresses(config), gossipKey: SECRETS.gossipKey, raftMultiplier: 1 });
         for (const line of [
             'datacenter = "prod"', 'node_name = "consul-1"', "server = true", "bootstrap_expect = 3",
             'bind_addr = "10.110.0.21"', 'advertise_addr = "10.110.0.21"', 'client_addr = "127.0.0.1"',
             'retry_join = ["10.110.0.21", "10.110.0.22", "10.110.0.23"]', `encrypt = "${SECRETS.gossipKey}"`,
             "http = -1", "https = 8501", "dns = 8600", "enable_script_checks = false", "enable_local_script_checks = false",
-            "disable_remote_exec = true",
+            "disable_remote_exec = true", "  raft_multiplier = 1",
         ]) {
             expect(text).to.include(line);
         }
     });
 
-    it("renders an agent without bootstrap_expect", () => {
+    it("renders an agent without bootstrap_expect or raft settings; prod servers fail over at raft_multiplier 1", () => {
         const text = content(filesOf(config, "app-1"), "agent.hcl");
         expect(text).to.include("server = false").and.not.include("bootstrap_expect");
+        expect(text).not.to.include("raft_multiplier");
+        expect(content(filesOf(config, "consul-1"), "agent.hcl")).to.include(
+            config.environment === "prod" ? "raft_multiplier = 1" : "raft_multiplier = 5");
         expect(text).to.include('retry_join = ["10.110.0.21", "10.110.0.22", "10.110.0.23"]');
     });
 
@@ -93,7 +96,9 @@ describe("consul rendering", () => {
         expect(renderServiceDefinition(hello, "10.110.0.30", "tok")).to.equal([
             "service {", '  id = "hello"', '  name = "hello"', '  address = "10.110.0.30"', "  port = 8081", '  token = "tok"',
             "  check {", '    id = "hello-http"', '    name = "HTTP GET /healthz"', '    http = "http://10.110.0.30:8081/healthz"',
-            '    method = "GET"', '    interval = "5s"', '    timeout = "2s"', "  }", "}", "",
+            '    method = "GET"', '    interval = "5s"', '    timeout = "2s"',
+            "    # One slow answer does not take a replica out of DNS; this many failures in a row do.",
+            "    failures_before_critical = 3", "  }", "}", "",
         ].join("\n"));
         expect(filesOf(config, "app-1").map(f => f.path)).to.include("service-hello.hcl");
         expect(filesOf(config, "gw-1").map(f => f.path).filter(p => p.startsWith("service-"))).to.deep.equal([]);

@@ -38,8 +38,7 @@ describe("HostBaseline firewall rules", () => {
         { stack: "lab", config: lab, host: "gw-1", want: [
             ssh("10.110.0.1"), ...gossip(labVlan), [80, "tcp", "any"], [443, "tcp", "any"]] },
         { stack: "lab", config: lab, host: "consul-1", want: [
-            ssh("10.110.0.1"), ...gossip(labVlan), [8300, "tcp", labVlan], [8501, "tcp", labVlan],
-            [8600, "tcp", labVlan], [8600, "udp", labVlan]] },
+            ssh("10.110.0.1"), ...gossip(labVlan), [8300, "tcp", labVlan]] },
         { stack: "lab", config: lab, host: "app-1", want: [
             ssh("10.110.0.1"), ...gossip(labVlan), [8081, "tcp", labVlan], [8082, "tcp", labVlan]] },
         { stack: "lab", config: lab, host: "app-2", want: [ssh("10.110.0.1"), ...gossip(labVlan), [8081, "tcp", labVlan]] },
@@ -136,6 +135,8 @@ describe("HostBaseline files", () => {
 
     it("reserves every port the host listens on, so the wider ephemeral range never takes one", () => {
         expect(content(prod, "pg-1", "sysctl.conf")).to.include("net.ipv4.ip_local_reserved_ports = 5432,8301,8500-8502,8600\n");
+        // A single RabbitMQ node still listens on epmd's and its distribution port.
+        expect(content(prod, "mq-1", "sysctl.conf")).to.include("net.ipv4.ip_local_reserved_ports = 4369,5671,8301,8500-8502,8600,25672\n");
         expect(compressPorts([8600, 8081, 8500, 8501, 8502, 8081])).to.equal("8081,8500-8502,8600");
     });
 

@@ -56,6 +56,13 @@ describe("rabbitmq: rendering", () => {
         expect(defs.queues.map((q: any) => `${q.vhost}/${q.name}`)).to.deep.equal(["hello/audit.hello"]);
         expect(defs.bindings).to.deep.equal([{ source: "hello.events", vhost: "hello", destination: "audit.hello",
             destination_type: "queue", routing_key: "#", arguments: {} }]);
+        expect(defs.policies).to.deep.equal([{ vhost: "hello", name: "nordfleet-bound-audit.hello", pattern: "^audit\\.hello$",
+            "apply-to": "queues", priority: 10, definition: { "max-length": 100000, overflow: "reject-publish" } }]);
+        const bounded = JSON.parse(renderDefinitions([
+            { name: "hello", passwordHash: "H", consumes: [] },
+            { name: "audit", passwordHash: "A", consumes: ["hello"], queueMaxLength: 50 },
+        ]));
+        expect(bounded.policies[0].definition).to.deep.equal({ "max-length": 50, overflow: "reject-publish" });
         expect(() => renderDefinitions([{ name: "audit", passwordHash: "A", consumes: ["billing"] }]))
             .to.throw(`service "audit" consumes events of "billing", which has no vhost on the broker (queue: true)`);
     });
@@ -87,6 +94,16 @@ describe("rabbitmq: rendering", () => {
         const single = rabbitMqReleaseFiles({ host: nodes[0], nodes: [nodes[0]], services: [], cookie: "c",
             tls: { certPem: "", keyPem: "", caPem: "" } });
         expect(single.find(f => f.path === "rabbitmq.conf")!.content).to.not.contain("cluster_formation");
+        expect(conf).to.contain("disk_free_limit.relative = 1.0\n").and.not.contain("disk_free_limit.absolute");
+    });
+
+    it("starts the broker only once its data volume is mounted, where it has one", () => {
+        const c = config(1);
+        const node = c.hosts.find(h => h.role === "rabbitmq")!;
+        const dropIn = (hasDataVolume: boolean) => rabbitMqReleaseFiles({ host: node, nodes: [node], services: [], cookie: "c",
+            tls: { certPem: "", keyPem: "", caPem: "" }, hasDataVolume }).find(f => f.path === "unit-dropin.conf")!.content;
+        expect(dropIn(true)).to.equal("[Unit]\nRequiresMountsFor=/var/lib/rabbitmq/mnesia\n\n[Service]\nTimeoutStartSec=1800\n");
+        expect(dropIn(false)).to.equal("[Service]\nTimeoutStartSec=1800\n");
     });
 });
 

@@ -90,6 +90,16 @@ describe("service unit and environment", () => {
         }
     });
 
+    it("comes back by itself after its dependencies, with its limits stated", () => {
+        const unit = renderServiceUnit({ ...inst, memoryMb: 200 }).split("\n");
+        // Never start-limit-hit: retried every 5 s for as long as a dependency is down.
+        for (const line of ["StartLimitIntervalSec=0", "RestartSec=5", "LimitNOFILE=65536", "SystemCallErrorNumber=EPERM",
+            "MemoryHigh=180M", "MemoryMax=200M"]) {
+            expect(unit).to.include(line);
+        }
+        expect(unit.filter(l => l.startsWith("StartLimitBurst="))).to.deep.equal([]);
+    });
+
     it("quotes ExecStart words and env values the way systemd reads them", () => {
         expect(systemdWord("/usr/bin/x")).to.equal("/usr/bin/x");
         expect(systemdWord('a "b"')).to.equal('"a \\"b\\""');

@@ -21,12 +21,17 @@ nf_nginx_dropin() { # conf
     printf '%s\n' "[Service]" \
         "ExecStartPre=" "ExecStartPre=$NF_NGINX -t -q -c $1 $g" \
         "ExecStart=" "ExecStart=$NF_NGINX -c $1 $g" \
-        "ExecReload=" "ExecReload=$NF_NGINX -c $1 $g -s reload"
+        "ExecReload=" "ExecReload=$NF_NGINX -c $1 $g -s reload" \
+        "ExecStop=" "ExecStop=-/sbin/start-stop-daemon --quiet --stop --retry QUIT/35/TERM/5 --pidfile $(nf_nginx_pidfile "$1")"
 }
+
+# A graceful stop: QUIT lets the workers finish what they hold (worker_shutdown_timeout
+# bounds it); Debian's unit sends TERM after 5 s, which cuts requests in flight.
+nf_nginx_pidfile() { sed -n 's/^pid \(.*\);$/\1/p' "$1"; }
 
 nf_nginx_pid() { # conf
     local pidfile
-    pidfile=$(sed -n 's/^pid \(.*\);$/\1/p' "$1")
+    pidfile=$(nf_nginx_pidfile "$1")
     [ -s "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null && cat "$pidfile"
 }
 

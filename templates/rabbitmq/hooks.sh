@@ -68,8 +68,8 @@ mq_hosts() {
 
 # systemd's start timeout for the node, from the release: a changed drop-in needs a reload.
 mq_unit_dropin() { # DIR
-    cmp -s "$1/start-timeout.conf" "$UNIT_DROPIN" && return 0
-    install -D -m 0644 "$1/start-timeout.conf" "$UNIT_DROPIN" || mq_fail "could not write $UNIT_DROPIN"
+    cmp -s "$1/unit-dropin.conf" "$UNIT_DROPIN" && return 0
+    install -D -m 0644 "$1/unit-dropin.conf" "$UNIT_DROPIN" || mq_fail "could not write $UNIT_DROPIN"
     mq_systemctl daemon-reload || mq_fail "systemctl daemon-reload failed"
 }
 
