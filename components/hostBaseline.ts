@@ -23,7 +23,7 @@ export const SSH_PORT = 22;
 export const NOFILE_LIMIT = 1048576;
 
 /** Units that get a LimitNOFILE drop-in; one for a unit a host does not run is never read. */
-export const NOFILE_UNITS = ["nginx.service", "postgresql@.service", "rabbitmq-server.service", "consul.service"];
+export const NOFILE_UNITS = ["nginx.service", "nordfleet-postgres.service", "rabbitmq-server.service", "consul.service"];
 
 /** Consul agent ports every guest listens on for itself only (HTTP/HTTPS API, gRPC, DNS). */
 export const CONSUL_LOCAL_PORTS = [8500, 8501, 8502, 8600];
@@ -269,7 +269,8 @@ export function baselineContext(host: HostSpec, config: FleetConfig, vlans: Vlan
 }
 
 /** Files of the baseline release that are the same on every host; the hooks put each in place. */
-export const BASELINE_STATIC_FILES = ["sshd-crypto.conf", "sshd-hardening.conf", "modprobe.conf", "coredump.conf"];
+export const BASELINE_STATIC_FILES = ["sshd-crypto.conf", "sshd-hardening.conf", "modprobe.conf", "coredump.conf",
+    "journald.conf"];
 
 /** Every file of the baseline release, paths relative to the release tree. */
 export function renderBaselineFiles(ctx: BaselineContext): ReleaseFile[] {

@@ -12,10 +12,13 @@ export interface Thresholds {
     minWriteIops: number;
     /** Whether a clock that NTP does not synchronise is a problem (it is, outside a lab without a time source). */
     requireNtp: boolean;
+    /** A database host's newest backup may be this old (a differential runs every night). */
+    maxBackupAgeHours: number;
 }
 
 export const DEFAULT_THRESHOLDS: Thresholds = {
     maxLatencyMs: 2, maxStealPct: 5, maxClockOffsetMs: 500, maxWriteLatencyMs: 5, minWriteIops: 1000, requireNtp: true,
+    maxBackupAgeHours: 36,
 };
 
 export interface Probe {
@@ -26,6 +29,14 @@ export interface Probe {
     latencyMs: Record<string, number | null>;
     volumes: Record<string, VolumeProbe>;
     fileSha256: Record<string, string | null>;
+    /** On a database host. */
+    postgres?: PostgresProbe;
+}
+
+export interface PostgresProbe {
+    archiver: { archived: number; failed: number; lastArchived: number; lastFailed: number; lastFailedWal: string; walBytes: number }
+        | { error: string };
+    lastBackup: { stop: number; type: string } | { error: string } | null;
 }
 
 export type VolumeProbe =
@@ -95,11 +106,47 @@ export function judge(host: HostUnderTest, probe: Probe, window: Window, t: Thre
     const synced = probe.ntpSynchronized === "yes";
     rows.push(row("clock NTP sync", t.requireNtp && !synced, `NTPSynchronized=${probe.ntpSynchronized}`, !synced));
 
+    if (probe.postgres !== undefined) {
+        rows.push(...judgePostgres(probe.postgres, probe.time, t, row));
+    }
+
     for (const file of host.pushedFiles) {
         const live = probe.fileSha256[file.path];
         rows.push(live === file.sha256 ? row(`file ${file.path}`, false, "as pushed")
             : row(`file ${file.path}`, true, live === null || live === undefined ? "missing"
                 : `changed since the last pulumi up (sha256 ${live.slice(0, 12)}…, pushed ${file.sha256.slice(0, 12)}…)`));
+    }
+    return rows;
+}
+
+/**
+ * WAL archiving fails now when its last failure is newer than its last success; the
+ * newest backup (full or differential) must be younger than the limit.
+ */
+function judgePostgres(pg: PostgresProbe, now: number, t: Thresholds,
+                       row: (check: string, problem: boolean, value: string, warn?: boolean) => Row): Row[] {
+    const rows: Row[] = [];
+    const a = pg.archiver;
+    if ("error" in a) {
+        rows.push(row("postgres WAL archiving", true, `pg_stat_archiver unreadable: ${a.error}`));
+    } else {
+        const ago = (epoch: number) => epoch === 0 ? "never" : `${fixed(now - epoch, 0)} s ago`;
+        const failing = a.lastFailed > a.lastArchived;
+        rows.push(row("postgres WAL archiving", failing, failing
+            ? `failing: last failure ${ago(a.lastFailed)} (WAL ${a.lastFailedWal}), last success ${ago(a.lastArchived)}; ` +
+              `${a.failed} failures in all`
+            : `last archived ${ago(a.lastArchived)}; ${a.archived} archived, ${a.failed} failures in all`, a.failed > 0));
+        rows.push(row("postgres pg_wal", false, `${fixed(a.walBytes / 1048576, 0)} MiB`));
+    }
+    const b = pg.lastBackup;
+    if (b === null) {
+        rows.push(row("postgres last backup", true, "no backup in the repository"));
+    } else if ("error" in b) {
+        rows.push(row("postgres last backup", true, `pgbackrest info failed: ${b.error}`));
+    } else {
+        const hours = (now - b.stop) / 3600;
+        rows.push(row("postgres last backup", hours > t.maxBackupAgeHours,
+            `${b.type}, ${fixed(hours)} h ago (limit ${t.maxBackupAgeHours})`));
     }
     return rows;
 }

@@ -12,17 +12,20 @@ import * as os from "os";
 import * as path from "path";
 import { parsePushedFiles } from "../components/guestFiles";
 import { parseFlags, runCli, UsageError } from "../cli/run";
+import { liveRelease } from "../components/release";
 import { shellQuote } from "../components/render";
 import { DEFAULT_THRESHOLDS, formatTable, HostUnderTest, judge, Probe, Row, Thresholds } from "./checks";
 import { FleetSsh } from "./fleetSsh";
 
 interface Outputs {
     sites: { hypervisor: string; address: string }[];
-    hosts: Record<string, { address: string; vlan: string; hypervisor: string; hostKey: string; volumeSerials: Record<string, string> }>;
+    hosts: Record<string, { role: string; address: string; vlan: string; hypervisor: string; hostKey: string;
+                            volumeSerials: Record<string, string> }>;
     deployPrivateKey: string;
 }
 
 const PROBE = fs.readFileSync(path.join(__dirname, "probe.py"), "utf8");
+const PGBACKREST_CONF = `${liveRelease("postgres")}/pgbackrest.conf`;
 
 export interface DoctorOptions {
     outputs: Outputs;
@@ -74,7 +77,8 @@ export async function runDoctor(o: DoctorOptions): Promise<Row[]> {
                 pushedFiles: parsePushedFiles(domain.stdout),
             };
             const args = { peers: Object.values(subject.peers), serials: Object.values(subject.volumes),
-                files: subject.pushedFiles.map(f => f.path) };
+                files: subject.pushedFiles.map(f => f.path),
+                ...(host.role === "postgres" ? { postgres: PGBACKREST_CONF } : {}) };
             const sentAt = Date.now() / 1000;
             const probe = await ssh.onGuest(hypervisor, host.address, `python3 - ${shellQuote(JSON.stringify(args))}`, PROBE);
             const receivedAt = Date.now() / 1000;
@@ -90,7 +94,8 @@ export async function runDoctor(o: DoctorOptions): Promise<Row[]> {
     return rows;
 }
 
-const THRESHOLD_FLAGS = ["max-latency-ms", "max-steal-pct", "max-clock-offset-ms", "max-write-latency-ms", "min-write-iops"];
+const THRESHOLD_FLAGS = ["max-latency-ms", "max-steal-pct", "max-clock-offset-ms", "max-write-latency-ms", "min-write-iops",
+    "max-backup-age-hours"];
 
 const USAGE = `usage: npm run doctor -- (--stack NAME | --outputs FILE) [options]
 
@@ -103,7 +108,8 @@ Checks a live fleet from this machine and prints a table; exits 1 on any problem
   --hypervisor-key FILE          their SSH key (default: the SSH agent)
   --hypervisor-known-hosts FILE  their pinned host keys (default ~/.ssh/known_hosts)
   --max-latency-ms N, --max-steal-pct N, --max-clock-offset-ms N,
-  --max-write-latency-ms N, --min-write-iops N    thresholds
+  --max-write-latency-ms N, --min-write-iops N,
+  --max-backup-age-hours N       thresholds
   --ntp-optional                 an unsynchronised clock is not a problem
   -h, --help                     this text`;
 
@@ -147,6 +153,7 @@ function parseArgs(argv: string[]): DoctorOptions {
             maxWriteLatencyMs: number("max-write-latency-ms", t.maxWriteLatencyMs),
             minWriteIops: number("min-write-iops", t.minWriteIops),
             requireNtp: !booleans.has("ntp-optional"),
+            maxBackupAgeHours: number("max-backup-age-hours", t.maxBackupAgeHours),
         },
     };
 }

@@ -73,4 +73,35 @@ for path in args["files"]:
         files[path] = None
 out["fileSha256"] = files
 
+
+
+def postgres_state(conf):
+    """WAL archiving and the last backup of this host's cluster, as PostgreSQL and pgBackRest see them."""
+    def run(argv):
+        return subprocess.run(["runuser", "-u", "postgres", "--"] + argv, capture_output=True, text=True,
+                              timeout=60, cwd="/")
+    state = {}
+    sql = ("select archived_count, failed_count, coalesce(extract(epoch from last_archived_time), 0), "
+           "coalesce(extract(epoch from last_failed_time), 0), coalesce(last_failed_wal, ''), "
+           "(select coalesce(sum(size), 0) from pg_ls_waldir()) from pg_stat_archiver")
+    r = run(["psql", "-X", "-A", "-t", "-F", "|", "-h", "/run/postgresql", "-d", "postgres", "-c", sql])
+    if r.returncode == 0 and r.stdout.strip():
+        archived, failed, last_archived, last_failed, failed_wal, wal_bytes = r.stdout.strip().split("|")
+        state["archiver"] = {"archived": int(archived), "failed": int(failed), "lastArchived": float(last_archived),
+                             "lastFailed": float(last_failed), "lastFailedWal": failed_wal, "walBytes": int(wal_bytes)}
+    else:
+        state["archiver"] = {"error": (r.stderr or r.stdout).strip()[-300:]}
+    r = run(["pgbackrest", "--config=" + conf, "info", "--output=json"])
+    try:
+        backups = [b for stanza in json.loads(r.stdout) for b in stanza.get("backup", [])]
+        last = max(backups, key=lambda b: b["timestamp"]["stop"]) if backups else None
+        state["lastBackup"] = {"stop": last["timestamp"]["stop"], "type": last["type"]} if last else None
+    except (ValueError, KeyError, TypeError):
+        state["lastBackup"] = {"error": (r.stderr or r.stdout).strip()[-300:]}
+    return state
+
+
+if args.get("postgres"):
+    out["postgres"] = postgres_state(args["postgres"])
+
 print(json.dumps(out))

@@ -218,6 +218,11 @@ describe("baseline hooks on a real kernel", function () {
         expect(upperFile("security/limits.d/60-nordfleet.conf")).to.match(/^\* +hard +core +0$/m);
     });
 
+    it("keeps a persistent, bounded journal that lets a daemon's burst through", () => {
+        expect(upperFile("systemd/journald.conf.d/60-nordfleet.conf")).to.include(
+            "Storage=persistent\nSystemMaxUse=512M\nSystemKeepFree=1G\nRateLimitIntervalSec=30s\nRateLimitBurst=50000\n");
+    });
+
     it("merges each kind of value so that nothing goes down", () => {
         const cases: [string, string, string, string][] = [
             ["max", "4096", "65535", "65535"],
@@ -243,7 +248,7 @@ describe("baseline hooks on a real kernel", function () {
 
     it("writes the open-file limits, the boot-time firewall and enables it", () => {
         expect(upperFile("security/limits.d/60-nordfleet.conf")).to.match(/^\* +soft +nofile +1048576$/m);
-        for (const unit of ["nginx.service", "postgresql@.service", "rabbitmq-server.service", "consul.service"]) {
+        for (const unit of ["nginx.service", "nordfleet-postgres.service", "rabbitmq-server.service", "consul.service"]) {
             expect(upperFile(`systemd/system/${unit}.d/60-nordfleet.conf`)).to.include("LimitNOFILE=1048576");
         }
         expect(upperFile("nftables.conf")).to.include('include "/etc/nordfleet/baseline/current/nftables.conf"');
@@ -281,7 +286,8 @@ describe("baseline hooks on a real kernel", function () {
 
     it("leaves the system's own sshd, modules and core dumps to a release without those files, as after a rollback to one", () => {
         const installed = ["ssh/sshd_config.d/20-nordfleet-crypto.conf", "ssh/sshd_config.d/21-nordfleet-hardening.conf",
-            "modprobe.d/60-nordfleet.conf", "systemd/coredump.conf.d/60-nordfleet.conf"];
+            "modprobe.d/60-nordfleet.conf", "systemd/coredump.conf.d/60-nordfleet.conf",
+            "systemd/journald.conf.d/60-nordfleet.conf"];
         const older = files.filter(f => !BASELINE_STATIC_FILES.includes(f.path));
         const r = apply(older);
         expect(r.status, r.stderr).to.equal(0);

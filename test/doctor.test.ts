@@ -49,6 +49,27 @@ describe("doctor", () => {
         ]);
     });
 
+    it("reports a database host's WAL archiving and its newest backup", () => {
+        const pg = (archiver: any, lastBackup: any) => judge(host, { ...healthy, postgres: { archiver, lastBackup } }, window,
+            DEFAULT_THRESHOLDS).filter(r => r.check.startsWith("postgres")).map(r => `${r.check}: ${r.status}: ${r.value}`);
+        const archiving = { archived: 40, failed: 0, lastArchived: 990.5, lastFailed: 0, lastFailedWal: "", walBytes: 64 * 1048576 };
+        expect(pg(archiving, { stop: 1000.5 - 5 * 3600, type: "diff" })).to.deep.equal([
+            "postgres WAL archiving: ok: last archived 10 s ago; 40 archived, 0 failures in all",
+            "postgres pg_wal: ok: 64 MiB",
+            "postgres last backup: ok: diff, 5.0 h ago (limit 36)",
+        ]);
+        expect(pg({ ...archiving, failed: 7, lastFailed: 995.5, lastFailedWal: "00000001000000000000002A" }, null)).to.deep.equal([
+            "postgres WAL archiving: PROBLEM: failing: last failure 5 s ago (WAL 00000001000000000000002A), last success 10 s ago; 7 failures in all",
+            "postgres pg_wal: ok: 64 MiB",
+            "postgres last backup: PROBLEM: no backup in the repository",
+        ]);
+        expect(pg({ ...archiving, failed: 7, lastFailed: 900 }, { stop: 1000.5 - 40 * 3600, type: "full" })).to.deep.equal([
+            "postgres WAL archiving: warn: last archived 10 s ago; 40 archived, 7 failures in all",
+            "postgres pg_wal: ok: 64 MiB",
+            "postgres last backup: PROBLEM: full, 40.0 h ago (limit 36)",
+        ]);
+    });
+
     it("skips an unmounted volume without writing to it, and flags a missing one", () => {
         const rows = judge(host, { ...healthy, volumes: { "nf-scratch-abc": { state: "unmounted" } } }, window, DEFAULT_THRESHOLDS);
         expect(rows.find(r => r.check === "volume scratch")).to.deep.include({ status: "warn" });

@@ -144,9 +144,9 @@ describe("HostBaseline files", () => {
         const files = filesOf(lab, "app-1");
         expect(files.map(f => f.path)).to.deep.equal([
             "sysctl.conf", "nftables.conf", "limits.conf",
-            "systemd/nginx.service.d/60-nordfleet.conf", "systemd/postgresql@.service.d/60-nordfleet.conf",
+            "systemd/nginx.service.d/60-nordfleet.conf", "systemd/nordfleet-postgres.service.d/60-nordfleet.conf",
             "systemd/rabbitmq-server.service.d/60-nordfleet.conf", "systemd/consul.service.d/60-nordfleet.conf",
-            "sshd-crypto.conf", "sshd-hardening.conf", "modprobe.conf", "coredump.conf",
+            "sshd-crypto.conf", "sshd-hardening.conf", "modprobe.conf", "coredump.conf", "journald.conf",
         ]);
         expect(files[3].content).to.match(/^\[Service\]\nLimitNOFILE=1048576\nLimitCORE=0\n$/m);
         expect(content(lab, "app-1", "limits.conf")).to.match(/^\* +hard +nofile +1048576$/m);

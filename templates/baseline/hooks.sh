@@ -1,7 +1,7 @@
 
 # ---- baseline hooks: kernel tuning and hardening (each value moved one way only),
 # open-file limits, nftables firewall, sshd's algorithms and hardening, unused modules
-# refused, no core dumps.
+# refused, no core dumps, a persistent and bounded journal.
 # Read: SSH_PORT (sshd must still listen there after the switch) and SYSCTL_ROOT
 # (where kernel values are read and written; /proc/sys unless a test points it elsewhere).
 # The release script calls the hooks inside `if`, where `set -e` does not apply, so
@@ -21,7 +21,8 @@ BL_DROPIN=60-nordfleet.conf
 BL_FILES="sshd-crypto.conf:/etc/ssh/sshd_config.d/20-nordfleet-crypto.conf
 sshd-hardening.conf:/etc/ssh/sshd_config.d/21-nordfleet-hardening.conf
 modprobe.conf:/etc/modprobe.d/60-nordfleet.conf
-coredump.conf:/etc/systemd/coredump.conf.d/60-nordfleet.conf"
+coredump.conf:/etc/systemd/coredump.conf.d/60-nordfleet.conf
+journald.conf:/etc/systemd/journald.conf.d/60-nordfleet.conf"
 
 # Writes stdin to FILE through a temporary file and a rename, so readers never see half of it.
 bl_write() { # file mode
@@ -204,6 +205,11 @@ bl_apply_files() { # release dir
     if [[ "$changed" == */etc/ssh/* ]] && bl_have_sshd && [ -d /run/systemd/system ] \
         && systemctl --quiet is-active ssh.service; then
         systemctl reload ssh.service || return 1
+    fi
+    # journald reads its config only when it starts; a restart keeps the logs and loses
+    # nothing a daemon writes meanwhile (its stream is held open by systemd).
+    if [[ "$changed" == */journald.conf.d/* ]] && [ -d /run/systemd/system ]; then
+        systemctl restart systemd-journald.service || return 1
     fi
 }
 

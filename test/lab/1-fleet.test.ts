@@ -165,6 +165,9 @@ describe("the lab fleet made by pulumi up", function () {
             for (const name of Object.keys(hosts)) {
                 expect(r.stdout).to.match(new RegExp(`${name} +file ${SSHD_DROP_IN} +ok +as pushed`));
             }
+            // The database host's archiving and its first full backup, taken when its release went live.
+            expect(r.stdout).to.match(/db-1 +postgres WAL archiving +(ok|warn) +last archived/);
+            expect(r.stdout).to.match(/db-1 +postgres last backup +ok +(full|diff|incr), [\d.]+ h ago/);
         });
 
         it("reports a file changed by hand on a VM and exits non-zero", async () => {

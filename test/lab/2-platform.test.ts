@@ -266,6 +266,77 @@ describe("the platform on the lab fleet", function () {
             expect(archiver.trim(), "pg_stat_archiver: archived something, failures").to.match(/^t\|\d+$/);
         });
 
+        it("runs weekly full and daily differential backups that never start a stopped server", async () => {
+            const timers = await fleet.mustOnGuest("db-1", "systemctl is-enabled nordfleet-pg-backup-full.timer nordfleet-pg-backup-diff.timer; " +
+                "systemctl show -p Requisite -p IOSchedulingClass nordfleet-pg-backup@diff.service");
+            expect(timers.split("\n")).to.include.members(["enabled", "Requisite=nordfleet-postgres.service", "IOSchedulingClass=3"]);
+        });
+
+        it("comes back by itself when the postmaster is killed, with backends at oom_score_adj 0, and the services reconnect", async () => {
+            const mainPid = async () => (await fleet.mustOnGuest("db-1", "systemctl show -p MainPID --value nordfleet-postgres.service")).trim();
+            const before = await mainPid();
+            const scores = await fleet.mustOnGuest("db-1", `cat /proc/${before}/oom_score_adj; ` +
+                `for c in $(pgrep -P ${before}); do cat /proc/$c/oom_score_adj; done | sort -u`);
+            expect(scores.trim().split("\n"), "postmaster, then its children").to.deep.equal(["-1000", "0"]);
+            await fleet.mustOnGuest("db-1", `kill -9 ${before}`);
+            let after = "0";
+            for (let i = 0; i < 120 && (after === "0" || after === before); i++) {
+                await sleep(1000);
+                after = await mainPid();
+            }
+            expect(after, "a new postmaster").to.not.be.oneOf(["0", before]);
+            expect((await fleet.mustOnGuest("db-1", "systemctl show -p NRestarts --value nordfleet-postgres.service")).trim()).to.not.equal("0");
+            let status = 0;
+            for (let i = 0; i < 60 && status !== 200; i++) {
+                status = get("/hello/").status;
+                if (status !== 200) {
+                    await sleep(2000);
+                }
+            }
+            expect(status, "hello answers from its database again through the gateway").to.equal(200);
+        });
+
+        it("bounds a stopped consumer's queue: at the cap its publisher gets nacks, and other vhosts keep flowing", async () => {
+            const publish = (envFile: string, exchange: string, count: number) => `python3 - <<'PY'
+import pika, shlex, ssl, urllib.parse
+env = dict(l.split("=", 1) for l in shlex.split(open("${envFile}").read(), comments=True) if "=" in l)
+params = pika.URLParameters(env["AMQP_URL"])
+params.ssl_options = pika.SSLOptions(ssl.create_default_context(cafile=env["AMQP_CA"]), server_hostname=params.host)
+channel = pika.BlockingConnection(params).channel()
+channel.confirm_delivery()
+acked = nacked = 0
+for i in range(${count}):
+    try:
+        channel.basic_publish("${exchange}", "probe", b"{}", pika.BasicProperties(delivery_mode=2))
+        acked += 1
+    except pika.exceptions.NackError:
+        nacked += 1
+print(acked, nacked)
+PY`;
+            const cap = 200; // audit's queueMaxLength in Pulumi.lab.yaml
+            const depth = async () => Number((await fleet.mustOnGuest("mq-1",
+                "rabbitmqctl -q list_queues -p hello name messages | awk '$1 == \"audit.hello\" {print $2}'")).trim());
+            await fleet.mustOnGuest("app-1", "systemctl stop nordfleet-audit.service");
+            try {
+                const [acked, nacked] = (await fleet.mustOnGuest("app-1",
+                    publish("/etc/nordfleet/service-hello/current/service.env", "hello.events", cap + 50))).trim().split(" ").map(Number);
+                console.log(`      ${acked} confirmed, ${nacked} refused; audit.hello holds ${await depth()}`);
+                expect(await depth(), "the queue stops at its cap").to.equal(cap);
+                expect(nacked, "publishes past the cap are refused").to.be.at.least(50);
+                const [auditAcked] = (await fleet.mustOnGuest("app-1",
+                    publish("/etc/nordfleet/service-audit/current/service.env", "audit.events", 10))).trim().split(" ").map(Number);
+                expect(auditAcked, "audit's own vhost still takes its events").to.equal(10);
+            } finally {
+                await fleet.mustOnGuest("app-1", "systemctl start nordfleet-audit.service");
+            }
+            let left = cap;
+            for (let i = 0; i < 90 && left > 0; i++) {
+                await sleep(2000);
+                left = await depth();
+            }
+            expect(left, "audit drains its queue once it runs again").to.equal(0);
+        });
+
         it("restores a dropped table from a backup", async () => {
             await fleet.mustOnGuest("db-1", psql("drop table if exists restore_probe; create table restore_probe as select generate_series(1, 500) as n"));
             await fleet.mustOnGuest("db-1", "systemctl start nordfleet-pg-backup@full.service");
