@@ -10,8 +10,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { contractViolations } from "../../contract/validate";
-import { LAB_HOME } from "./labHost";
-import { LAB_ENV, LabFleet, labOutputs, labStackDeployed, ROOT } from "./labStack";
+import { labDoctor, LAB_ENV, LabFleet, labOutputs, labStackDeployed, ROOT } from "./labStack";
 
 describe("the lab fleet made by pulumi up", function () {
     this.timeout(20 * 60 * 1000);
@@ -144,19 +143,8 @@ describe("the lab fleet made by pulumi up", function () {
     });
 
     describe("doctor", () => {
-        // Software emulation is slow and has no time source: limits for a lab, not for prod.
-        const LAB_LIMITS = ["--max-latency-ms", "250", "--max-steal-pct", "50", "--max-clock-offset-ms", "5000",
-            "--max-write-latency-ms", "250", "--min-write-iops", "5", "--ntp-optional"];
         const SSHD_DROP_IN = "/etc/ssh/sshd_config.d/10-nordfleet.conf";
-        const doctor = (...extra: string[]) => {
-            const knownHosts = path.join(LAB_HOME, "doctor_hypervisor_known_hosts");
-            fs.writeFileSync(knownHosts, `${fleet.hypervisor} ${fs.readFileSync(path.join(LAB_HOME, "ssh_host_ed25519_key.pub"), "utf8")}`);
-            const r = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "doctor/main.ts",
-                "--stack", "lab", "--hypervisor-key", path.join(LAB_HOME, "hypervisor_ed25519"),
-                "--hypervisor-known-hosts", knownHosts, ...LAB_LIMITS, ...extra], { cwd: ROOT, env: LAB_ENV, encoding: "utf8" });
-            console.log(r.stdout.replace(/^/gm, "      "));
-            return r;
-        };
+        const doctor = (...extra: string[]) => labDoctor(fleet.hypervisor, ...extra);
 
         it("measures the healthy lab fleet and finds every pushed file as pushed", async () => {
             const r = doctor();
