@@ -5,7 +5,7 @@
 import * as fs from "fs";
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
-import { firstBootResolvers } from "../config/dns";
+import { firstBootDns } from "../config/dns";
 import { LoadedFleet } from "../config/load";
 import { HypervisorHost } from "./hypervisorHost";
 import { directKernelBoot, KvmInstance } from "./kvmInstance";
@@ -87,7 +87,7 @@ export class Fleet extends pulumi.ComponentResource {
                 deployPublicKey: this.deployPublicKey,
                 boot: directKernelBoot(config),
                 aptMirror: config.mirrors.apt?.url,
-                resolvers: firstBootResolvers(host, config, placement),
+                dns: firstBootDns(host, config, placement),
                 bootAfter: predecessor === undefined ? undefined : this.instances[predecessor].booted,
             }, { parent: this });
         }

@@ -4,7 +4,10 @@
  * doctor can tell a file changed by hand from what the last `pulumi up` pushed.
  */
 import * as crypto from "crypto";
+import { FirstBootDns } from "../config/dns";
 import { readTemplate, renderTemplate } from "./render";
+
+const RESOLV_CONF = "/etc/resolv.conf";
 
 export interface GuestFile {
     path: string;
@@ -19,15 +22,20 @@ export interface PushedFileDigest {
 
 /**
  * What a guest gets at first boot, whatever its role: the sshd drop-in, and with
- * `resolvers` its /etc/resolv.conf (so names outside the fleet resolve from the start).
+ * resolvers its /etc/resolv.conf (so names outside the fleet resolve from the start).
  */
-export function baselineGuestFiles(resolvers?: string[]): GuestFile[] {
+export function baselineGuestFiles(dns?: FirstBootDns): GuestFile[] {
     return [
         { path: "/etc/ssh/sshd_config.d/10-nordfleet.conf", permissions: "0644", content: readTemplate("guest/sshd-nordfleet.conf") },
-        ...(resolvers === undefined || resolvers.length === 0 ? [] : [
-            { path: "/etc/resolv.conf", permissions: "0644", content: renderTemplate("guest/resolv.conf.hbs", { resolvers }) },
+        ...(dns === undefined || dns.resolvers.length === 0 ? [] : [
+            { path: RESOLV_CONF, permissions: "0644", content: renderTemplate("guest/resolv.conf.hbs", { resolvers: dns.resolvers }) },
         ]),
     ];
+}
+
+/** The first boot's files that stay as it wrote them: the ones whose digests the doctor checks. */
+export function recordedGuestFiles(dns?: FirstBootDns): GuestFile[] {
+    return baselineGuestFiles(dns).filter(f => !(f.path === RESOLV_CONF && dns?.handedToConsul));
 }
 
 export function digestsOf(files: GuestFile[]): PushedFileDigest[] {

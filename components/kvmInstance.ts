@@ -10,7 +10,8 @@ import * as command from "@pulumi/command";
 import * as tls from "@pulumi/tls";
 import { FleetConfig, HostSpec, Hypervisor, SshSettings } from "../config/types";
 import { guestConnection } from "./connection";
-import { baselineGuestFiles, digestsOf, PushedFileDigest } from "./guestFiles";
+import { FirstBootDns } from "../config/dns";
+import { baselineGuestFiles, digestsOf, PushedFileDigest, recordedGuestFiles } from "./guestFiles";
 import { HypervisorHost, placementInputs } from "./hypervisorHost";
 import { stableMac, stableUuid, VlanPlan, volumeSerial } from "./network";
 import { readTemplate, renderTemplate, shellAssignments } from "./render";
@@ -28,11 +29,8 @@ export interface KvmInstanceArgs {
     boot?: DirectBoot;
     /** Debian mirror for the guest's apt sources (the stack's residency-checked mirror). */
     aptMirror?: string;
-    /**
-     * Resolvers written into the guest's /etc/resolv.conf at first boot. Left out for a
-     * Consul member, whose Consul release points it at its own forwarding resolver.
-     */
-    resolvers?: string[];
+    /** The resolvers its first boot writes into /etc/resolv.conf (see `firstBootDns`). */
+    dns?: FirstBootDns;
     /** Create the domain only once this has finished: the hypervisor's limit on boots at once. */
     bootAfter?: pulumi.Resource;
 }
@@ -81,14 +79,14 @@ export interface DomainContext {
     cmdline: string;
     dataDisks: { path: string; target: string; serial: string }[];
     /** Digests of the files pushed into the guest, recorded in the domain's metadata. */
-    /** The guest's resolvers, where its first boot writes them (see KvmInstanceArgs). */
-    resolvers?: string[];
+    /** The guest's first-boot resolvers (see KvmInstanceArgs). */
+    dns?: FirstBootDns;
     pushedFiles: PushedFileDigest[];
 }
 
 /** Everything the libvirt domain of `host` on hypervisor `hv` is rendered from. */
 export function domainContext(host: HostSpec, vlan: VlanPlan, hv: Hypervisor, boot?: DirectBoot,
-                              resolvers?: string[]): DomainContext {
+                              dns?: FirstBootDns): DomainContext {
     const dir = `${hv.imagePoolPath}/${host.name}`;
     return {
         name: host.name,
@@ -114,8 +112,8 @@ export function domainContext(host: HostSpec, vlan: VlanPlan, hv: Hypervisor, bo
             target: `vd${String.fromCharCode("b".charCodeAt(0) + i)}`,
             serial: volumeSerial(host.name, d.name),
         })),
-        resolvers,
-        pushedFiles: digestsOf(baselineGuestFiles(resolvers)),
+        dns,
+        pushedFiles: digestsOf(recordedGuestFiles(dns)),
     };
 }
 
@@ -165,7 +163,7 @@ export function renderSeed(a: SeedArgs) {
     const userData = (hostPrivateKey?: string) => renderTemplate("cloud-init/user-data.hbs", {
         name: a.host.name, sshUser: a.ssh.user, isRoot: a.ssh.user === "root",
         authorizedKey: a.keys.deployPublicKey.trim(), hostPrivateKey,
-        hostPublicKey: a.keys.hostPublicKey.trim(), aptMirror: a.aptMirror, files: baselineGuestFiles(a.ctx.resolvers),
+        hostPublicKey: a.keys.hostPublicKey.trim(), aptMirror: a.aptMirror, files: baselineGuestFiles(a.ctx.dns),
     });
     return {
         userData: userData(a.keys.hostPrivateKey),
@@ -243,7 +241,7 @@ export class KvmInstance extends pulumi.ComponentResource {
         const hostKey = new tls.PrivateKey(`${name}-host-key`, { algorithm: "ED25519" }, { parent: this });
         this.hostKey = hostKey.publicKeyOpenssh.apply(k => k.trim());
 
-        const ctx = domainContext(host, args.vlan, hv, args.boot, args.resolvers);
+        const ctx = domainContext(host, args.vlan, hv, args.boot, args.dns);
         this.volumeSerials = Object.fromEntries(host.dataDisks.map((d, i) => [d.name, ctx.dataDisks[i].serial]));
 
         // The seed carries the host's private key, so the apply script travels on stdin

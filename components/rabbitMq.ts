@@ -128,7 +128,7 @@ export function renderUnitDropIn(hasDataVolume: boolean): string {
 /** Every file of one node's release. */
 export function rabbitMqReleaseFiles(p: RabbitMqReleaseInput): ReleaseFile[] {
     const ctx = {
-        hostName: p.host.name, address: p.host.address, port: AMQPS_PORT, live: LIVE,
+        hostName: p.host.name, address: p.host.address, port: AMQPS_PORT, live: LIVE, memoryMb: p.host.memoryMb,
         cluster: p.nodes.length > 1, peers: p.nodes.map((n, i) => ({ index: i + 1, name: n.name })),
     };
     return [

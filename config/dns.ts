@@ -83,13 +83,23 @@ export function resolversFor(host: HostSpec, config: Pick<FleetConfig, "dns" | "
     return [...onVlan.filter(r => r.site === site), ...onVlan.filter(r => r.site !== site)].map(r => r.address);
 }
 
-/**
- * What a guest's first boot writes into /etc/resolv.conf: its resolvers, unless it is
- * a Consul member, whose Consul release points resolv.conf at its own forwarding resolver.
- */
-export function firstBootResolvers(host: HostSpec, config: Pick<FleetConfig, "dns" | "vlans" | "hypervisors" | "hosts">,
-                                   placement: Placement): string[] | undefined {
-    return consulMemberHosts(config).some(h => h.name === host.name) ? undefined : resolversFor(host, config, placement);
+/** What a guest's first boot does for name resolution. */
+export interface FirstBootDns {
+    /** Written into /etc/resolv.conf, so names outside the fleet resolve from the start (the apt mirror, say). */
+    resolvers: string[];
+    /**
+     * A Consul member's Consul release then points resolv.conf at its own forwarding
+     * resolver: the file is that release's from then on, not the first boot's.
+     */
+    handedToConsul: boolean;
+}
+
+export function firstBootDns(host: HostSpec, config: Pick<FleetConfig, "dns" | "vlans" | "hypervisors" | "hosts">,
+                             placement: Placement): FirstBootDns {
+    return {
+        resolvers: resolversFor(host, config, placement),
+        handedToConsul: consulMemberHosts(config).some(h => h.name === host.name),
+    };
 }
 
 /** Where each role's guests send data by name: the endpoints a resolver must answer for them. */

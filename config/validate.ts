@@ -347,6 +347,14 @@ export function validateHosts(field: string, hosts: HostSpec[], vlans: Vlan[], h
             problems.push(`${at}.dataDisks: postgres host ${show(host.name)} has no data disk named "pgdata"; add ` +
                 `{ name: pgdata, sizeGb: N }: its PostgreSQL cluster lives on that NVMe-backed volume`);
         }
+        const mnesia = host.dataDisks.findIndex(d => d.name === "mnesia");
+        if (host.role === "rabbitmq" && mnesia >= 0 && typeof host.memoryMb === "number"
+            && host.dataDisks[mnesia].sizeGb * 1024 < 2 * host.memoryMb) {
+            // The broker raises its free-disk alarm (blocking every publisher) below the VM's memory in free space.
+            problems.push(`${at}.dataDisks[${mnesia}].sizeGb: ${show(host.dataDisks[mnesia].sizeGb)} GB is too small for a ` +
+                `broker with ${host.memoryMb} MB of memory: RabbitMQ keeps that much disk free; give the mnesia volume at ` +
+                `least ${Math.ceil(2 * host.memoryMb / 1024)} GB`);
+        }
         if (host.publicAddress !== undefined) {
             problems.push(...validatePublicAddress(`${at}.publicAddress`, host));
         }

@@ -98,7 +98,8 @@ JSON
 
 # SeaweedFS (master, volume, filer and S3 gateway in one process), its data under the
 # lab's var folder, its internal ports on loopback, S3 over TLS on port 443 of every
-# address in the namespace.
+# address in the namespace (and the S3 gateway's gRPC port beside it), no Iceberg or
+# Lance catalogue.
 lab_objects() {
     local dir=$LAB_OBJECTS weed
     weed=$(lab_weed)
@@ -108,7 +109,7 @@ lab_objects() {
     if ! lab_running "$dir/weed.pid"; then
         in_ns setsid "$weed" server -dir="$LAB_VAR/objects" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
             -master.volumeSizeLimitMB=256 -volume.max=16 -filer \
-            -s3 -s3.port=443 -s3.ip.bind=0.0.0.0 -s3.config="$dir/identities.json" \
+            -s3 -s3.port=443 -s3.ip.bind=0.0.0.0 -s3.port.iceberg=0 -s3.port.lance=0 -s3.config="$dir/identities.json" \
             -s3.cert.file="$dir/tls/server.pem" -s3.key.file="$dir/tls/server.key" \
             </dev/null >>"$dir/weed.log" 2>&1 &
         echo $! >"$dir/weed.pid"

@@ -6,7 +6,7 @@
 import { prepareHypervisorScript, releaseHypervisorScript } from "../components/hypervisorHost";
 import { directKernelBoot, domainContext, removeInstanceScript, renderDomainXml, renderSeed } from "../components/kvmInstance";
 import { planVlan } from "../components/network";
-import { firstBootResolvers } from "../config/dns";
+import { firstBootDns } from "../config/dns";
 import { LoadedFleet } from "../config/load";
 
 /** Relative path (host/file) -> content. */
@@ -22,7 +22,7 @@ export function renderFleetFiles({ config, placement }: LoadedFleet): RenderedFi
     for (const host of config.hosts) {
         const hv = config.hypervisors.find(h => h.name === placement.get(host.name))!;
         const vlan = vlans.find(v => v.name === host.vlan)!;
-        const ctx = domainContext(host, vlan, hv, directKernelBoot(config), firstBootResolvers(host, config, placement));
+        const ctx = domainContext(host, vlan, hv, directKernelBoot(config), firstBootDns(host, config, placement));
         const seed = renderSeed({
             host, vlan, ctx, ssh: config.ssh, aptMirror: config.mirrors.apt?.url,
             keys: {

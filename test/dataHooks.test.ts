@@ -302,8 +302,9 @@ except Exception as e:
     const net = "10.251.8";
     const tmp = path.join(os.tmpdir(), "nfdata-mq");
     const nsDir = "/run/nfdata-mq";
+    // Memory small enough for the free-disk alarm (the VM's memory) to stay clear on the small test volume.
     const host: HostSpec = { name: "mq-t", role: "rabbitmq", vlan: "platform", address: `${net}.1`, vcpus: 2,
-        memoryMb: 1024, rootDiskGb: 10, dataDisks: [], services: [] };
+        memoryMb: 256, rootDiskGb: 10, dataDisks: [], services: [] };
     const pw = { hello: password(), orders: password() };
     let ns: ReturnType<typeof makeNet>;
     let tls: ReturnType<typeof makeTls>;
@@ -329,6 +330,7 @@ mq_systemctl() {
             { name: "hello", passwordHash: rabbitPasswordHash(hashPw.hello, "hello"), consumes: [] },
             { name: "orders", passwordHash: rabbitPasswordHash(hashPw.orders, "orders"), consumes: ["hello"] },
         ],
+        hasDataVolume: true,
     });
     const vars = () => ({ ...rabbitMqVars(host, [host], ["hello", "orders"], "nfmnesia"),
         DISK_DIR: `${tmp}/by-id`, FSTAB: `${tmp}/fstab`, UNIT_DROPIN: `${tmp}/rabbitmq-server.service.d/nordfleet.conf` });
@@ -352,7 +354,7 @@ mq_systemctl() {
             rm -f ${tmp}/etc/rabbitmq-env.conf
             printf '127.0.0.1 localhost\\n' >${tmp}/hosts
             install -d ${tmp}/by-id
-            truncate -s 300M ${tmp}/mnesia.img
+            truncate -s 600M ${tmp}/mnesia.img
             install -d ${nsDir}
             mount --bind ${nsDir} ${nsDir}
             mount --make-private ${nsDir}
@@ -392,8 +394,9 @@ mq_systemctl() {
         expect(fs.readFileSync(`${tmp}/fstab`, "utf8")).to.match(/^UUID=\S+ \/var\/lib\/rabbitmq\/mnesia ext4 defaults,noatime,nofail 0 2\n$/);
         expect(ok(`${inServer} readlink /etc/rabbitmq/rabbitmq-env.conf`)).to.equal("/etc/nordfleet/rabbitmq/current/rabbitmq-env.conf");
         expect(ctl("eval 'node().'")).to.equal("'rabbit@mq-t'");
-        // systemd's start timeout for the node, reloaded once.
-        expect(fs.readFileSync(`${tmp}/rabbitmq-server.service.d/nordfleet.conf`, "utf8")).to.equal("[Service]\nTimeoutStartSec=1800\n");
+        // systemd's start timeout for the node and its wait for the data volume, reloaded once.
+        expect(fs.readFileSync(`${tmp}/rabbitmq-server.service.d/nordfleet.conf`, "utf8")).to.equal(
+            "[Unit]\nRequiresMountsFor=/var/lib/rabbitmq/mnesia\n\n[Service]\nTimeoutStartSec=1800\n");
         expect(fs.readFileSync(`${tmp}/systemctl.log`, "utf8").split("\n").filter(l => l === "daemon-reload")).to.have.length(1);
 
         // The event path the platform declared: hello.events -> orders.hello.

@@ -1,9 +1,9 @@
 import { expect } from "chai";
-import { endpointHost, firstBootResolvers, resolversFor, validateDns, validateNamesResolvable } from "../config/dns";
+import { endpointHost, firstBootDns, resolversFor, validateDns, validateNamesResolvable } from "../config/dns";
 import { parseFleetConfig } from "../config/load";
 import { FleetConfig, HostSpec } from "../config/types";
 import { renderDnsmasqConfig } from "../components/consulCluster";
-import { baselineGuestFiles } from "../components/guestFiles";
+import { baselineGuestFiles, recordedGuestFiles } from "../components/guestFiles";
 import { backupRepo, postgresReleaseFiles } from "../components/postgresDatabase";
 import { labConfig } from "./fixtures";
 
@@ -112,14 +112,20 @@ describe("name resolution on the guests", () => {
             expect(renderDnsmasqConfig([])).not.to.match(/^server=\d/m);
         });
 
-        it("a guest outside Consul gets its resolvers at first boot, a Consul member does not", () => {
+        it("every guest gets its resolvers at first boot; a Consul member's file is then its Consul release's", () => {
             const loaded = parseFleetConfig({ ...labConfig(), dns: { resolvers: [{ address: "10.120.0.1", site: "lab" }, { address: "10.110.0.1", site: "lab" }] } });
             const host = (name: string) => loaded.config.hosts.find(h => h.name === name)!;
-            expect(firstBootResolvers(host("probe-1"), loaded.config, loaded.placement)).to.deep.equal(["10.120.0.1"]);
-            expect(firstBootResolvers(host("app-1"), loaded.config, loaded.placement)).to.equal(undefined);
-            const files = baselineGuestFiles(["10.120.0.1"]);
+            const probe = firstBootDns(host("probe-1"), loaded.config, loaded.placement);
+            const app = firstBootDns(host("app-1"), loaded.config, loaded.placement);
+            expect(probe).to.deep.equal({ resolvers: ["10.120.0.1"], handedToConsul: false });
+            expect(app).to.deep.equal({ resolvers: ["10.110.0.1"], handedToConsul: true });
+            const files = baselineGuestFiles(probe);
             expect(files.map(f => f.path)).to.deep.equal(["/etc/ssh/sshd_config.d/10-nordfleet.conf", "/etc/resolv.conf"]);
             expect(files[1].content).to.match(/^nameserver 10\.120\.0\.1$/m);
+            expect(baselineGuestFiles(app).map(f => f.path)).to.include("/etc/resolv.conf");
+            // The doctor checks the first boot's resolv.conf only where it stays the first boot's.
+            expect(recordedGuestFiles(probe).map(f => f.path)).to.include("/etc/resolv.conf");
+            expect(recordedGuestFiles(app).map(f => f.path)).to.deep.equal(["/etc/ssh/sshd_config.d/10-nordfleet.conf"]);
             expect(baselineGuestFiles(undefined).map(f => f.path)).to.deep.equal(["/etc/ssh/sshd_config.d/10-nordfleet.conf"]);
         });
 

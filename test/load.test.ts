@@ -117,6 +117,14 @@ describe("parseFleetConfig", () => {
         });
     });
 
+    it("refuses a broker volume that cannot hold the free disk RabbitMQ keeps (its memory), naming the size to give", () => {
+        const raw = labConfig();
+        (raw.hosts as any[]).push({ name: "mq-1", role: "rabbitmq", vlan: "platform", address: "10.110.0.50", memoryMb: 1024,
+            dataDisks: [{ name: "mnesia", sizeGb: 1 }] });
+        expect(problemsOf(raw)).to.deep.equal([`nordfleet:hosts[5].dataDisks[0].sizeGb: 1 GB is too small for a broker ` +
+            `with 1024 MB of memory: RabbitMQ keeps that much disk free; give the mnesia volume at least 2 GB`]);
+    });
+
     it("refuses a fleet that does not fit its hypervisors", () => {
         const raw = labConfig();
         (raw.hypervisors as any[])[0].capacity = { vcpus: 2, memoryMb: 1024, nvmeGb: 20 };

@@ -94,7 +94,7 @@ describe("rabbitmq: rendering", () => {
         const single = rabbitMqReleaseFiles({ host: nodes[0], nodes: [nodes[0]], services: [], cookie: "c",
             tls: { certPem: "", keyPem: "", caPem: "" } });
         expect(single.find(f => f.path === "rabbitmq.conf")!.content).to.not.contain("cluster_formation");
-        expect(conf).to.contain("disk_free_limit.relative = 1.0\n").and.not.contain("disk_free_limit.absolute");
+        expect(conf).to.contain(`disk_free_limit.absolute = ${nodes[1].memoryMb}MB\n`);
     });
 
     it("starts the broker only once its data volume is mounted, where it has one", () => {
