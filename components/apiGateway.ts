@@ -11,7 +11,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { FleetConfig, HostSpec, ServiceSpec, TrafficSplit, VERSION_NAMES, VersionName } from "../config/types";
 import { Connection } from "./connection";
 import { InternalCa } from "./internalCa";
-import { ReleaseFile, RoleRelease } from "./release";
+import { ReleaseFile, ReleaseLedger, RoleRelease } from "./release";
 import { renderTemplate } from "./render";
 
 /** Mozilla "intermediate" (v5.7) suites, without the DHE ones, which would need a dhparam file. */
@@ -228,6 +228,8 @@ export interface ApiGatewayArgs {
     connection: Connection;
     /** Changes when the VM is rebuilt, so a new machine gets the release again. */
     machine: pulumi.Input<string>;
+    /** Where its releases' file digests are recorded, on its hypervisor. */
+    ledger: ReleaseLedger;
     ca: InternalCa;
     config: FleetConfig;
 }
@@ -261,6 +263,7 @@ export class ApiGateway extends pulumi.ComponentResource {
             .apply(([certPem, key, caPem]) => gatewayReleaseFiles(ctx, { certPem, keyPem: key, caPem })));
         const release = new RoleRelease(`${name}-release`, {
             connection: args.connection,
+            ledger: args.ledger,
             role: GATEWAY_ROLE,
             hooks: "gateway/hooks.sh",
             files,

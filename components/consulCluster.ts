@@ -17,7 +17,7 @@ import * as command from "@pulumi/command";
 import { FleetConfig, HostSpec, ServiceSpec } from "../config/types";
 import { Connection } from "./connection";
 import { InternalCa } from "./internalCa";
-import { liveRelease, ReleaseFile, RoleRelease } from "./release";
+import { liveRelease, ReleaseFile, ReleaseLedger, RoleRelease } from "./release";
 import { readTemplate, renderTemplate } from "./render";
 import { deriveBytes, deriveUuid, secretSeed } from "./secretSeed";
 
@@ -273,6 +273,8 @@ export interface ConsulMember {
     connection: Connection;
     /** Changes when the guest is rebuilt (see RoleRelease). */
     machine: pulumi.Input<string>;
+    /** Where its releases' file digests are recorded, on its hypervisor. */
+    ledger: ReleaseLedger;
     /** The resolvers its local resolver forwards names outside `.consul` to. */
     resolvers: string[];
 }
@@ -329,6 +331,7 @@ export class ConsulCluster extends pulumi.ComponentResource {
                 }));
             return new RoleRelease(`${name}-${host.name}`, {
                 connection: member.connection,
+                ledger: member.ledger,
                 role: CONSUL_ROLE,
                 hooks: CONSUL_HOOKS,
                 files: pulumi.secret(files),

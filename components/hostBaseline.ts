@@ -10,7 +10,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { FleetConfig, HostSpec, Role, ServiceSpec } from "../config/types";
 import { Connection } from "./connection";
 import { VlanPlan } from "./network";
-import { ReleaseFile, RoleRelease } from "./release";
+import { ReleaseFile, ReleaseLedger, RoleRelease } from "./release";
 import { readTemplate, renderTemplate } from "./render";
 
 export const BASELINE_ROLE = "baseline";
@@ -297,6 +297,8 @@ export interface HostBaselineArgs {
     connection: Connection;
     /** Changes when the guest is rebuilt, so a new machine gets the baseline again. */
     machine: pulumi.Input<string>;
+    /** Where its releases' file digests are recorded, on its hypervisor. */
+    ledger: ReleaseLedger;
 }
 
 export class HostBaseline extends pulumi.ComponentResource {
@@ -311,6 +313,7 @@ export class HostBaseline extends pulumi.ComponentResource {
         this.firewall = ctx.rules;
         const release = new RoleRelease(`${name}-release`, {
             connection: args.connection,
+            ledger: args.ledger,
             role: BASELINE_ROLE,
             hooks: BASELINE_HOOKS,
             files: renderBaselineFiles(ctx),

@@ -12,6 +12,7 @@ import { FleetConfig, HostSpec, Hypervisor, SshSettings } from "../config/types"
 import { guestConnection } from "./connection";
 import { FirstBootDns } from "../config/dns";
 import { baselineGuestFiles, digestsOf, PushedFileDigest, recordedGuestFiles } from "./guestFiles";
+import { ledgerDir, ReleaseLedger } from "./release";
 import { HypervisorHost, placementInputs } from "./hypervisorHost";
 import { stableMac, stableUuid, VlanPlan, volumeSerial } from "./network";
 import { readTemplate, renderTemplate, shellAssignments } from "./render";
@@ -211,6 +212,7 @@ export function removeInstanceScript(host: HostSpec, imagePool: string, nvmePool
     return shellAssignments({
         ...locationVars(host, imagePool, nvmePool),
         PROTECTED_DISKS: host.dataDisks.filter(d => d.protect).map(d => d.name).join(" "),
+        LEDGER: ledgerDir(host.name),
     }) + readTemplate("kvm/remove.sh");
 }
 
@@ -223,6 +225,8 @@ export class KvmInstance extends pulumi.ComponentResource {
     public readonly volumeSerials: Record<string, string>;
     /** How to reach the guest: through its hypervisor, host key pinned. */
     public readonly connection: command.types.input.remote.ConnectionArgs;
+    /** Where the releases on this guest are recorded: its hypervisor. */
+    public readonly ledger: ReleaseLedger;
     /** Finishes once the guest answers SSH and cloud-init is done. */
     public readonly ready: pulumi.Output<string>;
     /** Changes whenever the domain is rebuilt: what is pushed into the guest goes again. */
@@ -267,6 +271,7 @@ export class KvmInstance extends pulumi.ComponentResource {
             deleteBeforeReplace: true,
         });
 
+        this.ledger = { connection: hypervisor.connection, host: host.name };
         this.connection = guestConnection(hypervisor.connection, host.address, this.hostKey, args.ssh,
             args.deployPrivateKey);
 

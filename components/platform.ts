@@ -46,6 +46,7 @@ export class Platform extends pulumi.ComponentResource {
             host,
             connection: fleet.instances[host.name].connection,
             machine: fleet.instances[host.name].machineId,
+            ledger: fleet.instances[host.name].ledger,
         });
         const dataHost = (host: HostSpec): DataHost => ({ ...member(host), volumeSerials: fleet.instances[host.name].volumeSerials });
         const after = (...deps: pulumi.Input<pulumi.Resource>[]) => ({ parent: this, dependsOn: deps });

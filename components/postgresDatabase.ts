@@ -18,7 +18,7 @@ import * as random from "@pulumi/random";
 import { BackupSchedule, DEFAULT_BACKUP_SCHEDULE, Endpoint, FleetConfig, HostSpec } from "../config/types";
 import { Connection } from "./connection";
 import { InternalCa } from "./internalCa";
-import { liveRelease, ReleaseFile, RoleRelease } from "./release";
+import { liveRelease, ReleaseFile, ReleaseLedger, RoleRelease } from "./release";
 import { readTemplate, renderTemplate } from "./render";
 
 export const PG_MAJOR = 15;
@@ -38,6 +38,8 @@ export interface DataHost {
     connection: Connection;
     /** Changes when the guest is rebuilt, so a new machine gets its release again. */
     machine: pulumi.Input<string>;
+    /** Where its releases' file digests are recorded, on its hypervisor. */
+    ledger: ReleaseLedger;
     /** Serial of each data volume (KvmInstance.volumeSerials). */
     volumeSerials: Record<string, string>;
 }
@@ -348,7 +350,7 @@ export class PostgresDatabase extends pulumi.ComponentResource {
                 repo: repo.s3 ? { ...repo, s3: { ...repo.s3, ...(creds as BackupCredentials) } } : repo,
             })));
         const roleRelease = new RoleRelease(`${name}-release`, {
-            connection: args.server.connection, role: "postgres", hooks: "postgres/hooks.sh",
+            connection: args.server.connection, ledger: args.server.ledger, role: "postgres", hooks: "postgres/hooks.sh",
             files, vars: postgresVars(host, dataSerial, args.services), machine: args.server.machine,
         }, { parent: this });
         this.release = roleRelease.release;

@@ -206,7 +206,7 @@ export class RabbitMq extends pulumi.ComponentResource {
                     hasDataVolume: node.volumeSerials[MQ_DATA_DISK] !== undefined,
                 })));
             const release = new RoleRelease(`${name}-${host.name}-release`, {
-                connection: node.connection, role: "rabbitmq", hooks: "rabbitmq/hooks.sh",
+                connection: node.connection, ledger: node.ledger, role: "rabbitmq", hooks: "rabbitmq/hooks.sh",
                 files, vars: rabbitMqVars(host, nodes, services, node.volumeSerials[MQ_DATA_DISK]), machine: node.machine,
             }, { parent: this });
             return [host.name, release.release];

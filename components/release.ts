@@ -48,6 +48,55 @@ export function releaseScript(role: string, hooks: string | string[], files: Rel
         + ["nf_begin", ...fileLines, "nf_apply", ""].join("\n");
 }
 
+/**
+ * Where the digests of what a release placed are kept out of the guest's reach: a file
+ * per role and guest on its hypervisor, which the doctor compares the guest's files with.
+ */
+export interface ReleaseLedger {
+    /** The guest's hypervisor. */
+    connection: Connection;
+    /** The guest's host name. */
+    host: string;
+}
+
+/** The hypervisor's folder of one guest's release records. */
+export const ledgerDir = (host: string) => `/var/lib/nordfleet/pushed/${host}`;
+
+/** One file a release placed, as the doctor checks it. */
+export interface PushedFileRecord {
+    path: string;
+    sha256: string;
+    mode: string;
+}
+
+/** A release's record: every file at its live path, with its digest and mode. */
+export interface ReleaseRecord {
+    role: string;
+    release: string;
+    /** The release's apply command: `pulumi up --target-replace URN` puts changed files back. */
+    urn: string;
+    files: PushedFileRecord[];
+}
+
+export function releaseRecord(role: string, files: ReleaseFile[], urn: string): ReleaseRecord {
+    return {
+        role, release: releaseDigest(files), urn,
+        files: [...files].sort((a, b) => a.path.localeCompare(b.path)).map(f => ({
+            path: `${liveRelease(role)}/${f.path}`, mode: f.mode,
+            sha256: crypto.createHash("sha256").update(f.content).digest("hex"),
+        })),
+    };
+}
+
+/** Writes a record into the ledger on the hypervisor, atomically. */
+export function recordScript(host: string, record: ReleaseRecord): string {
+    const dir = ledgerDir(host);
+    const file = `${dir}/${record.role}.json`;
+    return `set -eu\ninstall -d -m 0700 ${shellQuote(dir)}\n` +
+        `printf '%s\\n' ${shellQuote(JSON.stringify(record))} >${shellQuote(`${file}.new`)}\n` +
+        `mv -f ${shellQuote(`${file}.new`)} ${shellQuote(file)}\n`;
+}
+
 export interface RoleReleaseArgs {
     /** How to reach the guest (through its hypervisor, host key pinned). */
     connection: Connection;
@@ -59,6 +108,8 @@ export interface RoleReleaseArgs {
     vars?: Record<string, string | number>;
     /** Changes when the guest is rebuilt: a new machine gets the release again. */
     machine: pulumi.Input<string>;
+    /** Where the release's file digests are recorded for the doctor. */
+    ledger: ReleaseLedger;
 }
 
 export class RoleRelease extends pulumi.ComponentResource {
@@ -79,6 +130,17 @@ export class RoleRelease extends pulumi.ComponentResource {
             triggers: [args.machine],
         }, { parent: this });
         this.release = pulumi.unsecret(pulumi.all([files, apply.stdout]).apply(([f]) => releaseDigest(f)));
+        // Digests say nothing of the secrets in the files: the record is plain.
+        const record = pulumi.unsecret(pulumi.all([files, apply.urn]).apply(([f, urn]) => releaseRecord(args.role, f, urn)));
+        const recordFile = `${ledgerDir(args.ledger.host)}/${args.role}.json`;
+        new command.remote.Command(`${name}-record`, {
+            connection: args.ledger.connection,
+            create: "sh -s",
+            stdin: record.apply(r => recordScript(args.ledger.host, r)),
+            delete: `rm -f ${shellQuote(recordFile)}`,
+            triggers: [this.release],
+            logging: "stderr",
+        }, { parent: this, dependsOn: [apply] });
         this.registerOutputs({ release: this.release });
     }
 }

@@ -23,7 +23,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { HostSpec, ServiceSpec, ServiceVersion, VERSION_NAMES, VersionName } from "../config/types";
 import { Connection } from "./connection";
-import { liveRelease, ReleaseFile, RoleRelease } from "./release";
+import { liveRelease, ReleaseFile, ReleaseLedger, RoleRelease } from "./release";
 import { readTemplate, renderTemplate, shellAssignments } from "./render";
 
 /** The project root: inline artifacts are paths relative to it. */
@@ -256,6 +256,8 @@ export interface ServiceReleaseArgs {
     connection: Connection;
     /** Changes when the guest is rebuilt. */
     machine: pulumi.Input<string>;
+    /** Where its releases' file digests are recorded, on its hypervisor. */
+    ledger: ReleaseLedger;
     /** The platform's variables (DATABASE_URL, AMQP_URL, CONSUL_HTTP_TOKEN...); secret values allowed. */
     env: pulumi.Input<Record<string, pulumi.Input<string>>>;
     /** The internal CA, shipped as ca.pem in the release for clients that verify TLS (AMQP_CA, sslrootcert). */
@@ -291,6 +293,7 @@ export class ServiceRelease extends pulumi.ComponentResource {
                 serviceReleaseFiles(inst, serviceEnvironment(inst, args.host, env), program, caPem)));
             const release = new RoleRelease(inst.version ? `${name}-release-${inst.version}` : `${name}-release`, {
                 connection: args.connection,
+                ledger: args.ledger,
                 role: serviceRole(inst.instance),
                 hooks: SERVICE_HOOKS,
                 files,

@@ -3,6 +3,7 @@
  * thresholds. Pure: everything here is tested without a fleet.
  */
 import { PushedFileDigest } from "../components/guestFiles";
+import { ReleaseRecord } from "../components/release";
 
 export interface Thresholds {
     maxLatencyMs: number;
@@ -59,8 +60,10 @@ export interface HostUnderTest {
     peers: Record<string, string>;
     /** Data volume name -> serial. */
     volumes: Record<string, string>;
-    /** What the last `pulumi up` pushed, from the domain metadata on the hypervisor. */
+    /** What the last `pulumi up` pushed: the first boot's files (domain metadata) and every release's (the ledger). */
     pushedFiles: PushedFileDigest[];
+    /** The releases' records, from the ledger on the hypervisor. */
+    releases?: ReleaseRecord[];
 }
 
 /** The doctor's clock just before asking and just after the answer: the guest's clock must fall inside. */
@@ -112,9 +115,11 @@ export function judge(host: HostUnderTest, probe: Probe, window: Window, t: Thre
 
     for (const file of host.pushedFiles) {
         const live = probe.fileSha256[file.path];
+        const release = host.releases?.find(r => r.files.some(f => f.path === file.path));
+        const putBack = release === undefined ? "" : `; put back: pulumi up --target-replace '${release.urn}'`;
         rows.push(live === file.sha256 ? row(`file ${file.path}`, false, "as pushed")
-            : row(`file ${file.path}`, true, live === null || live === undefined ? "missing"
-                : `changed since the last pulumi up (sha256 ${live.slice(0, 12)}…, pushed ${file.sha256.slice(0, 12)}…)`));
+            : row(`file ${file.path}`, true, (live === null || live === undefined ? "missing"
+                : `changed since the last pulumi up (sha256 ${live.slice(0, 12)}…, pushed ${file.sha256.slice(0, 12)}…)`) + putBack));
     }
     return rows;
 }

@@ -4,7 +4,8 @@
  *
  * Per guest: TCP latency to every peer on its VLAN, write latency and IOPS of each
  * mounted data volume (fio, 3 s, 16 MiB test file), CPU steal, clock offset and NTP
- * sync, and whether every file nordfleet pushed is still as the last `pulumi up` wrote it.
+ * sync, whether every file nordfleet pushed is still as the last `pulumi up` wrote it (with
+ * the diff of one that is not), and a database host's WAL archiving and newest backup.
  */
 import { execFileSync } from "child_process";
 import * as fs from "fs";
@@ -12,9 +13,10 @@ import * as os from "os";
 import * as path from "path";
 import { parsePushedFiles } from "../components/guestFiles";
 import { parseFlags, runCli, UsageError } from "../cli/run";
-import { liveRelease } from "../components/release";
+import { ledgerDir, liveRelease } from "../components/release";
 import { shellQuote } from "../components/render";
 import { DEFAULT_THRESHOLDS, formatTable, HostUnderTest, judge, Probe, Row, Thresholds } from "./checks";
+import { changedReleaseFiles, formatPushedDiff, parseReleaseRecords, pushedDiffCommand } from "./drift";
 import { FleetSsh } from "./fleetSsh";
 
 interface Outputs {
@@ -49,7 +51,13 @@ export function selectHosts(list: string, known: string[]): string[] {
     return names;
 }
 
-export async function runDoctor(o: DoctorOptions): Promise<Row[]> {
+export interface DoctorReport {
+    rows: Row[];
+    /** Per file changed by hand: its diff against what was pushed (masked where it may hold a secret). */
+    diffs: string[];
+}
+
+export async function runDoctor(o: DoctorOptions): Promise<DoctorReport> {
     if (o.outputs.deployPrivateKey === "[secret]") {
         throw new Error("the outputs hide the deploy key; read them with `pulumi stack output --json --show-secrets`");
     }
@@ -60,6 +68,7 @@ export async function runDoctor(o: DoctorOptions): Promise<Row[]> {
     });
     const jumpHost = new Map(o.outputs.sites.map(s => [s.hypervisor, s.address]));
     const rows: Row[] = [];
+    const diffs: string[] = [];
     try {
         for (const name of o.hosts ?? Object.keys(o.outputs.hosts)) {
             const host = o.outputs.hosts[name];
@@ -69,12 +78,15 @@ export async function runDoctor(o: DoctorOptions): Promise<Row[]> {
                 rows.push({ host: name, check: "domain", status: "PROBLEM", value: `virsh dumpxml failed: ${domain.stderr.trim()}` });
                 continue;
             }
+            const ledger = await ssh.onHypervisor(hypervisor, `cat ${shellQuote(ledgerDir(name))}/*.json 2>/dev/null || true`);
+            const releases = parseReleaseRecords(ledger.stdout);
             const subject: HostUnderTest = {
                 name,
                 peers: Object.fromEntries(Object.entries(o.outputs.hosts)
                     .filter(([peer, h]) => peer !== name && h.vlan === host.vlan).map(([peer, h]) => [peer, h.address])),
                 volumes: host.volumeSerials,
-                pushedFiles: parsePushedFiles(domain.stdout),
+                pushedFiles: [...parsePushedFiles(domain.stdout), ...releases.flatMap(r => r.files)],
+                releases,
             };
             const args = { peers: Object.values(subject.peers), serials: Object.values(subject.volumes),
                 files: subject.pushedFiles.map(f => f.path),
@@ -86,12 +98,17 @@ export async function runDoctor(o: DoctorOptions): Promise<Row[]> {
                 rows.push({ host: name, check: "ssh", status: "PROBLEM", value: `probe failed (${probe.status}): ${probe.stderr.trim()}` });
                 continue;
             }
-            rows.push(...judge(subject, JSON.parse(probe.stdout) as Probe, { sentAt, receivedAt }, o.thresholds));
+            const measured = JSON.parse(probe.stdout) as Probe;
+            rows.push(...judge(subject, measured, { sentAt, receivedAt }, o.thresholds));
+            for (const change of changedReleaseFiles(releases, measured)) {
+                const r = await ssh.onGuest(hypervisor, host.address, pushedDiffCommand(change));
+                diffs.push(formatPushedDiff(name, change, r.stdout));
+            }
         }
     } finally {
         ssh.close();
     }
-    return rows;
+    return { rows, diffs };
 }
 
 const THRESHOLD_FLAGS = ["max-latency-ms", "max-steal-pct", "max-clock-offset-ms", "max-write-latency-ms", "min-write-iops",
@@ -160,8 +177,9 @@ function parseArgs(argv: string[]): DoctorOptions {
 
 if (require.main === module) {
     runCli("doctor", USAGE, async argv => {
-        const rows = await runDoctor(parseArgs(argv));
+        const { rows, diffs } = await runDoctor(parseArgs(argv));
         process.stdout.write(formatTable(rows));
+        process.stdout.write(diffs.map(d => `\n${d}`).join(""));
         const problems = rows.filter(r => r.status === "PROBLEM").length;
         console.log(problems ? `${problems} problem(s)` : "no problems");
         return problems ? 1 : 0;

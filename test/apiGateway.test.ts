@@ -244,7 +244,7 @@ describe("ApiGateway (mocked engine)", () => {
         const c = config();
         const ca = new InternalCa("gwt-ca", { organization: "nordfleet" });
         const gateway = new ApiGateway("gwt", {
-            host: gw(c), connection: { host: "10.110.0.10", user: "root" }, machine: "m-1", ca, config: c,
+            host: gw(c), connection: { host: "10.110.0.10", user: "root" }, machine: "m-1", ledger: { connection: { host: "10.199.0.1" }, host: "gw-1" }, ca, config: c,
         });
         await valueOf(gateway.urn);
         await settle();
@@ -280,7 +280,7 @@ describe("ApiGateway (mocked engine)", () => {
             });
             const ca = new InternalCa("gws-ca", { organization: "nordfleet" });
             const gateway = new ApiGateway("gws", {
-                host: gw(c), connection: { host: "10.110.0.10", user: "root" }, machine: "m-1", ca, config: c,
+                host: gw(c), connection: { host: "10.110.0.10", user: "root" }, machine: "m-1", ledger: { connection: { host: "10.199.0.1" }, host: "gw-1" }, ca, config: c,
             });
             expect(await valueOf(gateway.certPem)).to.equal("SUPPLIED CERT\n");
             await settle();

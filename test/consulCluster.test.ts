@@ -258,7 +258,8 @@ const { InternalCa } = require("./components/internalCa");
 const { ConsulCluster } = require("./components/consulCluster");
 const config = parseFleetConfig(labConfig()).config;
 const ca = new InternalCa("ca", { organization: "nordfleet" });
-const members = config.hosts.map(h => ({ host: h, connection: { host: h.address, user: "root" }, machine: "m-" + h.name }));
+const members = config.hosts.map(h => ({ host: h, connection: { host: h.address, user: "root" }, machine: "m-" + h.name,
+    ledger: { connection: { host: "10.199.0.1" }, host: h.name }, resolvers: [] }));
 const c = new ConsulCluster("consul", { config, ca, members });
 Promise.all([c.managementToken.isSecret, c.serviceTokens.isSecret,
     new Promise(r => c.serviceTokens.apply(t => { r(t); return t; })),

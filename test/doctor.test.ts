@@ -1,4 +1,7 @@
 import { expect } from "chai";
+import * as crypto from "crypto";
+import { recordScript, releaseRecord } from "../components/release";
+import { changedReleaseFiles, formatPushedDiff, parseReleaseRecords, pushedDiffCommand } from "../doctor/drift";
 import { baselineGuestFiles, digestsOf, parsePushedFiles } from "../components/guestFiles";
 import { DEFAULT_THRESHOLDS, formatTable, HostUnderTest, judge, Probe } from "../doctor/checks";
 import { selectHosts } from "../doctor/main";
@@ -98,5 +101,44 @@ describe("doctor", () => {
             "HOST   CHECK            STATUS  VALUE\n" +
             "app-1  latency to gw-1  ok      0.31 ms (limit 2)\n" +
             "app-1  latency to pg-1  ok      0.28 ms (limit 2)\n");
+    });
+});
+
+describe("doctor: files of the platform's releases", () => {
+    const record = releaseRecord("gateway", [
+        { path: "nginx.conf", mode: "0644", content: "worker_processes auto;\nserver_tokens off;\n" },
+        { path: "tls/server.key", mode: "0600", content: "KEY\n" },
+    ], "urn:pulumi:lab::nordfleet::command:remote:Command::nordfleet-gw-1-gateway-release-apply");
+    const sha = (text: string) => crypto.createHash("sha256").update(text).digest("hex");
+
+    it("records every file at its live path with its digest and mode, and reads the ledger back", () => {
+        expect(record.files).to.deep.equal([
+            { path: "/etc/nordfleet/gateway/current/nginx.conf", mode: "0644", sha256: sha("worker_processes auto;\nserver_tokens off;\n") },
+            { path: "/etc/nordfleet/gateway/current/tls/server.key", mode: "0600", sha256: sha("KEY\n") },
+        ]);
+        expect(parseReleaseRecords(`${JSON.stringify(record)}\nnot json\n${JSON.stringify({ role: 1 })}\n`)).to.deep.equal([record]);
+        expect(recordScript("gw-1", record)).to.contain("install -d -m 0700 '/var/lib/nordfleet/pushed/gw-1'")
+            .and.contain(">'/var/lib/nordfleet/pushed/gw-1/gateway.json.new'");
+    });
+
+    it("names each changed file with the command that puts it back, and shows its diff, masked where it may hold a secret", () => {
+        const probe = { ...healthy, fileSha256: { [record.files[0].path]: "a".repeat(64), [record.files[1].path]: "b".repeat(64) } };
+        const subject = { ...host, pushedFiles: [...pushed, ...record.files], releases: [record] };
+        const problems = judge(subject, probe, window, DEFAULT_THRESHOLDS).filter(r => r.status === "PROBLEM").map(r => r.value);
+        expect(problems.filter(v => v.includes("put back: pulumi up --target-replace 'urn:pulumi:lab::nordfleet::command:remote:" +
+            "Command::nordfleet-gw-1-gateway-release-apply'"))).to.have.length(2);
+        const changed = changedReleaseFiles([record], probe);
+        expect(changed.map(c => c.file.path)).to.deep.equal(record.files.map(f => f.path));
+        expect(pushedDiffCommand(changed[0])).to.contain("tar -xOf '/etc/nordfleet/gateway/releases/." + record.release +
+            ".pushed.tar' './nginx.conf'");
+        const diff = ["--- pushed", "+++ live", "@@ -1,2 +1,2 @@", " worker_processes auto;", "-server_tokens off;", "+server_tokens on;"];
+        expect(formatPushedDiff("gw-1", changed[0], [record.files[0].sha256, ...diff].join("\n"))).to.equal(
+            `--- gw-1: /etc/nordfleet/gateway/current/nginx.conf (mode 0644), changed since it was pushed\n` +
+            diff.map(l => `    ${l}`).join("\n") + "\n");
+        const masked = formatPushedDiff("gw-1", changed[1], [record.files[1].sha256, "--- pushed", "+++ live", "@@ -1 +1 @@",
+            "-KEY", "+OTHER KEY"].join("\n"));
+        expect(masked).to.contain("    -[line not shown: the file may hold a secret]").and.contain("    @@ -1 +1 @@");
+        expect(masked).to.not.contain("KEY\n");
+        expect(formatPushedDiff("gw-1", changed[0], "0".repeat(64))).to.contain("the pushed copy on the guest is missing or altered too");
     });
 });

@@ -250,6 +250,7 @@ describe("HostBaseline (mocked engine)", () => {
             host, config, vlans: config.vlans.map(planVlan),
             connection: { host: host.address, user: "root", proxy: { host: "10.199.0.1" } },
             machine: "machine-1",
+            ledger: { connection: { host: "10.199.0.1" }, host: "app-1" },
         });
         const release = await valueOf(baseline.release);
         await settle();

@@ -255,7 +255,8 @@ describe("PostgresDatabase component (mocked)", () => {
     function build(c: FleetConfig, host: HostSpec, extra: Partial<ConstructorParameters<typeof PostgresDatabase>[1]> = {}) {
         const ca = new InternalCa("ca", { organization: "nordfleet" });
         return new PostgresDatabase("db-pg-1", {
-            server: { host, connection: { host: host.address, user: "root" }, machine: "m-1", volumeSerials: { pgdata: "nfpg1" } },
+            server: { host, connection: { host: host.address, user: "root" }, machine: "m-1", volumeSerials: { pgdata: "nfpg1" },
+                      ledger: { connection: { host: "10.199.0.1" }, host: host.name } },
             config: c, services: databasePlacement(c)["pg-1"], clients: serviceClientAddresses(c), ca, ...extra,
         });
     }
@@ -294,9 +295,9 @@ describe("PostgresDatabase component (mocked)", () => {
         const host = hostOf(c, "pg-1");
         const ca = new InternalCa("ca2", { organization: "nordfleet" });
         const args = { config: c, services: ["orders"], clients: {}, ca };
-        expect(() => new PostgresDatabase("x1", { ...args, server: { host, connection: { host: "h" }, machine: "m", volumeSerials: { data: "s" } } }))
+        expect(() => new PostgresDatabase("x1", { ...args, server: { host, connection: { host: "h" }, machine: "m", ledger: { connection: { host: "hv" }, host: host.name }, volumeSerials: { data: "s" } } }))
             .to.throw(`postgres host "pg-1" needs a data disk named "pgdata" for the cluster`);
-        expect(() => new PostgresDatabase("x2", { ...args, server: { host, connection: { host: "h" }, machine: "m", volumeSerials: { pgdata: "s" } } }))
+        expect(() => new PostgresDatabase("x2", { ...args, server: { host, connection: { host: "h" }, machine: "m", ledger: { connection: { host: "hv" }, host: host.name }, volumeSerials: { pgdata: "s" } } }))
             .to.throw("PostgresDatabase x2: an s3:// backup repository needs backupCredentials");
     });
 });

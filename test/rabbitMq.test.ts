@@ -116,6 +116,7 @@ describe("RabbitMq component (mocked)", () => {
         const ca = new InternalCa("mqca", { organization: "nordfleet" });
         const nodes = c.hosts.filter(h => h.role === "rabbitmq").map(host => ({
             host, connection: { host: host.address, user: "root" }, machine: `m-${host.name}`,
+            ledger: { connection: { host: "10.199.0.1" }, host: host.name },
             volumeSerials: (host.name === "mq-1" ? { mnesia: "nfmq1" } : {}) as Record<string, string>,
         }));
         const mq = new RabbitMq("broker", { nodes, config: c, ca });

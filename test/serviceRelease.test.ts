@@ -216,6 +216,7 @@ describe("ServiceRelease (mocked)", () => {
             host,
             connection: { host: "10.110.0.30", user: "root", privateKey: pulumi.secret("KEY") },
             machine: "machine-1",
+            ledger: { connection: { host: "10.199.0.1" }, host: "app-1" },
             env: { DATABASE_URL: pulumi.secret("postgresql://hello:S3CRET-PW@10.110.0.40/hello"), CONSUL_HTTP_TOKEN: pulumi.secret("TOKEN-XYZ") },
             caCertPem: "-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n",
         });

@@ -49,14 +49,36 @@ nf_prune() {
         [ "releases/$r" = "$live" ] && continue
         printf '%s\n' "$keep" | grep -qx "$r" || rm -rf "${NF_RELEASES:?}/$r"
     done
+    for t in "$NF_RELEASES"/.*.pushed.tar; do
+        [ -e "$t" ] || continue
+        r=${t##*/.}
+        [ -d "$NF_RELEASES/${r%.pushed.tar}" ] || rm -f "$t"
+    done
+}
+
+# The files as pushed, kept root-only beside the release: the doctor shows a hand edit
+# as a diff against them (after checking them against the digests the hypervisor keeps).
+nf_keep_pushed() {
+    (umask 077 && tar -C "$NF_STAGE" -cf "$NF_RELEASES/.$RELEASE.pushed.tar.new" . \
+        && mv -f "$NF_RELEASES/.$RELEASE.pushed.tar.new" "$NF_RELEASES/.$RELEASE.pushed.tar")
 }
 
 nf_apply() {
     local previous candidate="releases/$RELEASE" out
     previous=$(readlink "$NF_ROOT/current" 2>/dev/null || true)
+    nf_keep_pushed
     if [ "$previous" = "$candidate" ] && [ -d "$NF_ROOT/$candidate" ]; then
-        # Same files as the live release: converge the service, leave the tree alone.
-        rm -rf "$NF_STAGE"
+        # Same files as the live release: converge the service. A tree changed by hand
+        # since (the doctor names such files) gets the pushed files back.
+        if diff -r "$NF_STAGE" "$NF_ROOT/$candidate" >/dev/null 2>&1; then
+            rm -rf "$NF_STAGE"
+        else
+            echo "nordfleet: $ROLE release $RELEASE was changed on the host; putting the pushed files back" >&2
+            rm -rf "$NF_RELEASES/.$RELEASE.drifted"
+            mv -T "$NF_ROOT/$candidate" "$NF_RELEASES/.$RELEASE.drifted"
+            mv -T "$NF_STAGE" "$NF_ROOT/$candidate"
+            rm -rf "$NF_RELEASES/.$RELEASE.drifted"
+        fi
     else
         rm -rf "${NF_ROOT:?}/$candidate"
         mv -T "$NF_STAGE" "$NF_ROOT/$candidate"

@@ -10,7 +10,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { contractViolations } from "../../contract/validate";
-import { labDoctor, LAB_ENV, LabFleet, labOutputs, labStackDeployed, ROOT } from "./labStack";
+import { labDoctor, LAB_ENV, LabFleet, labOutputs, labPulumi, labStackDeployed, ROOT } from "./labStack";
 
 describe("the lab fleet made by pulumi up", function () {
     this.timeout(20 * 60 * 1000);
@@ -170,6 +170,33 @@ describe("the lab fleet made by pulumi up", function () {
                 expect(r.stdout).to.include("1 problem(s)");
             } finally {
                 await fleet.mustOnGuest("app-1", `cat >${SSHD_DROP_IN}`, original);
+            }
+        });
+
+        it("names exactly the platform files changed by hand on three roles, with their diffs, and the command that " +
+            "puts them back", async () => {
+            const edits: [string, string][] = [["gw-1", "/etc/nordfleet/gateway/current/nginx.conf"],
+                ["db-1", "/etc/nordfleet/postgres/current/pg_hba.conf"], ["consul-1", "/etc/nordfleet/consul/current/dnsmasq.conf"]];
+            for (const [host, file] of edits) {
+                await fleet.mustOnGuest(host, `echo '# changed by hand' >>${file}`);
+            }
+            const r = doctor("--hosts", edits.map(([host]) => host).join(","));
+            expect(r.status).to.equal(1);
+            const fileProblems = r.stdout.split("\n").filter(l => / file \S+ +PROBLEM /.test(l));
+            expect(fileProblems.map(l => l.split(/\s+/).slice(0, 3).join(" ")), "the changed files, and no other")
+                .to.deep.equal(edits.map(([host, file]) => `${host} file ${file}`));
+            for (const [host, file] of edits) {
+                expect(r.stdout).to.contain(`--- ${host}: ${file} (mode 0644), changed since it was pushed`);
+            }
+            expect(r.stdout.match(/^ {4}\+# changed by hand$/gm), "each file's diff shows the added line").to.have.length(3);
+            const urns = fileProblems.map(l => /--target-replace '([^']+)'/.exec(l)![1]);
+            const up = labPulumi(["up", "--yes", "--skip-preview", ...urns.flatMap(u => ["--target-replace", u])]);
+            expect(up.status, up.output.slice(-3000)).to.equal(0);
+            expect(up.output).to.contain("was changed on the host; putting the pushed files back");
+            const after = doctor("--hosts", edits.map(([host]) => host).join(","));
+            expect(after.status, after.stdout).to.equal(0);
+            for (const [host, file] of edits) {
+                expect(after.stdout).to.match(new RegExp(`${host} +file ${file} +ok +as pushed`));
             }
         });
     });
