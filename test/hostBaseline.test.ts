@@ -259,7 +259,15 @@ describe("HostBaseline (mocked engine)", () => {
             ["nordfleet:platform:HostBaseline", "nf-app-1-baseline"],
             ["nordfleet:platform:RoleRelease", "nf-app-1-baseline-release"],
             ["command:remote:Command", "nf-app-1-baseline-release-apply"],
+            ["command:remote:Command", "nf-app-1-baseline-release-record"],
         ]);
+        // The record goes to the hypervisor, digests only: nothing in it is secret.
+        const record = recorded[3].inputs;
+        expect((reveal(record.connection) as { host: string }).host).to.equal("10.199.0.1");
+        expect(isSecretValue(record.stdin)).to.equal(false);
+        expect(record.stdin).to.include("/var/lib/nordfleet/pushed/app-1/baseline.json").and.include(`"release":"${release}"`)
+            .and.include('"path":"/etc/nordfleet/baseline/current/nftables.conf"');
+        expect(record.delete).to.equal("rm -f '/var/lib/nordfleet/pushed/app-1/baseline.json'");
         const apply = recorded[2].inputs;
         expect(isSecretValue(apply.stdin)).to.equal(true);
         const script = reveal(apply.stdin) as string;
