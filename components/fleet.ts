@@ -50,7 +50,7 @@ export class Fleet extends pulumi.ComponentResource {
         const { config, placement } = loaded;
         // Endpoints are inputs so that the residency policy sees where data is sent.
         super("nordfleet:fleet:Fleet", name, {
-            stateBackend: config.stateBackend, backup: config.backup, mirrors: config.mirrors,
+            stateBackend: config.stateBackend, backup: config.backup, mirrors: config.mirrors, dns: config.dns,
             ...(config.sites.length > 0 ? { declaredSites: config.sites } : {}),
         }, opts);
 

@@ -8,7 +8,7 @@ import { DEFAULT_RESIDENCY_CONFIG, residencyViolations, ResidencyPolicyConfig } 
 new PolicyPack("nordfleet-residency", {
     policies: [{
         name: "data-residency",
-        description: "Every hypervisor, VM, backup target, mirror and state backend sits at a site in the allowed countries (the EEA unless narrowed).",
+        description: "Every hypervisor, VM, backup target, mirror, DNS resolver and state backend sits at a site in the allowed countries (the EEA unless narrowed).",
         enforcementLevel: "mandatory",
         configSchema: {
             properties: {

@@ -32,6 +32,9 @@ describe("residency policy", () => {
             ["a backup target in the UK", FLEET,
                 { backup: { url: "s3://b", site: "london-1" }, mirrors: { apt: { url: "https://m", site: "oslo-1" } } }, NORWAY,
                 [`backup.site: "london-1" is in GB, outside the allowed countries (NO); use one of: oslo-1 (NO), oslo-2 (NO), bergen-1 (NO)`]],
+            ["a DNS resolver in the UK", FLEET, { dns: { resolvers: [{ address: "10.110.0.2", site: "london-1" }] } }, NORWAY,
+                [`dns.resolvers[0].site: "london-1" is in GB, outside the allowed countries (NO); use one of: oslo-1 (NO), ` +
+                    `oslo-2 (NO), bergen-1 (NO)`]],
             ["the lab outside a lab stack", HV, { site: "lab" }, NORWAY,
                 [`site: "lab" is the local lab, allowed only in a lab stack; use one of: oslo-1 (NO), oslo-2 (NO), bergen-1 (NO)`]],
             ["the lab in a lab stack", HV, { site: "lab" }, { ...NORWAY, allowLabSite: true }, []],
@@ -97,7 +100,8 @@ describe("residency policy", () => {
             expect(placing).to.have.length(3 + 10);
             expect(violationsOf("ok", NORDIC)).to.deep.equal([]);
             expect(placementsIn(recorded.find(r => r.name === "ok")!.inputs).map(p => p.path).sort()).to.deep.equal([
-                "backup.site", "mirrors.apt.site", "mirrors.artifacts.site", "stateBackend.site"]);
+                "backup.site", "dns.resolvers[0].site", "dns.resolvers[1].site", "dns.resolvers[2].site", "mirrors.apt.site",
+                "mirrors.artifacts.site", "stateBackend.site"]);
         });
 
         it("refuses the hypervisor moved to the US and every VM placed on it", () => {
