@@ -102,6 +102,53 @@ describe("outages on the lab fleet", function () {
         expect(rows, "exactly the rows committed before the moment").to.equal("100|100");
     });
 
+    it("keeps the broker down, not empty, when its data volume is missing at boot, and serving its data once it is back", async () => {
+        const virsh = (...args: string[]) => {
+            const r = spawnSync("virsh", ["-q", ...args], { encoding: "utf8" });
+            expect(r.status, `virsh ${args.join(" ")}: ${r.stderr}`).to.equal(0);
+            return r.stdout;
+        };
+        const vhosts = async () => (await fleet.mustOnGuest("mq-1", "rabbitmqctl -q list_vhosts | sort")).trim();
+        const before = await vhosts();
+        const disk = /<disk type=.file. device=.disk.>(?:(?!<\/disk>)[\s\S])*?mq-1-mnesia\.qcow2(?:(?!<\/disk>)[\s\S])*?<\/disk>/
+            .exec(virsh("dumpxml", "mq-1"))![0];
+        const diskFile = path.join(tmp, "mnesia-disk.xml");
+        fs.writeFileSync(diskFile, disk);
+        const reboot = async () => {
+            virsh("destroy", "mq-1");
+            virsh("start", "mq-1");
+            // Back when it answers SSH again (the helper retries a guest that does not answer yet).
+            for (let i = 0; i < 60; i++) {
+                if ((await fleet.onGuest("mq-1", "systemctl is-system-running --wait >/dev/null 2>&1; true")).status === 0) {
+                    return;
+                }
+                await sleep(5000);
+            }
+        };
+        virsh("detach-device", "mq-1", diskFile, "--config");
+        try {
+            await reboot();
+            const state = (await fleet.mustOnGuest("mq-1", "systemctl show -p ActiveState --value rabbitmq-server.service; " +
+                "findmnt -n /var/lib/rabbitmq/mnesia >/dev/null && echo mounted || echo not-mounted; " +
+                "ls -A /var/lib/rabbitmq/mnesia 2>/dev/null | wc -l")).trim().split("\n");
+            console.log(`      volume missing at boot: broker ${state[0]}, mnesia ${state[1]}, ${state[2]} entries on the root disk`);
+            expect(state[0], "the broker did not start").to.not.equal("active");
+            expect(state[1]).to.equal("not-mounted");
+            expect(state[2], "nothing written where the volume should be").to.equal("0");
+        } finally {
+            virsh("attach-device", "mq-1", diskFile, "--config");
+            await reboot();
+        }
+        let after = "";
+        for (let i = 0; i < 60 && after !== before; i++) {
+            after = (await fleet.onGuest("mq-1", "rabbitmqctl -q list_vhosts | sort")).stdout.trim();
+            if (after !== before) {
+                await sleep(5000);
+            }
+        }
+        expect(after, "the broker back on its volume, with its vhosts").to.equal(before);
+    });
+
     it("brings every service instance back by itself after PostgreSQL's 90 s stop (the time is printed)", async () => {
         const instances = [["app-1", "hello"], ["app-2", "hello"], ["app-1", "audit"]];
         const state = (host: string, svc: string) => fleet.mustOnGuest(host,
