@@ -219,6 +219,9 @@ export function gatewayReleaseFiles(ctx: GatewayContext, tls: GatewayTlsMaterial
         { path: GATEWAY_TLS.cert, mode: "0644", content: tls.certPem },
         { path: GATEWAY_TLS.key, mode: "0600", owner: "root:root", content: tls.keyPem },
         { path: GATEWAY_TLS.ca, mode: "0644", content: tls.caPem },
+        { path: "logrotate.conf", mode: "0644", content: renderTemplate("gateway/logrotate.conf.hbs", ctx) },
+        // maxsize is only looked at when logrotate runs: hourly, not Debian's daily.
+        { path: "logrotate-hourly.conf", mode: "0644", content: "[Timer]\nOnCalendar=\nOnCalendar=hourly\nAccuracySec=1m\n" },
     ];
 }
 

@@ -151,11 +151,24 @@ describe("API gateway nginx.conf", () => {
     describe("release files", () => {
         const tls = { certPem: "CERT A\n", keyPem: "KEY\n", caPem: "CA\n" };
         const files = gatewayReleaseFiles(gatewayContext(lab, gw(lab)), tls);
-        it("ships the config, the certificate, a root-only key and the CA", () => {
+        it("ships the config, the certificate, a root-only key, the CA and size-bounded log rotation", () => {
             expect(files.map(f => [f.path, f.mode, f.owner ?? "root:root"])).to.deep.equal([
                 ["nginx.conf", "0644", "root:root"], ["tls/server.crt", "0644", "root:root"],
                 ["tls/server.key", "0600", "root:root"], ["tls/ca.crt", "0644", "root:root"],
+                ["logrotate.conf", "0644", "root:root"], ["logrotate-hourly.conf", "0644", "root:root"],
             ]);
+            const rotate = files.find(f => f.path === "logrotate.conf")!.content;
+            expect(rotate).to.contain("/var/log/nginx/*.log {").and.contain("\tmaxsize 256M\n")
+                .and.contain(`kill -USR1 "$(cat /run/nginx.pid)"`);
+            // logrotate's own parser accepts it.
+            const file = path.join(os.tmpdir(), `nordfleet-logrotate-${process.pid}.conf`);
+            fs.writeFileSync(file, rotate);
+            try {
+                const r = spawnSync("logrotate", ["--debug", file], { encoding: "utf8" });
+                expect(r.status, r.stderr).to.equal(0);
+            } finally {
+                fs.rmSync(file, { force: true });
+            }
         });
         it("stamps a config id that changes with the config or the certificate, never with the key alone", () => {
             const id = (f: typeof files) => /# nordfleet-config-id: ([0-9a-f]{16})\n/.exec(f[0].content)![1];

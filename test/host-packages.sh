@@ -4,7 +4,7 @@
 # benchmark's load generator and proxies, and the reliability suite's scanners.
 set -euo pipefail
 TEST_PACKAGES="nginx-light nftables postgresql-15 pgbackrest rabbitmq-server python3-psycopg2 python3-pika dnsutils dnsmasq-base curl wrk haproxy openssl
-    kmod openssh-server ssh-audit sslscan lynis nmap"
+    kmod openssh-server ssh-audit sslscan lynis nmap logrotate"
 missing=()
 for p in $TEST_PACKAGES; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

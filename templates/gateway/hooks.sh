@@ -7,6 +7,22 @@
 : "${NGINX_CONTROL:=systemd}"
 NF_NGINX=/usr/sbin/nginx
 NF_NGINX_DROPIN=/etc/systemd/system/nginx.service.d/nordfleet.conf
+NF_LOGROTATE=/etc/logrotate.d/nginx
+NF_LOGROTATE_TIMER_DROPIN=/etc/systemd/system/logrotate.timer.d/nordfleet.conf
+
+# Size-bounded log rotation, checked hourly (systemd mode only: a guest's own logrotate).
+nf_logrotate() { # dir
+    if ! command -v logrotate >/dev/null; then
+        echo "gateway: logrotate is not installed; nginx's logs are not rotated" >&2
+        return 0
+    fi
+    logrotate --debug "$1/logrotate.conf" >/dev/null 2>&1 || { echo "gateway: logrotate refuses logrotate.conf" >&2; return 1; }
+    install -m 0644 "$1/logrotate.conf" "$NF_LOGROTATE" || return 1
+    if ! cmp -s "$1/logrotate-hourly.conf" "$NF_LOGROTATE_TIMER_DROPIN"; then
+        install -D -m 0644 "$1/logrotate-hourly.conf" "$NF_LOGROTATE_TIMER_DROPIN" || return 1
+        systemctl daemon-reload && systemctl restart logrotate.timer
+    fi
+}
 
 role_validate() { # dir
     # -t parses everything and loads the certificate and key, but binds no socket and
@@ -48,6 +64,7 @@ role_activate() { # dir (always .../current)
         fi
         return
     fi
+    nf_logrotate "$1" || return 1
     if ! nf_nginx_dropin "$conf" | cmp -s - "$NF_NGINX_DROPIN"; then
         install -d -m 0755 "$(dirname "$NF_NGINX_DROPIN")"
         nf_nginx_dropin "$conf" >"$NF_NGINX_DROPIN"
