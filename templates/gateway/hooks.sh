@@ -16,7 +16,16 @@ nf_logrotate() { # dir
         echo "gateway: logrotate is not installed; nginx's logs are not rotated" >&2
         return 0
     fi
-    logrotate --debug "$1/logrotate.conf" >/dev/null 2>&1 || { echo "gateway: logrotate refuses logrotate.conf" >&2; return 1; }
+    local out state
+    # A state file of its own: a logrotate run under way (its timer fires at first boot)
+    # holds the system's one locked, and the check must not wait on it or fail.
+    state=$(mktemp)
+    out=$(logrotate --debug --state "$state" "$1/logrotate.conf" 2>&1) || {
+        rm -f "$state"
+        printf 'gateway: logrotate refuses logrotate.conf:\n%s\n' "$(printf '%s\n' "$out" | grep -i error)" >&2
+        return 1
+    }
+    rm -f "$state"
     install -m 0644 "$1/logrotate.conf" "$NF_LOGROTATE" || return 1
     if ! cmp -s "$1/logrotate-hourly.conf" "$NF_LOGROTATE_TIMER_DROPIN"; then
         install -D -m 0644 "$1/logrotate-hourly.conf" "$NF_LOGROTATE_TIMER_DROPIN" || return 1
