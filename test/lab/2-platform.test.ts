@@ -97,7 +97,12 @@ describe("the platform on the lab fleet", function () {
             const r = get("/hello/", [`X-Correlation-ID: ${id}`]);
             expect(r.status).to.equal(200);
             expect(r.head).to.match(new RegExp(`x-correlation-id: ${id}`, "i"));
-            const logged = await fleet.mustOnGuest("gw-1", `grep -h '${id}' /var/log/nginx/*.log | head -n 1`);
+            // The access log is buffered: a line is written within its 5 s flush.
+            let logged = "";
+            for (let i = 0; i < 10 && !logged.includes(id); i++) {
+                await sleep(1000);
+                logged = await fleet.mustOnGuest("gw-1", `grep -h '${id}' /var/log/nginx/*.log | head -n 1`);
+            }
             expect(logged).to.include(id);
         });
 
