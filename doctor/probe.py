@@ -77,9 +77,12 @@ out["fileSha256"] = files
 
 def postgres_state(conf):
     """WAL archiving and the last backup of this host's cluster, as PostgreSQL and pgBackRest see them."""
-    def run(argv):
-        return subprocess.run(["runuser", "-u", "postgres", "--"] + argv, capture_output=True, text=True,
-                              timeout=60, cwd="/")
+    def run(argv, timeout=30):
+        try:
+            return subprocess.run(["runuser", "-u", "postgres", "--"] + argv, capture_output=True, text=True,
+                                  timeout=timeout, cwd="/")
+        except subprocess.TimeoutExpired:
+            return subprocess.CompletedProcess(argv, 124, "", "%s did not answer within %d s" % (argv[0], timeout))
     state = {}
     sql = ("select archived_count, failed_count, coalesce(extract(epoch from last_archived_time), 0), "
            "coalesce(extract(epoch from last_failed_time), 0), coalesce(last_failed_wal, ''), "
@@ -91,7 +94,8 @@ def postgres_state(conf):
                              "lastFailed": float(last_failed), "lastFailedWal": failed_wal, "walBytes": int(wal_bytes)}
     else:
         state["archiver"] = {"error": (r.stderr or r.stdout).strip()[-300:]}
-    r = run(["pgbackrest", "--config=" + conf, "info", "--output=json"])
+    # A repository that does not answer (the store cut off) is a finding, not a hang.
+    r = run(["pgbackrest", "--config=" + conf, "--io-timeout=10", "info", "--output=json"])
     try:
         backups = [b for stanza in json.loads(r.stdout) for b in stanza.get("backup", [])]
         last = max(backups, key=lambda b: b["timestamp"]["stop"]) if backups else None
