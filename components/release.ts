@@ -61,6 +61,7 @@ export interface ReleaseLedger {
 
 /** The hypervisor's folder of one guest's release records. */
 export const ledgerDir = (host: string) => `/var/lib/nordfleet/pushed/${host}`;
+const ledgerFile = (host: string, role: string) => `${ledgerDir(host)}/${role}.json`;
 
 /** One file a release placed, as the doctor checks it. */
 export interface PushedFileRecord {
@@ -90,9 +91,8 @@ export function releaseRecord(role: string, files: ReleaseFile[], urn: string): 
 
 /** Writes a record into the ledger on the hypervisor, atomically. */
 export function recordScript(host: string, record: ReleaseRecord): string {
-    const dir = ledgerDir(host);
-    const file = `${dir}/${record.role}.json`;
-    return `set -eu\ninstall -d -m 0700 ${shellQuote(dir)}\n` +
+    const file = ledgerFile(host, record.role);
+    return `set -eu\ninstall -d -m 0700 ${shellQuote(ledgerDir(host))}\n` +
         `printf '%s\\n' ${shellQuote(JSON.stringify(record))} >${shellQuote(`${file}.new`)}\n` +
         `mv -f ${shellQuote(`${file}.new`)} ${shellQuote(file)}\n`;
 }
@@ -132,12 +132,11 @@ export class RoleRelease extends pulumi.ComponentResource {
         this.release = pulumi.unsecret(pulumi.all([files, apply.stdout]).apply(([f]) => releaseDigest(f)));
         // Digests say nothing of the secrets in the files: the record is plain.
         const record = pulumi.unsecret(pulumi.all([files, apply.urn]).apply(([f, urn]) => releaseRecord(args.role, f, urn)));
-        const recordFile = `${ledgerDir(args.ledger.host)}/${args.role}.json`;
         new command.remote.Command(`${name}-record`, {
             connection: args.ledger.connection,
             create: "sh -s",
             stdin: record.apply(r => recordScript(args.ledger.host, r)),
-            delete: `rm -f ${shellQuote(recordFile)}`,
+            delete: `rm -f ${shellQuote(ledgerFile(args.ledger.host, args.role))}`,
             triggers: [this.release],
             logging: "stderr",
         }, { parent: this, dependsOn: [apply] });

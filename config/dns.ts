@@ -7,9 +7,7 @@
 import { consulMemberHosts, Placement } from "./placement";
 import { Site, SITES } from "./sites";
 import { DnsSettings, Endpoint, Environment, FleetConfig, HostSpec, Resolver, Role, Vlan } from "./types";
-import { formatIpv4, parseCidr, parseIpv4, Problems, usableRange, validateSite } from "./validate";
-
-const show = (value: unknown): string => JSON.stringify(value);
+import { formatIpv4, parseCidr, parseIpv4, Problems, show, usableRange, validateSite } from "./validate";
 
 const RESOLVER_KEYS = ["address", "site"];
 

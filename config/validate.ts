@@ -11,7 +11,7 @@ import {
 
 export type Problems = string[];
 
-const show = (value: unknown): string => JSON.stringify(value);
+export const show = (value: unknown): string => JSON.stringify(value);
 
 // ---------------------------------------------------------------- addresses
 

@@ -5,7 +5,7 @@
  * recorded. A file others may not read (mode without o+r) may hold a secret: its diff
  * shows where lines changed, never what they say.
  */
-import { PushedFileRecord, ReleaseRecord } from "../components/release";
+import { liveRelease, PushedFileRecord, ReleaseRecord } from "../components/release";
 import { shellQuote } from "../components/render";
 import { Probe } from "./checks";
 
@@ -34,12 +34,10 @@ export function changedReleaseFiles(releases: ReleaseRecord[], probe: Probe): Ch
         .map(file => ({ role: r.role, release: r.release, file })));
 }
 
-const LIVE_PREFIX = (role: string) => `/etc/nordfleet/${role}/current/`;
-
 /** Prints the pushed copy's sha256, then `diff -u` of it against the live file. */
 export function pushedDiffCommand(c: ChangedFile): string {
     const tar = `/etc/nordfleet/${c.role}/releases/.${c.release}.pushed.tar`;
-    const member = `./${c.file.path.slice(LIVE_PREFIX(c.role).length)}`;
+    const member = `./${c.file.path.slice(liveRelease(c.role).length + 1)}`;
     return `p=$(mktemp) && tar -xOf ${shellQuote(tar)} ${shellQuote(member)} >"$p" 2>/dev/null; ` +
         `sha256sum <"$p" | cut -d' ' -f1; diff -u --label pushed --label live "$p" ${shellQuote(c.file.path)}; rm -f "$p"`;
 }
