@@ -4,8 +4,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, LoadedFleet, loadFleetConfig } from "./config/load";
-import { Fleet } from "./components/fleet";
-import { Platform } from "./components/platform";
+import { declareStack } from "./components/stack";
 import { limitSdkDebugLog } from "./components/sdkDebugLog";
 import { skipPromiseStackTraces } from "./components/sdkPromiseTraces";
 
@@ -22,8 +21,7 @@ function load(): LoadedFleet {
 }
 
 const loaded = load();
-const fleet = new Fleet("nordfleet", loaded);
-const platform = new Platform("nordfleet", { loaded, fleet });
+const { fleet, platform } = declareStack(loaded);
 
 /** Version of the output contract below; bumped on any breaking change. */
 export const contractVersion = "1";

@@ -6,12 +6,12 @@
  * and the previous release comes back if the new one does not answer.
  */
 import * as crypto from "crypto";
-import * as fs from "fs";
 import * as pulumi from "@pulumi/pulumi";
 import { FleetConfig, HostSpec, ServiceSpec, TrafficSplit, VERSION_NAMES, VersionName } from "../config/types";
 import { Connection } from "./connection";
 import { InternalCa } from "./internalCa";
 import { ReleaseFile, ReleaseLedger, RoleRelease } from "./release";
+import { derived } from "./placeholder";
 import { renderTemplate } from "./render";
 
 /** Mozilla "intermediate" (v5.7) suites, without the DHE ones, which would need a dhparam file. */
@@ -211,9 +211,9 @@ export interface GatewayTlsMaterial {
 
 /** The release tree: nginx.conf with its config id, and the TLS files it names. */
 export function gatewayReleaseFiles(ctx: GatewayContext, tls: GatewayTlsMaterial): ReleaseFile[] {
-    const configId = crypto.createHash("sha256")
+    const configId = derived([tls.certPem], `gateway-config-id-${ctx.gatewayName}`, () => crypto.createHash("sha256")
         .update(renderNginxConf({ ...ctx, configId: "" })).update("\0").update(tls.certPem)
-        .digest("hex").slice(0, 16);
+        .digest("hex").slice(0, 16));
     return [
         { path: "nginx.conf", mode: "0644", content: renderNginxConf({ ...ctx, configId }) },
         { path: GATEWAY_TLS.cert, mode: "0644", content: tls.certPem },
@@ -233,8 +233,11 @@ export interface ApiGatewayArgs {
     machine: pulumi.Input<string>;
     /** Where its releases' file digests are recorded, on its hypervisor. */
     ledger: ReleaseLedger;
+    /** Issues the gateway's certificate unless the stack supplies its own. */
     ca: InternalCa;
     config: FleetConfig;
+    /** The stack's own certificate and key (`nordfleet:gateway.tls`, read by the loader). */
+    suppliedTls?: { certPem: string; keyPem: string };
 }
 
 export class ApiGateway extends pulumi.ComponentResource {
@@ -247,11 +250,14 @@ export class ApiGateway extends pulumi.ComponentResource {
     constructor(name: string, args: ApiGatewayArgs, opts?: pulumi.ComponentResourceOptions) {
         super("nordfleet:platform:ApiGateway", name, { host: args.host.name }, opts);
         const { config, host } = args;
-        const supplied = config.gateway.tls;
+        const supplied = args.suppliedTls;
+        if (config.gateway.tls && !supplied) {
+            throw new Error(`ApiGateway ${name}: nordfleet:gateway.tls is set, but its files were not read (suppliedTls)`);
+        }
         let keyPem: pulumi.Output<string>;
         if (supplied) {
-            this.certPem = pulumi.output(fs.readFileSync(supplied.certFile, "utf8"));
-            keyPem = pulumi.secret(fs.readFileSync(supplied.keyFile, "utf8"));
+            this.certPem = pulumi.output(supplied.certPem);
+            keyPem = pulumi.secret(supplied.keyPem);
         } else {
             const issued = args.ca.issue(`${name}-tls`, {
                 commonName: config.gateway.serverName,

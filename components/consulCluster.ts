@@ -19,7 +19,7 @@ import { Connection } from "./connection";
 import { InternalCa } from "./internalCa";
 import { liveRelease, ReleaseFile, ReleaseLedger, RoleRelease } from "./release";
 import { readTemplate, renderTemplate } from "./render";
-import { deriveBytes, deriveUuid, secretSeed } from "./secretSeed";
+import { deriveBase64, deriveUuid, secretSeed } from "./secretSeed";
 
 export const CONSUL_ROLE = "consul";
 export const CONSUL_HOOKS = "consul/hooks.sh";
@@ -157,7 +157,7 @@ export function deriveConsulSecrets(seed: string, nodes: string[], services: str
     const perName = (kind: string, names: string[]) =>
         Object.fromEntries(names.map(n => [n, deriveUuid(seed, `consul/${kind}/${n}`)]));
     return {
-        gossipKey: deriveBytes(seed, "consul/gossip-key", 32).toString("base64"),
+        gossipKey: deriveBase64(seed, "consul/gossip-key", 32),
         managementToken: deriveUuid(seed, "consul/management-token"),
         dnsToken: deriveUuid(seed, "consul/dns-token"),
         agentTokens: perName("agent-token", nodes),

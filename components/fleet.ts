@@ -2,7 +2,6 @@
  * The whole fleet: a deploy key, every hypervisor prepared, and every host as a KVM
  * instance on its VLAN, on the hypervisor placement chose for it.
  */
-import * as fs from "fs";
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import { firstBootDns } from "../config/dns";
@@ -58,8 +57,11 @@ export class Fleet extends pulumi.ComponentResource {
         this.deployPublicKey = deployKey.publicKeyOpenssh.apply(k => k.trim());
         this.deployPrivateKey = pulumi.secret(deployKey.privateKeyOpenssh);
 
-        const hypervisorKey = config.ssh.keyFile === undefined ? undefined
-            : pulumi.secret(fs.readFileSync(config.ssh.keyFile, "utf8"));
+        const supplied = loaded.supplied.hypervisorKey;
+        if (config.ssh.keyFile !== undefined && supplied === undefined) {
+            throw new Error(`Fleet ${name}: nordfleet:ssh.keyFile is set, but the key was not read (supplied.hypervisorKey)`);
+        }
+        const hypervisorKey = supplied === undefined ? undefined : pulumi.secret(supplied);
 
         this.vlans = config.vlans.map(planVlan);
         for (const hv of config.hypervisors) {

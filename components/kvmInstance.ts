@@ -140,7 +140,21 @@ export interface InstanceScriptArgs {
     aptMirror?: string;
 }
 
-const b64 = (text: string) => Buffer.from(text).toString("base64");
+/**
+ * The files the hypervisor-side scripts carry, each in a base64 variable, by variable
+ * name and the file's name (what `npm run render` writes it as).
+ */
+export const EMBEDDED_FILES = {
+    DOMAIN_XML: "domain.xml",
+    USER_DATA: "user-data",
+    USER_DATA_AFTER_BOOT: "user-data-after-boot",
+    META_DATA: "meta-data",
+    NETWORK_CONFIG: "network-config",
+} as const;
+
+function embed(files: Partial<Record<keyof typeof EMBEDDED_FILES, string>>): Record<string, string> {
+    return Object.fromEntries(Object.entries(files).map(([v, text]) => [v, Buffer.from(text).toString("base64")]));
+}
 
 function locationVars(host: HostSpec, imagePool: string, nvmePool: string) {
     return {
@@ -184,17 +198,14 @@ export function applyInstanceScript(a: InstanceScriptArgs): string {
         ...locationVars(a.host, a.imagePool, a.nvmePool),
         BASE_IMAGE: a.baseImage,
         ROOT_GB: a.host.rootDiskGb,
-        DOMAIN_XML: b64(renderDomainXml(a.ctx)),
-        USER_DATA: b64(seed.userData),
+        ...embed({ DOMAIN_XML: renderDomainXml(a.ctx), USER_DATA: seed.userData }),
         ...seedAfterBootVars(seed),
     }) + readTemplate("kvm/seed.sh") + readTemplate("kvm/apply.sh");
 }
 
 function seedAfterBootVars(seed: ReturnType<typeof renderSeed>) {
     return {
-        USER_DATA_AFTER_BOOT: b64(seed.userDataAfterBoot),
-        META_DATA: b64(seed.metaData),
-        NETWORK_CONFIG: b64(seed.networkConfig),
+        ...embed({ USER_DATA_AFTER_BOOT: seed.userDataAfterBoot, META_DATA: seed.metaData, NETWORK_CONFIG: seed.networkConfig }),
     };
 }
 

@@ -5,7 +5,7 @@
  * API gateway in front of them. All TLS comes from one internal CA.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { LoadedFleet } from "../config/load";
+import { LoadedFleet, SuppliedMaterial } from "../config/load";
 import { HostSpec, ServiceSpec } from "../config/types";
 import { ApiGateway } from "./apiGateway";
 import { resolversFor } from "../config/dns";
@@ -74,7 +74,8 @@ export class Platform extends pulumi.ComponentResource {
         for (const host of databaseServers) {
             const pg = new PostgresDatabase(`${name}-${host.name}-postgres`, {
                 server: dataHost(host), config, services: placement[host.name], clients, ca: this.ca,
-                backupCredentials: backupCredentials(config),
+                backupCaPem: args.loaded.supplied.backupCaPem,
+                backupCredentials: backupCredentials(args.loaded.supplied),
             }, after(baselineOf(host)));
             Object.assign(this.databases, pg.databases);
             this.databaseServers.push(pg);
@@ -107,7 +108,7 @@ export class Platform extends pulumi.ComponentResource {
 
         for (const host of config.hosts.filter(h => h.role === "gateway")) {
             this.gateways.push(new ApiGateway(`${name}-${host.name}-gateway`, {
-                ...member(host), ca: this.ca, config,
+                ...member(host), ca: this.ca, config, suppliedTls: args.loaded.supplied.gatewayTls,
             }, after(baselineOf(host), ...serviceReleases)));
         }
         this.registerOutputs({ ca: this.ca.certPem, gateways: this.gateways.map(g => g.url) });
@@ -161,14 +162,10 @@ export class Platform extends pulumi.ComponentResource {
     }
 }
 
-/** The s3 backup bucket's keys: stack secrets, read only as secrets (the loader checked they are set). */
-function backupCredentials(config: LoadedFleet["config"]) {
-    if (!config.backup?.url.startsWith("s3:")) {
-        return undefined;
-    }
-    const stack = new pulumi.Config("nordfleet");
-    const keys = stack.requireSecretObject<{ accessKeyId: string; secretAccessKey: string }>("backupCredentials");
-    return { accessKeyId: keys.apply(k => k.accessKeyId), secretAccessKey: keys.apply(k => k.secretAccessKey) };
+/** The s3 backup bucket's keys, as secrets from here on. */
+function backupCredentials({ backupCredentials: keys }: SuppliedMaterial) {
+    return keys === undefined ? undefined
+        : { accessKeyId: pulumi.secret(keys.accessKeyId), secretAccessKey: pulumi.secret(keys.secretAccessKey) };
 }
 
 /** The CA file inside each instance's release tree (see serviceReleaseFiles). */

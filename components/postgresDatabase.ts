@@ -12,13 +12,13 @@
  * postgres host of its own (the mapping below is per host, so that is a config change).
  */
 import * as crypto from "crypto";
-import * as fs from "fs";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { BackupSchedule, DEFAULT_BACKUP_SCHEDULE, Endpoint, FleetConfig, HostSpec } from "../config/types";
 import { Connection } from "./connection";
 import { InternalCa } from "./internalCa";
 import { liveRelease, ReleaseFile, ReleaseLedger, RoleRelease } from "./release";
+import { derived } from "./placeholder";
 import { readTemplate, renderTemplate } from "./render";
 
 export const PG_MAJOR = 15;
@@ -134,8 +134,10 @@ export function pgWal(volumeGb: number, vcpus: number): PgWal {
  * release (and its digest) the same from one run to the next.
  */
 export function scramVerifier(password: string, role: string, iterations = 4096): string {
-    const salt = crypto.createHmac("sha256", password).update(`nordfleet-scram-salt:${role}`).digest().subarray(0, 16);
-    return scramVerifierWithSalt(password, salt, iterations);
+    return derived([password], `postgres-verifier-of-${role}`, () => {
+        const salt = crypto.createHmac("sha256", password).update(`nordfleet-scram-salt:${role}`).digest().subarray(0, 16);
+        return scramVerifierWithSalt(password, salt, iterations);
+    });
 }
 
 export function scramVerifierWithSalt(password: string, salt: Buffer, iterations: number): string {
@@ -300,6 +302,8 @@ export interface PostgresDatabaseArgs {
     /** Addresses of each service's hosts (see `serviceClientAddresses`). */
     clients: Record<string, string[]>;
     ca: InternalCa;
+    /** The object store's CA certificate (`nordfleet:backup.caFile`, read by the loader). */
+    backupCaPem?: string;
     /** Keys for an s3:// backup repository (secrets). */
     backupCredentials?: { accessKeyId: pulumi.Input<string>; secretAccessKey: pulumi.Input<string> };
 }
@@ -328,8 +332,10 @@ export class PostgresDatabase extends pulumi.ComponentResource {
         if (!dataSerial) {
             throw new Error(`postgres host "${host.name}" needs a data disk named "${PG_DATA_DISK}" for the cluster`);
         }
-        const caFile = args.config.backup?.caFile;
-        const repo = backupRepo(args.config.backup, caFile === undefined ? undefined : fs.readFileSync(caFile, "utf8"));
+        if (args.config.backup?.caFile !== undefined && args.backupCaPem === undefined) {
+            throw new Error(`PostgresDatabase ${name}: nordfleet:backup.caFile is set, but it was not read (backupCaPem)`);
+        }
+        const repo = backupRepo(args.config.backup, args.backupCaPem);
         if (repo.s3 && !args.backupCredentials) {
             throw new Error(`PostgresDatabase ${name}: an s3:// backup repository needs backupCredentials (access key id and secret)`);
         }

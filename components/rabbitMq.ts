@@ -21,6 +21,7 @@ import { FleetConfig, HostSpec } from "../config/types";
 import { InternalCa } from "./internalCa";
 import { DATA_VOLUME_SCRIPT, DataHost } from "./postgresDatabase";
 import { liveRelease, ReleaseFile, RoleRelease } from "./release";
+import { derived } from "./placeholder";
 import { readTemplate, renderTemplate } from "./render";
 
 export const AMQPS_PORT = 5671;
@@ -42,9 +43,11 @@ export const SYSTEMD_START_TIMEOUT_SECONDS = 1800;
  * same from one run to the next.
  */
 export function rabbitPasswordHash(password: string, user: string): string {
-    const salt = crypto.createHmac("sha256", password).update(`nordfleet-rabbit-salt:${user}`).digest().subarray(0, 4);
-    const digest = crypto.createHash("sha256").update(Buffer.concat([salt, Buffer.from(password, "utf8")])).digest();
-    return Buffer.concat([salt, digest]).toString("base64");
+    return derived([password], `rabbitmq-hash-of-${user}`, () => {
+        const salt = crypto.createHmac("sha256", password).update(`nordfleet-rabbit-salt:${user}`).digest().subarray(0, 4);
+        const digest = crypto.createHash("sha256").update(Buffer.concat([salt, Buffer.from(password, "utf8")])).digest();
+        return Buffer.concat([salt, digest]).toString("base64");
+    });
 }
 
 export interface BrokerService {

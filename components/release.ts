@@ -11,7 +11,7 @@ import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { Connection } from "./connection";
-import { readTemplate, shellAssignments, shellQuote } from "./render";
+import { readAssignments, readTemplate, shellAssignments, shellQuote, shellWords } from "./render";
 
 export interface ReleaseFile {
     /** Path inside the release tree, e.g. "nginx.conf" or "tls/server.key". */
@@ -46,6 +46,28 @@ export function releaseScript(role: string, hooks: string | string[], files: Rel
         + readTemplate("release/apply.sh")
         + [hooks].flat().map(readTemplate).join("")
         + ["nf_begin", ...fileLines, "nf_apply", ""].join("\n");
+}
+
+/**
+ * A captured release script taken apart again, for `npm run render`: its role, its files,
+ * and the script with each file's content replaced by the file's name. Undefined for any
+ * other script.
+ */
+export function readReleaseScript(script: string): { role: string; files: ReleaseFile[]; script: string } | undefined {
+    const role = readAssignments(script).ROLE;
+    if (role === undefined || !script.includes("\nnf_begin\n")) {
+        return undefined;
+    }
+    const files: ReleaseFile[] = [];
+    const lines = script.split("\n").map(line => {
+        const [verb, path, mode, owner, content] = line.startsWith("'nf_file' ") ? shellWords(line) : [];
+        if (verb !== "nf_file") {
+            return line;
+        }
+        files.push({ path, mode, owner, content: Buffer.from(content, "base64").toString("utf8") });
+        return ["nf_file", path, mode, owner].map(shellQuote).join(" ") + ` <${role}/${path}>`;
+    });
+    return { role, files, script: lines.join("\n") };
 }
 
 /**

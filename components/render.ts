@@ -35,6 +35,43 @@ export function shellQuote(value: string | number): string {
     return `'${String(value).replace(/'/g, `'\\''`)}'`;
 }
 
+/** The words of a line of shellQuote'd values, unquoted again. */
+export function shellWords(line: string): string[] {
+    const words: string[] = [];
+    let word: string | undefined;
+    for (let i = 0; i < line.length; i++) {
+        const c = line[i];
+        if (c === "'") {
+            const end = line.indexOf("'", i + 1);
+            word = (word ?? "") + line.slice(i + 1, end);
+            i = end;
+        } else if (c === "\\") {
+            word = (word ?? "") + line[++i];
+        } else if (c === " ") {
+            if (word !== undefined) {
+                words.push(word);
+            }
+            word = undefined;
+        } else {
+            word = (word ?? "") + c;
+        }
+    }
+    return word === undefined ? words : [...words, word];
+}
+
+/** The `NAME='value'` lines at the head of a script, as shellAssignments wrote them. */
+export function readAssignments(script: string): Record<string, string> {
+    const vars: Record<string, string> = {};
+    for (const line of script.split("\n")) {
+        const m = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(line);
+        if (!m) {
+            break;
+        }
+        vars[m[1]] = shellWords(m[2]).join("");
+    }
+    return vars;
+}
+
 /** `NAME='value'` lines that precede a pushed script, which reads them as plain shell variables. */
 export function shellAssignments(vars: Record<string, string | number>): string {
     return Object.entries(vars).map(([k, v]) => `${k}=${shellQuote(v)}`).join("\n") + "\n";

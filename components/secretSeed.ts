@@ -11,21 +11,27 @@
 import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
+import { derived } from "./placeholder";
 
 const SALT = "nordfleet";
 
-/** `length` bytes derived from the seed for `label`. */
-export function deriveBytes(seed: string, label: string, length: number): Buffer {
-    return Buffer.from(crypto.hkdfSync("sha256", seed, SALT, label, length));
+const deriveBytes = (seed: string, label: string, length: number) =>
+    Buffer.from(crypto.hkdfSync("sha256", seed, SALT, label, length));
+
+/** `length` bytes derived from the seed for `label`, in base64 (`<secret:label>` in a render). */
+export function deriveBase64(seed: string, label: string, length: number): string {
+    return derived([seed], label, () => deriveBytes(seed, label, length).toString("base64"));
 }
 
 /** A version 4 UUID derived from the seed for `label` (Consul's token format). */
 export function deriveUuid(seed: string, label: string): string {
-    const b = deriveBytes(seed, label, 16);
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    const hex = b.toString("hex");
-    return [hex.slice(0, 8), hex.slice(8, 12), hex.slice(12, 16), hex.slice(16, 20), hex.slice(20)].join("-");
+    return derived([seed], label, () => {
+        const b = deriveBytes(seed, label, 16);
+        b[6] = (b[6] & 0x0f) | 0x40;
+        b[8] = (b[8] & 0x3f) | 0x80;
+        const hex = b.toString("hex");
+        return [hex.slice(0, 8), hex.slice(8, 12), hex.slice(12, 16), hex.slice(16, 20), hex.slice(20)].join("-");
+    });
 }
 
 /** The seed itself: 64 letters and digits, a secret in the state. */

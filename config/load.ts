@@ -141,12 +141,32 @@ function gatewayFrom(raw: unknown, environment: Environment): GatewaySettings {
     return { serverName: g.serverName ?? `gateway.${environment}.nordfleet.internal`, tls: g.tls };
 }
 
+/**
+ * What the operator supplies beside the stack's plain config: the files it names and
+ * its secret values. Only the loaders read them (`npm run render` puts placeholders in
+ * their place), so no component touches a file or a secret config key.
+ */
+export interface SuppliedMaterial {
+    /** The key of `nordfleet:ssh.keyFile` (secret). */
+    hypervisorKey?: string;
+    /** The files of `nordfleet:gateway.tls` (the key is secret). */
+    gatewayTls?: { certPem: string; keyPem: string };
+    /** The certificate of `nordfleet:backup.caFile`. */
+    backupCaPem?: string;
+    /** `nordfleet:backupCredentials` (secret). */
+    backupCredentials?: { accessKeyId: string; secretAccessKey: string };
+}
+
 export interface LoadedFleet {
     config: FleetConfig;
     placement: Placement;
+    supplied: SuppliedMaterial;
 }
 
-/** Pure: raw config in, validated config and placement out (or a ConfigError naming every problem). */
+/**
+ * Pure: raw config in, validated config and placement out (or a ConfigError naming every
+ * problem). Nothing is read from files: `supplied` is empty.
+ */
 export function parseFleetConfig(raw: RawConfig): LoadedFleet {
     const problems: Problems = [];
     const unknownKeys = Object.keys(raw).filter(k => !(CONFIG_KEYS as readonly string[]).includes(k));
@@ -243,7 +263,7 @@ export function parseFleetConfig(raw: RawConfig): LoadedFleet {
         throw new ConfigError([`nordfleet:backup: is not set, but services keep databases; PostgreSQL archives its ` +
             `WAL and nightly backups there: set { url: "s3://BUCKET?endpoint=HOST&region=R", site }`]);
     }
-    return { config, placement };
+    return { config, placement, supplied: {} };
 }
 
 /** Every place outside the fleet that data goes to or comes from, each held to the residency rule. */
@@ -321,19 +341,36 @@ export function loadFleetConfig(): LoadedFleet {
             `${JSON.stringify((svc.artifact as { inline: string }).inline)}, which is not in the project; give a path ` +
             `relative to the project root, or a { url, sha256 } artifact`));
     }
-    const backupCa = loaded.config.backup?.caFile;
+    checkSuppliedFiles(loaded.config);
+    return { ...loaded, supplied: readSupplied(loaded.config, credentials) };
+}
+
+function readSupplied(config: FleetConfig, credentials: Obj | undefined): SuppliedMaterial {
+    const read = (file: string) => fs.readFileSync(file, "utf8");
+    const tls = config.gateway.tls;
+    return {
+        hypervisorKey: config.ssh.keyFile === undefined ? undefined : read(config.ssh.keyFile),
+        gatewayTls: tls === undefined ? undefined : { certPem: read(tls.certFile), keyPem: read(tls.keyFile) },
+        backupCaPem: config.backup?.caFile === undefined ? undefined : read(config.backup.caFile),
+        backupCredentials: config.backup?.url.startsWith("s3:")
+            ? { accessKeyId: credentials!.accessKeyId as string, secretAccessKey: credentials!.secretAccessKey as string }
+            : undefined,
+    };
+}
+
+function checkSuppliedFiles(config: FleetConfig): void {
+    const backupCa = config.backup?.caFile;
     if (backupCa !== undefined && !isReadable(backupCa)) {
         throw new ConfigError([`nordfleet:backup.caFile: ${JSON.stringify(backupCa)} cannot be read; put the object ` +
-            `store's CA certificate (PEM) there${loaded.config.environment === "lab" ? " (lab/up writes the lab's)" : ""}, ` +
+            `store's CA certificate (PEM) there${config.environment === "lab" ? " (lab/up writes the lab's)" : ""}, ` +
             `or leave caFile out for a publicly trusted certificate`]);
     }
-    const tlsFiles = loaded.config.gateway.tls;
+    const tlsFiles = config.gateway.tls;
     const unreadable = tlsFiles === undefined ? [] : (["certFile", "keyFile"] as const).filter(k => !isReadable(tlsFiles[k]));
     if (unreadable.length) {
         throw new ConfigError(unreadable.map(k => `nordfleet:gateway.tls.${k}: ${JSON.stringify(tlsFiles![k])} cannot be ` +
             `read; put the PEM file there, or leave gateway.tls out to have the internal CA issue the certificate`));
     }
-    return loaded;
 }
 
 function isReadable(file: string): boolean {

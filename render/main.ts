@@ -1,17 +1,22 @@
 /**
  * Writes every file nordfleet would push to every host into a folder, one subfolder per
- * host, so a reviewer can diff a pull request's effect (usage below).
+ * host (layout in hostFiles.ts), so a reviewer can read and diff what a change pushes.
+ * The stack is declared by the program's own code under mocks: there is no second
+ * renderer that could drift from what `pulumi up` pushes.
  *
  * The folder is replaced as a whole, so a file that is no longer pushed disappears too.
  */
 import * as fs from "fs";
 import * as path from "path";
 import { parseFlags, runCli, UsageError } from "../cli/run";
-import { renderFleetFiles } from "./fleetFiles";
+import { captureCommands } from "./capture";
+import { hostFiles } from "./hostFiles";
 import { loadStackFile, PROJECT_DIR } from "./stackConfig";
 
-export function writeRendered(stack: string, outDir: string): number {
-    const files = renderFleetFiles(loadStackFile(stack));
+/** Renders a stack into outDir. Declares the stack under mocks: once per process. */
+export async function writeRendered(stack: string, outDir: string): Promise<number> {
+    const loaded = loadStackFile(stack);
+    const files = hostFiles(await captureCommands(loaded, stack), loaded);
     fs.rmSync(outDir, { recursive: true, force: true });
     for (const [relative, content] of [...files].sort(([a], [b]) => a.localeCompare(b))) {
         const target = path.join(outDir, relative);
@@ -24,14 +29,15 @@ export function writeRendered(stack: string, outDir: string): number {
 const USAGE = `usage: npm run render -- STACK [OUT-DIR]
 
 Writes every file nordfleet would push to each host of Pulumi.STACK.yaml into OUT-DIR
-(default rendered/STACK), one folder per host, replacing what was there.
+(default rendered/STACK), one folder per host, replacing what was there. Keys,
+passwords and certificates appear as placeholders such as <secret:consul/gossip-key>.
 
   STACK      a stack file of this project, e.g. prod or lab
   OUT-DIR    where to write (replaced as a whole)
   -h, --help this text`;
 
 if (require.main === module) {
-    runCli("render", USAGE, argv => {
+    runCli("render", USAGE, async argv => {
         const { positional: [stack, out] } = parseFlags(argv, [], [], 2);
         if (!stack) {
             throw new UsageError("no stack given");
@@ -41,7 +47,7 @@ if (require.main === module) {
             throw new UsageError(`no stack file Pulumi.${stack}.yaml; use one of: ${stacks.join(", ")}`);
         }
         const outDir = out ?? path.join(PROJECT_DIR, "rendered", stack);
-        console.log(`wrote ${writeRendered(stack, outDir)} files to ${outDir}`);
+        console.log(`wrote ${await writeRendered(stack, outDir)} files to ${outDir}`);
         return 0;
     });
 }

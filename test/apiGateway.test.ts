@@ -283,27 +283,20 @@ describe("ApiGateway (mocked engine)", () => {
     });
 
     it("uses the stack's own certificate files, the key as a secret, and issues nothing", async () => {
-        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "nfgw-supplied-"));
-        try {
-            fs.writeFileSync(path.join(dir, "cert.pem"), "SUPPLIED CERT\n");
-            fs.writeFileSync(path.join(dir, "key.pem"), "SUPPLIED KEY\n", { mode: 0o600 });
-            const c = config(raw => {
-                raw.gateway = { serverName: "api.lab.example.no",
-                    tls: { certFile: path.join(dir, "cert.pem"), keyFile: path.join(dir, "key.pem") } };
-            });
-            const ca = new InternalCa("gws-ca", { organization: "nordfleet" });
-            const gateway = new ApiGateway("gws", {
-                host: gw(c), connection: { host: "10.110.0.10", user: "root" }, machine: "m-1", ledger: { connection: { host: "10.199.0.1" }, host: "gw-1" }, ca, config: c,
-            });
-            expect(await valueOf(gateway.certPem)).to.equal("SUPPLIED CERT\n");
-            await settle();
-            expect(names("gws-tls")).to.deep.equal([]);
-            const apply = names("gws-release-apply")[0];
-            expect(JSON.stringify(reveal(apply.inputs.create))).to.not.include("SUPPLIED KEY");
-            expect(apply.inputs.stdin === undefined || isSecretValue(apply.inputs.stdin)).to.equal(true);
-            expect(await pulumi.isSecret(gateway.certPem)).to.equal(false);
-        } finally {
-            fs.rmSync(dir, { recursive: true, force: true });
-        }
+        const c = config(raw => {
+            raw.gateway = { serverName: "api.lab.example.no", tls: { certFile: "/etc/nf/cert.pem", keyFile: "/etc/nf/key.pem" } };
+        });
+        const ca = new InternalCa("gws-ca", { organization: "nordfleet" });
+        const args = { host: gw(c), connection: { host: "10.110.0.10", user: "root" }, machine: "m-1",
+            ledger: { connection: { host: "10.199.0.1" }, host: "gw-1" }, ca, config: c };
+        expect(() => new ApiGateway("gws-unread", args)).to.throw("nordfleet:gateway.tls is set, but its files were not read");
+        const gateway = new ApiGateway("gws", { ...args, suppliedTls: { certPem: "SUPPLIED CERT\n", keyPem: "SUPPLIED KEY\n" } });
+        expect(await valueOf(gateway.certPem)).to.equal("SUPPLIED CERT\n");
+        await settle();
+        expect(names("gws-tls")).to.deep.equal([]);
+        const apply = names("gws-release-apply")[0];
+        expect(JSON.stringify(reveal(apply.inputs.create))).to.not.include("SUPPLIED KEY");
+        expect(apply.inputs.stdin === undefined || isSecretValue(apply.inputs.stdin)).to.equal(true);
+        expect(await pulumi.isSecret(gateway.certPem)).to.equal(false);
     });
 });

@@ -6,7 +6,9 @@ import { baselineGuestFiles, digestsOf, parsePushedFiles } from "../components/g
 import { DEFAULT_THRESHOLDS, formatTable, HostUnderTest, judge, Probe } from "../doctor/checks";
 import { selectHosts } from "../doctor/main";
 import { loadStackFile } from "../render/stackConfig";
-import { renderFleetFiles } from "../render/fleetFiles";
+import { directKernelBoot, domainContext, renderDomainXml } from "../components/kvmInstance";
+import { planVlan } from "../components/network";
+import { firstBootDns } from "../config/dns";
 
 const pushed = digestsOf(baselineGuestFiles());
 const host: HostUnderTest = {
@@ -82,7 +84,11 @@ describe("doctor", () => {
     });
 
     it("reads the pushed files' digests back from the rendered domain definition", () => {
-        const domainXml = renderFleetFiles(loadStackFile("lab")).get("app-1/libvirt/domain.xml")!;
+        const { config, placement } = loadStackFile("lab");
+        const app = config.hosts.find(h => h.name === "app-1")!;
+        const domainXml = renderDomainXml(domainContext(app, planVlan(config.vlans.find(v => v.name === app.vlan)!),
+            config.hypervisors.find(h => h.name === placement.get(app.name))!, directKernelBoot(config),
+            firstBootDns(app, config, placement)));
         expect(parsePushedFiles(domainXml)).to.deep.equal(pushed);
         expect(parsePushedFiles(domainXml.replace(/'/g, '"'))).to.deep.equal(pushed);
     });

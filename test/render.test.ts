@@ -1,11 +1,23 @@
 import { expect } from "chai";
+import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { kernelCommandLine } from "../components/kvmInstance";
-import { writeRendered } from "../render/main";
+import { placeholdersIn, renderedPattern } from "../components/placeholder";
 
-function readTree(dir: string): Map<string, string> {
+const PROJECT = path.join(__dirname, "..");
+
+/** Runs `npm run render` as a user would (it declares the stack under mocks: one per process). */
+export function renderStack(stack: string, outDir: string, projectDir = PROJECT): void {
+    const r = spawnSync(path.join(projectDir, "node_modules", ".bin", "ts-node"),
+        ["--transpile-only", path.join(projectDir, "render", "main.ts"), stack, outDir], { encoding: "utf8", cwd: projectDir });
+    if (r.status !== 0) {
+        throw new Error(`render ${stack} exited ${r.status}: ${r.stderr}`);
+    }
+}
+
+export function readTree(dir: string): Map<string, string> {
     const files = new Map<string, string>();
     const walk = (d: string) => {
         for (const entry of fs.readdirSync(d, { withFileTypes: true })) {
@@ -17,46 +29,93 @@ function readTree(dir: string): Map<string, string> {
     return files;
 }
 
-describe("render", () => {
+describe("render", function () {
+    this.timeout(120_000);
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "nordfleet-render-"));
+    const trees: Record<string, Map<string, string>> = {};
+    before(() => {
+        for (const stack of ["prod", "lab"]) {
+            renderStack(stack, path.join(tmp, stack));
+            trees[stack] = readTree(path.join(tmp, stack));
+        }
+    });
     after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
     for (const stack of ["prod", "lab"]) {
-        it(`writes the same ${stack} tree twice, one folder per host, with no secret in it`, () => {
-            writeRendered(stack, path.join(tmp, `${stack}-a`));
-            writeRendered(stack, path.join(tmp, `${stack}-b`));
-            const a = readTree(path.join(tmp, `${stack}-a`));
-            const b = readTree(path.join(tmp, `${stack}-b`));
-            expect([...a.keys()].sort()).to.deep.equal([...b.keys()].sort());
-            for (const [file, content] of a) {
-                expect(content, file).to.equal(b.get(file));
+        it(`writes the same ${stack} tree twice, byte for byte, with no key or password in it`, () => {
+            renderStack(stack, path.join(tmp, `${stack}-again`));
+            const again = readTree(path.join(tmp, `${stack}-again`));
+            expect([...again.keys()].sort()).to.deep.equal([...trees[stack].keys()].sort());
+            for (const [file, content] of trees[stack]) {
+                expect(content, file).to.equal(again.get(file));
                 expect(content, file).to.not.match(/BEGIN [A-Z ]*PRIVATE KEY/);
+                expect(content, file).to.not.match(/SCRAM-SHA-256\$/);
             }
-            expect(a.get("gw-1/cloud-init/user-data")).to.include("<secret: ed25519 host key of gw-1, generated at deploy time>");
         });
     }
 
-    it("renders every host and hypervisor of the prod stack", () => {
-        const tree = readTree(path.join(tmp, "prod-a"));
+    it("renders every host and hypervisor of the prod stack, each with the whole platform it receives", () => {
+        const tree = trees.prod;
         const hosts = new Set([...tree.keys()].map(f => f.split(path.sep)[0]));
         expect([...hosts].sort()).to.deep.equal([
             "app-1", "app-2", "app-3", "consul-1", "consul-2", "consul-3", "gw-1", "gw-2", "mq-1", "osl-hv1", "osl-hv2",
             "pg-1", "sto-hv1",
         ]);
-        expect(tree.get("gw-1/libvirt/domain.xml")).to.include("<source bridge='br-public'/>");
-        expect(tree.get("app-1/libvirt/domain.xml")).to.not.include("br-public");
+        for (const file of ["gw-1/gateway/nginx.conf", "gw-1/baseline/sysctl.conf", "gw-1/baseline/nftables.conf",
+            "gw-1/baseline/sshd-hardening.conf", "consul-1/consul/agent.hcl", "pg-1/postgres/postgresql.conf",
+            "pg-1/postgres/pg_hba.conf", "pg-1/postgres/pgbackrest.conf", "pg-1/postgres/systemd/nordfleet-postgres.service",
+            "mq-1/rabbitmq/rabbitmq.conf", "gw-1/releases/gateway.sh", "osl-hv1/commands/osl-hv1-prepare.sh"]) {
+            expect(tree.has(file), file).to.equal(true);
+        }
+        // Prod's services ship no artifact yet; the lab's do.
+        expect(trees.lab.get("app-1/service-hello/nordfleet-hello.service")).to.include("ExecStart=");
+    });
+
+    it("names each generated value by what it is, and every stack secret by its config key", () => {
+        const consul = trees.prod.get("consul-1/consul/agent.hcl")!;
+        expect(consul).to.include("<secret:consul/gossip-key>");
+        expect(trees.lab.get("db-1/postgres/pgbackrest.conf")).to.include(
+            "repo1-s3-key-secret=<secret:nordfleet:backupCredentials.secretAccessKey>");
+        expect(trees.prod.get("pg-1/postgres/roles.sql")).to.match(/<secret:postgres-verifier-of-[a-z]+>/);
+        const release = trees.prod.get("gw-1/releases/gateway.sh")!;
+        expect(release).to.match(/^'nf_file' 'nginx.conf' '0644' 'root:root' <gateway\/nginx.conf>$/m);
+        for (const [file, content] of [...trees.prod, ...trees.lab]) {
+            for (const p of placeholdersIn(content)) {
+                expect(p.text, file).to.match(/^<(secret|generated|file):[a-z0-9]/i);
+            }
+        }
+    });
+
+    it("carries each production setting into the rendered prod files", () => {
+        const prod = trees.prod;
+        const pgbackrest = prod.get("pg-1/postgres/pgbackrest.conf")!;
+        expect(pgbackrest).to.match(/^archive-async=y$/m).and.match(/^archive-push-queue-max=\d+MB$/m)
+            .and.match(/^repo1-retention-full-type=time$/m);
+        expect(prod.get("consul-1/consul/dnsmasq.conf")).to.match(/^server=\/consul\/127\.0\.0\.1#8600$/m)
+            .and.match(/^server=10\.110\.\d+\.\d+$/m);
+        expect(prod.get("mq-1/rabbitmq/rabbitmq.conf")).to.match(/^disk_free_limit\.absolute = \d+MB$/m);
+        expect(prod.get("gw-1/gateway/nginx.conf")).to.include("client_header_timeout 10s;").and.include("limit_conn ");
+        expect(prod.get("pg-1/postgres/systemd/nordfleet-pg-backup-diff.timer")).to.include("OnCalendar=");
+        expect(prod.get("app-1/baseline/journald.conf")).to.include("SystemMaxUse=");
     });
 
     it("keeps the TSC as the clock of emulated guests, and leaves KVM guests' kernel command line alone", () => {
-        expect(readTree(path.join(tmp, "lab-a")).get("app-1/libvirt/domain.xml")).to.include(
+        expect(trees.lab.get("lab-hv/commands/app-1-domain/domain.xml")).to.include(
             "<cmdline>root=/dev/vda rw console=ttyS0 net.ifnames=0 tsc=reliable</cmdline>");
         expect(kernelCommandLine("kvm")).to.equal("root=/dev/vda rw console=ttyS0 net.ifnames=0");
+        expect(trees.prod.get("osl-hv1/commands/gw-1-domain/domain.xml")).to.include("<source bridge='br-public'/>");
     });
 
     it("points every guest's apt sources at the stack's mirror, and only where one is declared", () => {
-        const prod = readTree(path.join(tmp, "prod-a"));
-        expect(prod.get("pg-1/cloud-init/user-data")).to.include(
-            `  primary:\n    - arches: [default]\n      uri: "https://apt.osl.nordfleet.internal/debian"\n`);
-        expect(readTree(path.join(tmp, "lab-a")).get("app-1/cloud-init/user-data")).to.not.include("apt:");
+        const prodSeed = [...trees.prod].find(([f]) => f.endsWith("/commands/pg-1-domain/user-data"))![1];
+        expect(prodSeed).to.include(`  primary:\n    - arches: [default]\n      uri: "https://apt.osl.nordfleet.internal/debian"\n`);
+        expect(trees.lab.get("lab-hv/commands/app-1-domain/user-data")).to.not.include("apt:");
+    });
+
+    it("matches a file read back from a host with any value in place of each placeholder", () => {
+        const pattern = renderedPattern("key = \"<secret:consul/gossip-key>\"\ncert = <generated:ca-cert>\n");
+        expect(pattern.test("key = \"c2VjcmV0\"\ncert = -----BEGIN CERTIFICATE-----\nMII\n-----END CERTIFICATE-----\n")).to.equal(true);
+        expect(pattern.test("key = \"c2VjcmV0\"\ncert = x\nextra\n ")).to.equal(false);
+        expect(pattern.test("key = 'c2VjcmV0'\ncert = x\n")).to.equal(false);
     });
 });

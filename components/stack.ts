@@ -1,0 +1,16 @@
+/**
+ * Everything one stack declares: the fleet, then the platform on it. `index.ts` exports
+ * its outputs; `npm run render` declares the same under mocks to show what it pushes.
+ */
+import { LoadedFleet } from "../config/load";
+import { Fleet } from "./fleet";
+import { Platform } from "./platform";
+
+/** The name every resource of a stack descends from. */
+export const STACK_ROOT = "nordfleet";
+
+export function declareStack(loaded: LoadedFleet): { fleet: Fleet; platform: Platform } {
+    const fleet = new Fleet(STACK_ROOT, loaded);
+    const platform = new Platform(STACK_ROOT, { loaded, fleet });
+    return { fleet, platform };
+}

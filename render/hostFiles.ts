@@ -1,0 +1,61 @@
+/**
+ * Every remote command of a stack turned into the files each host receives, one folder
+ * per host:
+ *
+ *   HOST/ROLE/PATH              a file of a release, as it lands in /etc/nordfleet/ROLE/current/
+ *   HOST/releases/ROLE.sh       the release's script, each file named instead of inlined
+ *   HOST/commands/NAME.sh       any other command: what runs, its stdin and its delete step
+ *   HOST/commands/NAME/FILE     a file such a script carries (a domain's XML, a guest's seed)
+ */
+import { EMBEDDED_FILES } from "../components/kvmInstance";
+import { readReleaseScript } from "../components/release";
+import { readAssignments, shellQuote } from "../components/render";
+import { LoadedFleet } from "../config/load";
+import { CapturedCommand } from "./capture";
+
+/** Relative path (host/file) -> content. */
+export type RenderedFiles = Map<string, string>;
+
+export function hostFiles(commands: CapturedCommand[], { config }: LoadedFleet): RenderedFiles {
+    const hostByAddress = new Map([...config.hypervisors, ...config.hosts].map(h => [h.address, h.name]));
+    const files: RenderedFiles = new Map();
+    const add = (file: string, content: string) => {
+        if (files.has(file)) {
+            throw new Error(`render: two commands write ${file}`);
+        }
+        files.set(file, content);
+    };
+    for (const cmd of commands) {
+        const host = hostByAddress.get(cmd.host);
+        if (host === undefined) {
+            throw new Error(`render: command ${cmd.name} connects to ${cmd.host}, which is no host of the stack`);
+        }
+        const release = cmd.stdin === undefined ? undefined : readReleaseScript(cmd.stdin);
+        if (release) {
+            release.files.forEach(f => add(`${host}/${release.role}/${f.path}`, f.content));
+            add(`${host}/releases/${release.role}.sh`, release.script);
+            continue;
+        }
+        const embedded = Object.entries(readAssignments(cmd.stdin ?? ""))
+            .filter(([v]) => v in EMBEDDED_FILES) as [keyof typeof EMBEDDED_FILES, string][];
+        let stdin = cmd.stdin;
+        for (const [variable, base64] of embedded) {
+            const file = `${cmd.name}/${EMBEDDED_FILES[variable]}`;
+            add(`${host}/commands/${file}`, Buffer.from(base64, "base64").toString("utf8"));
+            stdin = stdin!.replace(`${variable}=${shellQuote(base64)}\n`, `${variable}=<base64 of ${file}>\n`);
+        }
+        add(`${host}/commands/${cmd.name}.sh`, commandText(cmd, stdin));
+    }
+    return files;
+}
+
+function commandText(cmd: CapturedCommand, stdin: string | undefined): string {
+    const via = cmd.proxy === undefined ? "" : ` (through ${cmd.proxy})`;
+    return [
+        `# nordfleet runs on ${cmd.host}${via}:`,
+        cmd.create ?? "",
+        ...(stdin === undefined ? [] : ["# with this on its stdin:", stdin.trimEnd()]),
+        ...(cmd.delete === undefined ? [] : ["# and when the resource is deleted:", cmd.delete.trimEnd()]),
+        "",
+    ].join("\n");
+}
