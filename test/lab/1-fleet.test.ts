@@ -10,6 +10,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { contractViolations } from "../../contract/validate";
+import { renderedPattern } from "../../components/placeholder";
+import { readTree, renderStack } from "../renderTree";
 import { labDoctor, LAB_ENV, LabFleet, labOutputs, labPulumi, labStackDeployed, ROOT } from "./labStack";
 
 describe("the lab fleet made by pulumi up", function () {
@@ -142,6 +144,33 @@ describe("the lab fleet made by pulumi up", function () {
         }
     });
 
+    it("placed on every guest exactly the files `npm run render -- lab` shows, but for the placeholders", async () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "nordfleet-readback-"));
+        try {
+            renderStack("lab", dir);
+            const rendered = readTree(dir);
+            let compared = 0;
+            for (const host of Object.keys(hosts)) {
+                const live: Record<string, string> = JSON.parse(await fleet.mustOnGuest(host, "python3 -", LIVE_RELEASES));
+                const expected = [...rendered.keys()].filter(f => f.startsWith(`${host}/`)
+                    && !/^[^/]+\/(commands|releases)\//.test(f)).map(f => f.slice(host.length + 1));
+                expect(Object.keys(live).filter(f => !expected.includes(f)), `${host}: files with no rendered counterpart`)
+                    .to.deep.equal([]);
+                expect(expected.filter(f => !(f in live)), `${host}: rendered files not on the host`).to.deep.equal([]);
+                for (const [file, base64] of Object.entries(live)) {
+                    const content = Buffer.from(base64, "base64").toString("utf8");
+                    const pattern = renderedPattern(rendered.get(`${host}/${file}`)!);
+                    expect(pattern.test(content), `${host}: /etc/nordfleet/${file.replace("/", "/current/")} differs ` +
+                        `from its render`).to.equal(true);
+                    compared++;
+                }
+            }
+            expect(compared).to.be.greaterThan(100);
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+
     describe("doctor", () => {
         const SSHD_DROP_IN = "/etc/ssh/sshd_config.d/10-nordfleet.conf";
         const doctor = (...extra: string[]) => labDoctor(fleet.hypervisor, ...extra);
@@ -201,3 +230,20 @@ describe("the lab fleet made by pulumi up", function () {
         });
     });
 });
+
+/** Every file of every live release on a guest, as JSON: "ROLE/PATH" -> base64 content. */
+const LIVE_RELEASES = `
+import base64, json, os
+root, out = "/etc/nordfleet", {}
+for role in sorted(os.listdir(root)):
+    live = os.path.join(root, role, "current")
+    if not os.path.isdir(live):
+        continue
+    tree = os.path.realpath(live)
+    for folder, _, names in os.walk(tree):
+        for name in names:
+            full = os.path.join(folder, name)
+            with open(full, "rb") as f:
+                out[role + "/" + os.path.relpath(full, tree)] = base64.b64encode(f.read()).decode()
+print(json.dumps(out))
+`;
