@@ -27,7 +27,7 @@ const { fleet, platform } = declareStack(loaded);
 export const contractVersion = "1";
 export const environment = loaded.config.environment;
 export const allowedCountries = loaded.config.allowedCountries;
-export const sites = loaded.config.hypervisors.map(h => ({ hypervisor: h.name, site: h.site, address: h.address }));
+export const sites = loaded.config.hypervisors.map(h => ({ hypervisor: h.name, site: h.site, address: h.address, hostKey: h.hostKey }));
 export const vlans = fleet.vlans.map(v => ({ name: v.name, id: v.id, cidr: v.cidr }));
 export const hosts = fleet.hostOutputs();
 export const deployPublicKey = fleet.deployPublicKey;

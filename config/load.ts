@@ -9,6 +9,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { databasePlacement } from "../components/postgresDatabase";
 import { dnsFrom, validateDns, validateNamesResolvable } from "./dns";
 import { placeHosts, Placement } from "./placement";
+import { publicKeyOf, validatePublicKey } from "./sshKeys";
 import { EEA_COUNTRIES, Site, siteCatalogue } from "./sites";
 import {
     BackupEndpoint, Capacity, DEFAULT_BACKUP_SCHEDULE, DataDisk, Endpoint, Environment, FleetConfig, GatewaySettings, HostSpec, Hypervisor, Mirrors, PostgresSettings, Role,
@@ -67,6 +68,7 @@ function hypervisorFrom(raw: Obj): Hypervisor {
         site: raw.site,
         address: raw.address,
         hostKey: raw.hostKey,
+        hostKeyFile: raw.hostKeyFile,
         uplink: raw.uplink,
         publicBridge: raw.publicBridge,
         capacity: { vcpus: capacity.vcpus, memoryMb: capacity.memoryMb, nvmeGb: capacity.nvmeGb } as Capacity,
@@ -342,7 +344,35 @@ export function loadFleetConfig(): LoadedFleet {
             `relative to the project root, or a { url, sha256 } artifact`));
     }
     checkSuppliedFiles(loaded.config);
-    return { ...loaded, supplied: readSupplied(loaded.config, credentials) };
+    const config = withHostKeysFromFiles(loaded.config, file => fs.readFileSync(file, "utf8"));
+    return { ...loaded, config, supplied: readSupplied(config, credentials) };
+}
+
+/**
+ * The config with each hypervisor's hostKeyFile read into its hostKey, checked as a key.
+ * `npm run render` gives placeholders instead, with `check` off.
+ */
+export function withHostKeysFromFiles(config: FleetConfig, read: (file: string, field: string) => string,
+                                      check = true): FleetConfig {
+    const problems: Problems = [];
+    const hypervisors = config.hypervisors.map((hv, i) => {
+        if (hv.hostKeyFile === undefined) {
+            return hv;
+        }
+        const field = `nordfleet:hypervisors[${i}].hostKeyFile`;
+        const text = read(hv.hostKeyFile, field);
+        if (!check) {
+            return { ...hv, hostKey: text };
+        }
+        const hostKey = publicKeyOf(text);
+        problems.push(...validatePublicKey(field, hostKey,
+            `${JSON.stringify(hv.hostKeyFile)} must hold the hypervisor's SSH host public key (its ssh_host_ed25519_key.pub)`));
+        return { ...hv, hostKey };
+    });
+    if (problems.length) {
+        throw new ConfigError(problems);
+    }
+    return { ...config, hypervisors };
 }
 
 function readSupplied(config: FleetConfig, credentials: Obj | undefined): SuppliedMaterial {
@@ -359,6 +389,13 @@ function readSupplied(config: FleetConfig, credentials: Obj | undefined): Suppli
 }
 
 function checkSuppliedFiles(config: FleetConfig): void {
+    const unreadableKeys = config.hypervisors.map((hv, i) => [hv, i] as const)
+        .filter(([hv]) => hv.hostKeyFile !== undefined && !isReadable(hv.hostKeyFile));
+    if (unreadableKeys.length) {
+        throw new ConfigError(unreadableKeys.map(([hv, i]) => `nordfleet:hypervisors[${i}].hostKeyFile: ` +
+            `${JSON.stringify(hv.hostKeyFile)} cannot be read; put the hypervisor's SSH host public key there` +
+            `${config.environment === "lab" ? " (lab/up writes the lab's)" : ""}, or give it inline as hostKey`));
+    }
     const backupCa = config.backup?.caFile;
     if (backupCa !== undefined && !isReadable(backupCa)) {
         throw new ConfigError([`nordfleet:backup.caFile: ${JSON.stringify(backupCa)} cannot be read; put the object ` +

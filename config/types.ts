@@ -40,8 +40,13 @@ export interface Hypervisor {
     site: string;
     /** Address nordfleet reaches the hypervisor's sshd on. */
     address: string;
-    /** Pinned SSH host key of the hypervisor ("ssh-ed25519 AAAA..."). */
+    /**
+     * Pinned SSH host key of the hypervisor ("ssh-ed25519 AAAA..."). The loader sets it
+     * from hostKeyFile when that is given instead.
+     */
     hostKey?: string;
+    /** A file holding the host key (an absolute path, e.g. a machine's ssh_host_ed25519_key.pub). */
+    hostKeyFile?: string;
     /** NIC that carries the VLANs as 802.1Q tags; absent on a host-only lab hypervisor. */
     uplink?: string;
     /** Bridge that gives gateway VMs their public NIC. */

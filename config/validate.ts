@@ -4,6 +4,7 @@
  * `loadFleetConfig` runs all of them before a single resource is declared.
  */
 import * as path from "path";
+import { validatePublicKey } from "./sshKeys";
 import { allowedSites, describeSites, EEA_COUNTRIES, findSite, Site, SITES } from "./sites";
 import {
     BALANCES, Capacity, Endpoint, Environment, HostSpec, Hypervisor, ROLES, ServiceSpec, SshSettings, Vlan, VERSION_NAMES,
@@ -241,9 +242,7 @@ export function validateHypervisors(field: string, hypervisors: Hypervisor[], al
             ...(typeof h.address === "string" && h.address.length > 0 ? []
                 : [`${field}[${i}].address: ${show(h.address)} is empty; give the address nordfleet reaches its sshd on`]),
             ...validateCapacity(`${field}[${i}].capacity`, h.capacity),
-            ...(h.hostKey === undefined || /^(ssh-ed25519|ecdsa-sha2-nistp256|ssh-rsa) [A-Za-z0-9+/]+=*$/.test(h.hostKey) ? []
-                : [`${field}[${i}].hostKey: ${show(h.hostKey)} is not an SSH public key; use the "TYPE BASE64" ` +
-                    `part of \`ssh-keyscan -t ed25519 ${h.address}\``]),
+            ...validateHypervisorHostKey(`${field}[${i}]`, h),
             ...(h.accelerator === "kvm" || h.accelerator === "qemu" ? []
                 : [`${field}[${i}].accelerator: ${show(h.accelerator)} is not an accelerator; use "kvm", or "qemu" ` +
                     `for software emulation where guests do not run under KVM`]),
@@ -697,3 +696,24 @@ function validatePath(field: string, path: unknown, prefix: boolean): Problems {
 function duplicates<T>(values: T[]): T[] {
     return [...new Set(values.filter((v, i) => values.indexOf(v) !== i))];
 }
+
+/**
+ * Every hypervisor's SSH host key is pinned: given inline, or as the file of it (the
+ * lab's is generated on the machine). Without one, any machine answering at its
+ * address would get the fleet's keys.
+ */
+function validateHypervisorHostKey(field: string, h: Hypervisor): Problems {
+    const scan = `ssh-keyscan -t ed25519 ${h.address}`;
+    if (h.hostKey !== undefined && h.hostKeyFile !== undefined) {
+        return [`${field}: has both hostKey and hostKeyFile; keep one`];
+    }
+    if (h.hostKeyFile !== undefined) {
+        return validateAbsolutePath(`${field}.hostKeyFile`, h.hostKeyFile);
+    }
+    if (h.hostKey === undefined) {
+        return [`${field}.hostKey: is not set, so the hypervisor's SSH host key would not be pinned; set it to the ` +
+            `"TYPE BASE64" of \`${scan}\` (checked out of band), or hostKeyFile to a file holding it`];
+    }
+    return validatePublicKey(`${field}.hostKey`, h.hostKey, `use the "TYPE BASE64" part of \`${scan}\``);
+}
+

@@ -16,8 +16,10 @@ export interface SshResult {
 
 export interface FleetSshOptions {
     user: string;
-    /** known_hosts holding every hypervisor's key. */
-    hypervisorKnownHosts: string;
+    /** known_hosts holding every hypervisor's key; or give the keys themselves below. */
+    hypervisorKnownHosts?: string;
+    /** Hypervisor address -> pinned host key, used when no known_hosts file is given. */
+    hypervisorHostKeys?: Record<string, string>;
     /** Key for the hypervisors; without one the SSH agent is used. */
     hypervisorKey?: string;
     /** The fleet's deploy key (OpenSSH private key text). */
@@ -42,16 +44,24 @@ export function guestSshArgv(a: {
         `${a.user}@${a.address}`, a.command];
 }
 
+function writeKnownHosts(file: string, keys: Record<string, string>): void {
+    fs.writeFileSync(file, Object.entries(keys).map(([address, key]) => `${address} ${key}\n`).join(""));
+}
+
 export class FleetSsh {
     private readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), "nordfleet-ssh-"));
     private readonly deployKeyFile = path.join(this.dir, "deploy_key");
     private readonly guestKnownHosts = path.join(this.dir, "guest_known_hosts");
+    private readonly hypervisorKnownHosts: string;
 
     constructor(private readonly o: FleetSshOptions) {
+        this.hypervisorKnownHosts = o.hypervisorKnownHosts ?? path.join(this.dir, "hypervisor_known_hosts");
+        if (o.hypervisorKnownHosts === undefined) {
+            writeKnownHosts(this.hypervisorKnownHosts, o.hypervisorHostKeys ?? {});
+        }
         fs.writeFileSync(this.deployKeyFile, o.deployPrivateKey.endsWith("\n") ? o.deployPrivateKey : `${o.deployPrivateKey}\n`,
             { mode: 0o600 });
-        fs.writeFileSync(this.guestKnownHosts,
-            Object.entries(o.guestHostKeys).map(([address, key]) => `${address} ${key}\n`).join(""));
+        writeKnownHosts(this.guestKnownHosts, o.guestHostKeys);
     }
 
     public onHypervisor(address: string, command: string): Promise<SshResult> {
@@ -64,7 +74,7 @@ export class FleetSsh {
     }
 
     private hypervisorOptions(): string[] {
-        return hypervisorSshOptions(this.o.hypervisorKnownHosts, this.o.hypervisorKey);
+        return hypervisorSshOptions(this.hypervisorKnownHosts, this.o.hypervisorKey);
     }
 
     private run([program, ...args]: string[], stdin?: string): Promise<SshResult> {

@@ -9,7 +9,6 @@
  */
 import { execFileSync } from "child_process";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import { parsePushedFiles } from "../components/guestFiles";
 import { parseFlags, runCli, UsageError } from "../cli/run";
@@ -20,7 +19,7 @@ import { changedReleaseFiles, formatPushedDiff, parseReleaseRecords, pushedDiffC
 import { FleetSsh } from "./fleetSsh";
 
 interface Outputs {
-    sites: { hypervisor: string; address: string }[];
+    sites: { hypervisor: string; address: string; hostKey?: string }[];
     hosts: Record<string, { role: string; address: string; vlan: string; hypervisor: string; hostKey: string;
                             volumeSerials: Record<string, string> }>;
     deployPrivateKey: string;
@@ -32,7 +31,8 @@ const PGBACKREST_CONF = `${liveRelease("postgres")}/pgbackrest.conf`;
 export interface DoctorOptions {
     outputs: Outputs;
     user: string;
-    hypervisorKnownHosts: string;
+    /** known_hosts of the hypervisors; without it, their keys pinned in the outputs. */
+    hypervisorKnownHosts?: string;
     hypervisorKey?: string;
     thresholds: Thresholds;
     /** The hosts to check (by name); all of the stack's without it. Peers are always all. */
@@ -63,6 +63,7 @@ export async function runDoctor(o: DoctorOptions): Promise<DoctorReport> {
     }
     const ssh = new FleetSsh({
         user: o.user, hypervisorKnownHosts: o.hypervisorKnownHosts, hypervisorKey: o.hypervisorKey,
+        hypervisorHostKeys: Object.fromEntries(o.outputs.sites.filter(s => s.hostKey).map(s => [s.address, s.hostKey!])),
         deployPrivateKey: o.outputs.deployPrivateKey,
         guestHostKeys: Object.fromEntries(Object.values(o.outputs.hosts).map(h => [h.address, h.hostKey])),
     });
@@ -123,7 +124,7 @@ Checks a live fleet from this machine and prints a table; exits 1 on any problem
   --hosts NAME,NAME              check only these VMs (default: every one)
   --user NAME                    login on the hypervisors (default root)
   --hypervisor-key FILE          their SSH key (default: the SSH agent)
-  --hypervisor-known-hosts FILE  their pinned host keys (default ~/.ssh/known_hosts)
+  --hypervisor-known-hosts FILE  their host keys (default: the keys the stack pins, in its outputs)
   --max-latency-ms N, --max-steal-pct N, --max-clock-offset-ms N,
   --max-write-latency-ms N, --min-write-iops N,
   --max-backup-age-hours N       thresholds
@@ -161,7 +162,7 @@ function parseArgs(argv: string[]): DoctorOptions {
         outputs,
         hosts: hostList === undefined ? undefined : selectHosts(hostList, Object.keys(outputs.hosts)),
         user: flags.get("user") ?? "root",
-        hypervisorKnownHosts: flags.get("hypervisor-known-hosts") ?? path.join(os.homedir(), ".ssh", "known_hosts"),
+        hypervisorKnownHosts: flags.get("hypervisor-known-hosts"),
         hypervisorKey: flags.get("hypervisor-key"),
         thresholds: {
             maxLatencyMs: number("max-latency-ms", t.maxLatencyMs),

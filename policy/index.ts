@@ -1,8 +1,10 @@
 /**
  * nordfleet's policy pack: `pulumi preview --policy-pack policy` fails a plan that
- * would place or send data outside the allowed countries.
+ * would place or send data outside the allowed countries, or run a remote command
+ * without a pinned host key.
  */
 import { PolicyPack } from "@pulumi/policy";
+import { hostKeyViolations } from "./hostKeys";
 import { DEFAULT_RESIDENCY_CONFIG, residencyViolations, ResidencyPolicyConfig } from "./residency";
 
 new PolicyPack("nordfleet-residency", {
@@ -23,6 +25,15 @@ new PolicyPack("nordfleet-residency", {
         validateResource: (args, reportViolation) => {
             const config = { ...DEFAULT_RESIDENCY_CONFIG, ...args.getConfig<Partial<ResidencyPolicyConfig>>() };
             for (const violation of residencyViolations(args.type, args.props, config)) {
+                reportViolation(violation);
+            }
+        },
+    }, {
+        name: "pinned-host-keys",
+        description: "Every remote command pins the SSH host key of its host and of any jump host on the way.",
+        enforcementLevel: "mandatory",
+        validateResource: (args, reportViolation) => {
+            for (const violation of hostKeyViolations(args.type, args.props)) {
                 reportViolation(violation);
             }
         },

@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as yaml from "js-yaml";
 import { placeholder } from "../components/placeholder";
-import { LoadedFleet, parseFleetConfig, RawConfig, SuppliedMaterial } from "../config/load";
+import { LoadedFleet, parseFleetConfig, RawConfig, SuppliedMaterial, withHostKeysFromFiles } from "../config/load";
 import { FleetConfig } from "../config/types";
 
 export const PROJECT_DIR = path.join(__dirname, "..");
@@ -18,7 +18,8 @@ export function loadStackFile(stack: string, projectDir = PROJECT_DIR): LoadedFl
         }
     }
     const loaded = parseFleetConfig(raw);
-    return { ...loaded, supplied: suppliedPlaceholders(loaded.config) };
+    const config = withHostKeysFromFiles(loaded.config, (_, field) => placeholder("file", field), false);
+    return { ...loaded, config, supplied: suppliedPlaceholders(config) };
 }
 
 /** The operator's files and secret values, each named by its config key. */

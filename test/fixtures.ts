@@ -1,12 +1,15 @@
 /** A small, valid raw config that tests vary one field at a time. */
 import { RawConfig } from "../config/load";
 
+/** A real ed25519 public key, as a hypervisor's pinned host key. */
+export const LAB_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBgNgjkZkUdr8gjGakuidkaQwTSbVC8yE0LSSxCuTKRs";
+
 export function labConfig(): RawConfig {
     return {
         environment: "lab",
         ssh: { user: "root", port: 22, dialErrorLimit: 5, hypervisorDialErrorLimit: 3, perDialTimeout: 5 },
         hypervisors: [
-            { name: "hv-a", site: "lab", address: "10.199.0.1", accelerator: "qemu",
+            { name: "hv-a", site: "lab", address: "10.199.0.1", accelerator: "qemu", hostKey: LAB_HOST_KEY,
               capacity: { vcpus: 8, memoryMb: 8192, nvmeGb: 100 } },
         ],
         vlans: [

@@ -38,13 +38,14 @@ export class ScratchProject {
 
     /** Creates a stack whose config is a stack file of the repo, or one given inline. */
     public initStack(stack: string, configYaml: string): void {
-        // The hypervisors' login key the stack names (the lab's exists only once lab/up ran):
-        // a scratch key stands in, since a preview never logs in.
+        // The hypervisors' login key and host key the stack names (the lab's exist only once
+        // lab/up ran): a scratch key stands in for both, since a preview never logs in.
         const keyFile = path.join(this.dir, "hypervisor_ed25519");
-        if (/^ *keyFile: /m.test(configYaml) && !fs.existsSync(keyFile)) {
+        if (/^ *(keyFile|hostKeyFile): /m.test(configYaml) && !fs.existsSync(keyFile)) {
             spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", keyFile]);
         }
-        configYaml = configYaml.replace(/^( *keyFile: ).*$/m, `$1${keyFile}`);
+        configYaml = configYaml.replace(/^( *keyFile: ).*$/m, `$1${keyFile}`)
+            .replace(/^( *hostKeyFile: ).*$/gm, `$1${keyFile}.pub`);
         // Likewise the object store's CA (lab/up makes the lab's): a scratch one.
         const caFile = path.join(this.dir, "objects-ca.pem");
         if (/^ *caFile: /m.test(configYaml) && !fs.existsSync(caFile)) {

@@ -37,6 +37,16 @@ describe("policy pack, served as the engine runs it", function () {
         expect(fleet.map(d => d.message).join("\n")).to.include(`backup.site: "zurich-1" is in CH, outside the allowed countries`);
     });
 
+    it("refuses, as mandatory, a remote command whose connection or jump host pins no host key", async () => {
+        const unpinned = await analyzer.analyze("command:remote:Command", "unpinned", {
+            connection: { host: "10.110.0.10", hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBgNgjkZkUdr8gjGakuidkaQwTSbVC8yE0LSSxCuTKRs",
+                proxy: { host: "10.199.0.1" } }, create: "true",
+        });
+        expect(unpinned).to.have.length(1);
+        expect(unpinned[0]).to.deep.include({ policyName: "pinned-host-keys", enforcementLevel: MANDATORY });
+        expect(unpinned[0].message).to.include("connection.proxy.hostKey: the connection to 10.199.0.1 pins no host key");
+    });
+
     it("narrows to the countries a stack's policy config names", async () => {
         await analyzer.configure("data-residency", { allowedCountries: ["NO"] });
         const vm = await analyzer.analyze("nordfleet:compute:KvmInstance", "gw-2", { site: "stockholm-1", hypervisor: "sto-hv1" });
@@ -90,6 +100,18 @@ new Fleet("nordfleet", loaded);
             expect(result.output).to.include(`backup.site: "${site}" is in ${country}, outside the allowed countries`);
         });
     }
+
+    it("refuses a remote command with no pinned host key beside the fleet, naming it", () => {
+        project.writeProgram(rogueProgram(`import * as command from "@pulumi/command";\n` +
+            `new command.remote.Command("unpinned", { connection: { host: "10.199.0.1", user: "root" }, create: "true" });`));
+        project.initStack("lab", repoFile("Pulumi.lab.yaml"));
+        const result = project.pulumi("preview", "--stack", "lab", "--policy-pack", POLICY_DIR);
+        expect(result.status, result.output).to.not.equal(0);
+        expect(result.output).to.include("pinned-host-keys");
+        expect(result.output).to.include("connection.hostKey: the connection to 10.199.0.1 pins no host key");
+        // The fleet's own commands all pin theirs: this is the only one refused.
+        expect(result.output.match(/pins no host key/g)).to.have.length(1);
+    });
 
     describe("a site the stack declares (nordfleet:sites)", () => {
         const withTampere = (country: string) => prodWith(y => y

@@ -173,7 +173,7 @@ describe("the lab fleet made by pulumi up", function () {
 
     describe("doctor", () => {
         const SSHD_DROP_IN = "/etc/ssh/sshd_config.d/10-nordfleet.conf";
-        const doctor = (...extra: string[]) => labDoctor(fleet.hypervisor, ...extra);
+        const doctor = (...extra: string[]) => labDoctor(...extra);
 
         it("measures the healthy lab fleet and finds every pushed file as pushed", async () => {
             const r = doctor();

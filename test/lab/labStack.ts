@@ -196,13 +196,14 @@ export function sleep(ms: number): Promise<void> {
 export const LAB_DOCTOR_LIMITS = ["--max-latency-ms", "250", "--max-steal-pct", "50", "--max-clock-offset-ms", "5000",
     "--max-write-latency-ms", "250", "--min-write-iops", "5", "--ntp-optional"];
 
-/** Runs the doctor on the lab stack as an operator would (`npm run doctor -- --stack lab ...`), printing its table. */
-export function labDoctor(hypervisor: string, ...extra: string[]): { status: number | null; stdout: string; stderr: string } {
-    const knownHosts = path.join(LAB_HOME, "doctor_hypervisor_known_hosts");
-    fs.writeFileSync(knownHosts, `${hypervisor} ${fs.readFileSync(path.join(LAB_HOME, "ssh_host_ed25519_key.pub"), "utf8")}`);
+/**
+ * Runs the doctor on the lab stack as an operator would (`npm run doctor -- --stack lab ...`),
+ * printing its table. The hypervisor's host key comes from the stack, as for any operator.
+ */
+export function labDoctor(...extra: string[]): { status: number | null; stdout: string; stderr: string } {
     const r = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "doctor/main.ts",
         "--stack", "lab", "--hypervisor-key", path.join(LAB_HOME, "hypervisor_ed25519"),
-        "--hypervisor-known-hosts", knownHosts, ...LAB_DOCTOR_LIMITS, ...extra], { cwd: ROOT, env: LAB_ENV, encoding: "utf8" });
+        ...LAB_DOCTOR_LIMITS, ...extra], { cwd: ROOT, env: LAB_ENV, encoding: "utf8" });
     console.log(r.stdout.replace(/^/gm, "      "));
     return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }

@@ -81,7 +81,7 @@ describe("outages on the lab fleet", function () {
             expect(state.failing, "pg_stat_archiver shows the failure").to.equal(true);
             expect(await walBytes(), "pg_wal under max_wal_size plus the archive queue's cap").to.be.below(capBytes);
             expect(gateway.get("/hello/").status, "hello writes through the gateway during the outage").to.equal(200);
-            const doctor = labDoctor(fleet.hypervisor, "--hosts", "db-1");
+            const doctor = labDoctor("--hosts", "db-1");
             expect(doctor.status).to.equal(1);
             expect(doctor.stdout).to.match(/db-1 +postgres WAL archiving +PROBLEM +failing: last failure/);
         } finally {
