@@ -23,15 +23,18 @@ function load(): LoadedFleet {
 const loaded = load();
 const { fleet, platform } = declareStack(loaded);
 
-/** Version of the output contract below; bumped on any breaking change. */
-export const contractVersion = "1";
+/**
+ * Version of the output contract below (contract/outputs.schema.json); bumped on any
+ * breaking change. Nothing here is secret: other teams read it without the passphrase.
+ * Operators get the deploy key from the state (`npm run deploy-key`).
+ */
+export const contractVersion = "2";
 export const environment = loaded.config.environment;
 export const allowedCountries = loaded.config.allowedCountries;
 export const sites = loaded.config.hypervisors.map(h => ({ hypervisor: h.name, site: h.site, address: h.address, hostKey: h.hostKey }));
 export const vlans = fleet.vlans.map(v => ({ name: v.name, id: v.id, cidr: v.cidr }));
 export const hosts = fleet.hostOutputs();
 export const deployPublicKey = fleet.deployPublicKey;
-export const deployPrivateKey = fleet.deployPrivateKey;
 export const caCertPem = platform.ca.certPem;
 export const gatewayUrls = platform.gateways.map(g => g.url);
 export const services = platform.serviceOutputs(loaded.config);

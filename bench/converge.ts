@@ -24,13 +24,14 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as yaml from "js-yaml";
+import { readDeployKey, writePrivateKey } from "../cli/deployKey";
 import { parseFlags, runCli } from "../cli/run";
 import { GATEWAY_ROLE } from "../components/apiGateway";
 import { BASELINE_ROLE } from "../components/hostBaseline";
 import { liveRelease } from "../components/release";
 import { hypervisorSshOptions } from "../doctor/fleetSsh";
 import { LAB_HOME, LAB_NS, labIsUp } from "../test/lab/labHost";
-import { LabFleet, labOutputs, labStackDeployed, mustLabPulumi } from "../test/lab/labStack";
+import { LAB_ENV, LabFleet, labOutputs, labStackDeployed, mustLabPulumi } from "../test/lab/labStack";
 
 const USAGE = `usage: npm run bench:converge [-- --keep-workdir]
 
@@ -166,7 +167,7 @@ async function waitForGuests(fleet: LabFleet, hosts: string[], limitSeconds = 90
 
 async function writeAnsibleProject(dir: string, fleet: LabFleet, outputs: Record<string, any>): Promise<string[]> {
     const hosts = Object.keys(outputs.hosts).sort();
-    fs.writeFileSync(path.join(dir, "deploy_key"), outputs.deployPrivateKey, { mode: 0o600 });
+    writePrivateKey(path.join(dir, "deploy_key"), readDeployKey("lab", LAB_ENV));
     fs.writeFileSync(path.join(dir, "known_hosts"),
         hosts.map(h => `${outputs.hosts[h].address} ${outputs.hosts[h].hostKey}\n`).join(""));
     const hvKnownHosts = path.join(dir, "hypervisor_known_hosts");

@@ -29,6 +29,13 @@ export function derived(inputs: string[], name: string, compute: () => string): 
     return placeholder(kinds.includes("secret") ? "secret" : "generated", name);
 }
 
+/** encodeURIComponent for a value that may hold placeholders, which stay as they are. */
+export function encodeUriComponent(value: string): string {
+    const placeholders = placeholdersIn(value).map(p => p.text);
+    return value.split(PLACEHOLDER).filter((_, i) => i % 2 === 0).map(encodeURIComponent)
+        .map((literal, i) => literal + (placeholders[i] ?? "")).join("");
+}
+
 /**
  * A pattern that matches `rendered` with each placeholder standing for any text: what a
  * file read back from a host is held to.

@@ -23,11 +23,14 @@ export interface PlatformArgs {
     fleet: Fleet;
 }
 
-/** What other teams read about one service (the contract's `services`). */
+/**
+ * What other teams read about one service (the contract's `services`): where its data
+ * is, never its credentials, which reach only the service's own hosts.
+ */
 export interface ServiceOutput {
     consulName: string;
-    database?: { endpoint: string; name: string; user: string; password: pulumi.Output<string> };
-    amqp?: { vhost: string; url: pulumi.Output<string> };
+    database?: { endpoint: string; name: string; user: string };
+    amqp?: { vhost: string; endpoint: string };
 }
 
 export class Platform extends pulumi.ComponentResource {
@@ -146,16 +149,16 @@ export class Platform extends pulumi.ComponentResource {
         return pulumi.secret(pulumi.all(env));
     }
 
-    /** Per service: its Consul name, database and broker endpoints, for the stack outputs. */
+    /** Per service: its Consul name, database and broker endpoints, for the stack outputs (no credential). */
     public serviceOutputs(config: LoadedFleet["config"]): Record<string, ServiceOutput> {
         return Object.fromEntries(config.services.map(s => {
             const db = this.databases[s.name];
             const out: ServiceOutput = { consulName: `${s.name}.service.consul` };
             if (s.database && db) {
-                out.database = { endpoint: db.endpoint, name: db.database, user: db.user, password: pulumi.secret(db.password) };
+                out.database = { endpoint: db.endpoint, name: db.database, user: db.user };
             }
             if (s.queue && this.broker) {
-                out.amqp = { vhost: s.name, url: pulumi.secret(this.broker.urls[s.name]) };
+                out.amqp = { vhost: s.name, endpoint: this.broker.endpoints[0] };
             }
             return [s.name, out];
         }));

@@ -21,7 +21,7 @@ import { FleetConfig, HostSpec } from "../config/types";
 import { InternalCa } from "./internalCa";
 import { DATA_VOLUME_SCRIPT, DataHost } from "./postgresDatabase";
 import { liveRelease, ReleaseFile, RoleRelease } from "./release";
-import { derived } from "./placeholder";
+import { derived, encodeUriComponent } from "./placeholder";
 import { readTemplate, renderTemplate } from "./render";
 
 export const AMQPS_PORT = 5671;
@@ -104,7 +104,7 @@ export function renderDefinitions(services: BrokerService[]): string {
 
 /** amqps://user:password@host:5671/vhost, every part percent-encoded. */
 export function amqpsUrl(user: string, password: string, host: string, vhost: string): string {
-    return `amqps://${encodeURIComponent(user)}:${encodeURIComponent(password)}@${host}:${AMQPS_PORT}/${encodeURIComponent(vhost)}`;
+    return `amqps://${encodeURIComponent(user)}:${encodeUriComponent(password)}@${host}:${AMQPS_PORT}/${encodeURIComponent(vhost)}`;
 }
 
 export interface RabbitMqReleaseInput {

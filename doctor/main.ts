@@ -16,13 +16,13 @@ import { ledgerDir, liveRelease } from "../components/release";
 import { shellQuote } from "../components/render";
 import { DEFAULT_THRESHOLDS, formatTable, HostUnderTest, judge, Probe, Row, Thresholds } from "./checks";
 import { changedReleaseFiles, formatPushedDiff, parseReleaseRecords, pushedDiffCommand } from "./drift";
+import { readDeployKey } from "../cli/deployKey";
 import { FleetSsh } from "./fleetSsh";
 
 interface Outputs {
     sites: { hypervisor: string; address: string; hostKey?: string }[];
     hosts: Record<string, { role: string; address: string; vlan: string; hypervisor: string; hostKey: string;
                             volumeSerials: Record<string, string> }>;
-    deployPrivateKey: string;
 }
 
 const PROBE = fs.readFileSync(path.join(__dirname, "probe.py"), "utf8");
@@ -30,6 +30,8 @@ const PGBACKREST_CONF = `${liveRelease("postgres")}/pgbackrest.conf`;
 
 export interface DoctorOptions {
     outputs: Outputs;
+    /** The fleet's deploy key (OpenSSH private key text): the stack's state holds it, no output does. */
+    deployPrivateKey: string;
     user: string;
     /** known_hosts of the hypervisors; without it, their keys pinned in the outputs. */
     hypervisorKnownHosts?: string;
@@ -58,13 +60,10 @@ export interface DoctorReport {
 }
 
 export async function runDoctor(o: DoctorOptions): Promise<DoctorReport> {
-    if (o.outputs.deployPrivateKey === "[secret]") {
-        throw new Error("the outputs hide the deploy key; read them with `pulumi stack output --json --show-secrets`");
-    }
     const ssh = new FleetSsh({
         user: o.user, hypervisorKnownHosts: o.hypervisorKnownHosts, hypervisorKey: o.hypervisorKey,
         hypervisorHostKeys: Object.fromEntries(o.outputs.sites.filter(s => s.hostKey).map(s => [s.address, s.hostKey!])),
-        deployPrivateKey: o.outputs.deployPrivateKey,
+        deployPrivateKey: o.deployPrivateKey,
         guestHostKeys: Object.fromEntries(Object.values(o.outputs.hosts).map(h => [h.address, h.hostKey])),
     });
     const jumpHost = new Map(o.outputs.sites.map(s => [s.hypervisor, s.address]));
@@ -119,8 +118,9 @@ const USAGE = `usage: npm run doctor -- (--stack NAME | --outputs FILE) [options
 
 Checks a live fleet from this machine and prints a table; exits 1 on any problem.
 
-  --stack NAME                   read the outputs with pulumi stack output --show-secrets
-  --outputs FILE                 or from a file of \`pulumi stack output --json --show-secrets\`
+  --stack NAME                   read the outputs, and the deploy key from the state, with pulumi
+  --outputs FILE                 or the outputs from a file of \`pulumi stack output --json\`,
+  --deploy-key FILE              and the deploy key from a file of \`npm run deploy-key\`
   --hosts NAME,NAME              check only these VMs (default: every one)
   --user NAME                    login on the hypervisors (default root)
   --hypervisor-key FILE          their SSH key (default: the SSH agent)
@@ -133,7 +133,7 @@ Checks a live fleet from this machine and prints a table; exits 1 on any problem
 
 function parseArgs(argv: string[]): DoctorOptions {
     const { flags, switches: booleans } = parseFlags(argv,
-        ["stack", "outputs", "hosts", "user", "hypervisor-key", "hypervisor-known-hosts", ...THRESHOLD_FLAGS], ["ntp-optional"]);
+        ["stack", "outputs", "deploy-key", "hosts", "user", "hypervisor-key", "hypervisor-known-hosts", ...THRESHOLD_FLAGS], ["ntp-optional"]);
     const number = (flag: string, fallback: number) => {
         const text = flags.get(flag);
         if (text === undefined) {
@@ -147,19 +147,27 @@ function parseArgs(argv: string[]): DoctorOptions {
     };
     const stack = flags.get("stack");
     const outputsFile = flags.get("outputs");
+    const deployKeyFile = flags.get("deploy-key");
     if ((stack === undefined) === (outputsFile === undefined)) {
-        throw new UsageError("give either --stack NAME (read with pulumi stack output) or --outputs FILE");
+        throw new UsageError("give either --stack NAME (read with pulumi) or --outputs FILE with --deploy-key FILE");
     }
-    if (outputsFile !== undefined && !fs.existsSync(outputsFile)) {
-        throw new UsageError(`--outputs: ${JSON.stringify(outputsFile)} does not exist`);
+    for (const [flag, file] of [["outputs", outputsFile], ["deploy-key", deployKeyFile]]) {
+        if (file !== undefined && !fs.existsSync(file)) {
+            throw new UsageError(`--${flag}: ${JSON.stringify(file)} does not exist`);
+        }
+    }
+    if (outputsFile !== undefined && deployKeyFile === undefined) {
+        throw new UsageError("--outputs needs --deploy-key FILE (npm run deploy-key writes it)");
     }
     const outputsText = outputsFile !== undefined ? fs.readFileSync(outputsFile, "utf8")
-        : execFileSync("pulumi", ["stack", "output", "--json", "--show-secrets", "--stack", stack!], { encoding: "utf8" });
+        : execFileSync("pulumi", ["stack", "output", "--json", "--stack", stack!], { encoding: "utf8" });
     const outputs: Outputs = JSON.parse(outputsText);
+    const deployPrivateKey = deployKeyFile !== undefined ? fs.readFileSync(deployKeyFile, "utf8") : readDeployKey(stack!);
     const hostList = flags.get("hosts");
     const t = DEFAULT_THRESHOLDS;
     return {
         outputs,
+        deployPrivateKey,
         hosts: hostList === undefined ? undefined : selectHosts(hostList, Object.keys(outputs.hosts)),
         user: flags.get("user") ?? "root",
         hypervisorKnownHosts: flags.get("hypervisor-known-hosts"),

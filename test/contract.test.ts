@@ -49,10 +49,15 @@ describe("stack output contract (mocked engine, prod stack)", () => {
         }
     });
 
-    it("marks exactly the deploy private key secret", async () => {
-        const { out, secret } = await stackOutputs(program, false);
-        expect(secret).to.deep.equal(["deployPrivateKey"]);
-        expect(out.deployPrivateKey).to.equal("[secret]");
+    it("holds no secret, no private key and no credential: consumers need no passphrase", async () => {
+        const { out, secret } = await stackOutputs(program, true);
+        expect(secret).to.deep.equal([]);
+        const text = JSON.stringify(out);
+        expect(text).to.not.match(/PRIVATE KEY|password|amqps:\/\/[^"@]*@/i);
+        expect(out.contractVersion).to.equal("2");
+        expect((out.services as any).orders).to.deep.equal({ consulName: "orders.service.consul",
+            database: { endpoint: "10.110.2.10:5432", name: "orders", user: "orders" },
+            amqp: { vhost: "orders", endpoint: "10.110.3.10:5671" } });
     });
 
     it("lists every host with its pinned key and volume serials", async () => {

@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { kernelCommandLine } from "../components/kvmInstance";
-import { placeholdersIn, renderedPattern } from "../components/placeholder";
+import { encodeUriComponent, placeholdersIn, renderedPattern } from "../components/placeholder";
 import { readTree, renderStack } from "./renderTree";
 
 describe("render", function () {
@@ -94,5 +94,6 @@ describe("render", function () {
         expect(pattern.test("key = \"c2VjcmV0\"\ncert = -----BEGIN CERTIFICATE-----\nMII\n-----END CERTIFICATE-----\n")).to.equal(true);
         expect(pattern.test("key = \"c2VjcmV0\"\ncert = x\nextra\n ")).to.equal(false);
         expect(pattern.test("key = 'c2VjcmV0'\ncert = x\n")).to.equal(false);
+        expect(encodeUriComponent("p w<secret:rabbitmq-a-password>/x")).to.equal("p%20w<secret:rabbitmq-a-password>%2Fx");
     });
 });

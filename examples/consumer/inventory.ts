@@ -3,19 +3,19 @@
  * every VM through its hypervisor, and known_hosts lines pinning each VM's host key.
  */
 
-/** The part of contract version 1 this consumer reads (see contract/outputs.schema.json). */
+/** The part of contract version 2 this consumer reads (see contract/outputs.schema.json). */
 export interface FleetOutputs {
     contractVersion: string;
     sites: { hypervisor: string; site: string; address: string }[];
     hosts: Record<string, { role: string; address: string; hypervisor: string; hostKey: string }>;
 }
 
-export const UNDERSTOOD_CONTRACT = "1";
+export const UNDERSTOOD_CONTRACT = "2";
 
 export function checkContract(version: string): void {
     if (version !== UNDERSTOOD_CONTRACT) {
         throw new Error(`the nordfleet stack speaks output contract ${JSON.stringify(version)}, this program ` +
-            `understands ${JSON.stringify(UNDERSTOOD_CONTRACT)}; update it to the new contract (see nordfleet's README)`);
+            `understands ${JSON.stringify(UNDERSTOOD_CONTRACT)}; update it to the new contract (see nordfleet's docs/outputs.md)`);
     }
 }
 

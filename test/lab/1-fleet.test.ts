@@ -114,10 +114,16 @@ describe("the lab fleet made by pulumi up", function () {
         expect(contractViolations(fleet.outputs)).to.deep.equal([]);
     });
 
-    it("feeds the consumer example through StackReference, with its own pulumi up", () => {
+    it("feeds the consumer example through StackReference, with its own pulumi up and its own passphrase, " +
+        "and gives it no way to the deploy key or any password", () => {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "nordfleet-consumer-"));
+        // Another team: the same backend, but not the lab stack's passphrase.
+        const { PULUMI_CONFIG_PASSPHRASE_FILE: _operatorOnly, ...shared } = LAB_ENV;
+        const consumerEnv = { ...shared, PULUMI_CONFIG_PASSPHRASE: "the consumer team's own" };
+        const run = (...args: string[]) =>
+            spawnSync("pulumi", [...args, "--non-interactive"], { cwd: dir, env: consumerEnv, encoding: "utf8" });
         const pulumi = (...args: string[]) => {
-            const r = spawnSync("pulumi", [...args, "--non-interactive"], { cwd: dir, env: LAB_ENV, encoding: "utf8" });
+            const r = run(...args);
             if (r.status !== 0) {
                 throw new Error(`pulumi ${args.join(" ")} failed (${r.status}):\n${r.stdout}${r.stderr}`);
             }
@@ -136,6 +142,13 @@ describe("the lab fleet made by pulumi up", function () {
                 expect(consumed.knownHostsText).to.include(`gw-1 ${hosts["gw-1"].hostKey}`);
                 expect(consumed.sshConfigText).to.include(
                     `Host app-1\n  HostName ${hosts["app-1"].address}\n  User root\n  ProxyJump root@${fleet.hypervisor}`);
+                // All the consumer was given holds no key and no credential, and the state that
+                // does is closed to it.
+                const given = JSON.stringify({ consumed, fleet: fleet.outputs });
+                expect(given).to.not.match(/PRIVATE KEY|password|amqps:\/\/[^"@]*@|postgresql:\/\//i);
+                const exported = run("stack", "export", "--show-secrets", "--stack", "organization/nordfleet/lab");
+                expect(exported.status, "the consumer reads the lab stack's secrets").to.not.equal(0);
+                expect(exported.stdout).to.not.include("PRIVATE KEY");
             } finally {
                 pulumi("stack", "rm", "consumer-test", "--yes", "--force");
             }
@@ -165,6 +178,7 @@ describe("the lab fleet made by pulumi up", function () {
                     compared++;
                 }
             }
+            console.log(`      compared ${compared} files on ${Object.keys(hosts).length} guests with their render`);
             expect(compared).to.be.greaterThan(100);
         } finally {
             fs.rmSync(dir, { recursive: true, force: true });

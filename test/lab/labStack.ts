@@ -8,6 +8,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as yaml from "js-yaml";
+import { readDeployKey } from "../../cli/deployKey";
 import { FleetSsh, SshResult } from "../../doctor/fleetSsh";
 import { LAB_HOME, LAB_NS } from "./labHost";
 
@@ -131,7 +132,7 @@ export class LabFleet {
             user: "root",
             hypervisorKnownHosts: knownHosts,
             hypervisorKey: path.join(LAB_HOME, "hypervisor_ed25519"),
-            deployPrivateKey: outputs.deployPrivateKey,
+            deployPrivateKey: readDeployKey("lab", LAB_ENV),
             guestHostKeys: Object.fromEntries(Object.values<any>(outputs.hosts).map(h => [h.address, h.hostKey])),
         });
     }
