@@ -9,7 +9,6 @@ import { Site, SITES } from "./sites";
 import { DnsSettings, Endpoint, Environment, FleetConfig, HostSpec, Resolver, Role, Vlan } from "./types";
 import { formatIpv4, parseCidr, parseIpv4, Problems, show, usableRange, validateSite } from "./validate";
 
-const RESOLVER_KEYS = ["address", "site"];
 
 /** `nordfleet:dns`: `{ resolvers: [{ address, site }] }`, each address on a declared VLAN. */
 export function validateDns(field: string, dns: unknown, vlans: Vlan[], hosts: HostSpec[],
@@ -18,8 +17,7 @@ export function validateDns(field: string, dns: unknown, vlans: Vlan[], hosts: H
     if (typeof dns !== "object" || dns === null || Array.isArray(dns)) {
         return [`${field}: ${show(dns)} is not a map; use { resolvers: [{ address: "10.110.0.2", site: "oslo-1" }] }`];
     }
-    const problems: Problems = Object.keys(dns).filter(k => k !== "resolvers").map(k =>
-        `${field}.${k}: unknown key; the only key is resolvers`);
+    const problems: Problems = [];
     const resolvers = (dns as { resolvers?: unknown }).resolvers;
     if (!Array.isArray(resolvers)) {
         return [...problems, `${field}.resolvers: ${show(resolvers)} is not a list; write one ` +
@@ -32,8 +30,6 @@ export function validateDns(field: string, dns: unknown, vlans: Vlan[], hosts: H
             problems.push(`${at}: ${show(r)} is not a resolver; use { address: "10.110.0.2", site: "oslo-1" }`);
             return;
         }
-        problems.push(...Object.keys(r).filter(k => !RESOLVER_KEYS.includes(k)).map(k =>
-            `${at}.${k}: unknown key; a resolver has ${RESOLVER_KEYS.join(" and ")}`));
         const { address, site } = r as Partial<Resolver>;
         problems.push(...validateResolverAddress(`${at}.address`, address, vlans, hosts));
         if (typeof address === "string" && seen.has(address)) {

@@ -9,6 +9,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { databasePlacement } from "../components/postgresDatabase";
 import { dnsFrom, validateDns, validateNamesResolvable } from "./dns";
 import { placeHosts, Placement } from "./placement";
+import { unknownKeyProblems } from "./configSchema";
 import { publicKeyOf, validatePublicKey } from "./sshKeys";
 import { EEA_COUNTRIES, Site, siteCatalogue } from "./sites";
 import {
@@ -31,12 +32,6 @@ export class ConfigError extends Error {
 
 /** Raw config as Pulumi hands it over: key (without the "nordfleet:" prefix) -> parsed YAML value. */
 export type RawConfig = Record<string, unknown>;
-
-export const CONFIG_KEYS = [
-    "environment", "allowedCountries", "ssh", "baseImage", "baseKernel", "baseInitrd", "hypervisors", "vlans", "hosts",
-    "services", "backup", "backupCredentials", "mirrors", "stateBackend", "gateway",
-    "postgres", "sites", "dns",
-] as const;
 
 /** URL schemes each endpoint accepts. */
 export const ENDPOINT_SCHEMES = {
@@ -171,9 +166,7 @@ export interface LoadedFleet {
  */
 export function parseFleetConfig(raw: RawConfig): LoadedFleet {
     const problems: Problems = [];
-    const unknownKeys = Object.keys(raw).filter(k => !(CONFIG_KEYS as readonly string[]).includes(k));
-    problems.push(...unknownKeys.map(k =>
-        `nordfleet:${k}: is not a nordfleet setting; remove it or use one of: ${CONFIG_KEYS.join(", ")}`));
+    problems.push(...unknownKeyProblems(raw));
     problems.push(...notListProblems(raw));
 
     const environment = (raw.environment ?? "prod") as Environment;
@@ -271,14 +264,14 @@ export function parseFleetConfig(raw: RawConfig): LoadedFleet {
 /** Every place outside the fleet that data goes to or comes from, each held to the residency rule. */
 function parseEndpoints(raw: RawConfig, allowed: ReadonlySet<string>, environment: Environment, sites: readonly Site[]) {
     const problems: Problems = [];
-    const check = (field: string, value: unknown, schemes: readonly string[], extraKeys: string[] = []): Endpoint | undefined => {
+    const check = (field: string, value: unknown, schemes: readonly string[]): Endpoint | undefined => {
         if (value === undefined) {
             return undefined;
         }
-        problems.push(...validateEndpoint(field, value, schemes, allowed, environment, sites, extraKeys));
+        problems.push(...validateEndpoint(field, value, schemes, allowed, environment, sites));
         return value as Endpoint;
     };
-    const backup = check("nordfleet:backup", raw.backup, ENDPOINT_SCHEMES.backup, ["caFile"]) as BackupEndpoint | undefined;
+    const backup = check("nordfleet:backup", raw.backup, ENDPOINT_SCHEMES.backup) as BackupEndpoint | undefined;
     if (backup?.caFile !== undefined && !(typeof backup.caFile === "string" && path.isAbsolute(backup.caFile))) {
         problems.push(`nordfleet:backup.caFile: ${JSON.stringify(backup.caFile)} is not an absolute path; give the PEM ` +
             `file of the CA that signed the object store's certificate, or leave caFile out for a publicly trusted one`);
@@ -297,9 +290,6 @@ function parseEndpoints(raw: RawConfig, allowed: ReadonlySet<string>, environmen
     if (typeof mirrorsRaw !== "object" || Array.isArray(mirrorsRaw)) {
         problems.push(`nordfleet:mirrors: ${JSON.stringify(mirrorsRaw)} is not a map; use { apt: {...}, artifacts: {...} }`);
     } else {
-        for (const key of Object.keys(mirrorsRaw).filter(k => !(MIRROR_KINDS as readonly string[]).includes(k))) {
-            problems.push(`nordfleet:mirrors.${key}: is not a mirror nordfleet uses; use ${MIRROR_KINDS.join(" or ")}`);
-        }
         for (const kind of MIRROR_KINDS) {
             mirrors[kind] = check(`nordfleet:mirrors.${kind}`, mirrorsRaw[kind], ENDPOINT_SCHEMES[kind]);
         }

@@ -126,8 +126,6 @@ export function validateSiteDeclarations(field: string, sites: unknown): Problem
             problems.push(`${at}: ${show(s)} is not a site; use { id, city, country, provider? }`);
             return;
         }
-        problems.push(...Object.keys(s).filter(k => !["id", "city", "country", "provider"].includes(k)).map(k =>
-            `${at}.${k}: is not a site setting; use id, city, country or provider`));
         const builtIn = typeof s.id === "string" ? findSite(s.id) : undefined;
         if (typeof s.id !== "string" || !/^[a-z][a-z0-9-]{0,62}$/.test(s.id)) {
             problems.push(`${at}.id: ${show(s.id)} is not a site id; use lower-case letters, digits and "-", e.g. "tampere-1"`);
@@ -176,16 +174,13 @@ export function validateSite(field: string, site: unknown, allowedCountries: Rea
  */
 export function validateEndpoint(field: string, endpoint: unknown, schemes: readonly string[],
                                  allowedCountries: ReadonlySet<string>, environment: Environment,
-                                 sites: readonly Site[] = SITES, extraKeys: readonly string[] = []): Problems {
+                                 sites: readonly Site[] = SITES): Problems {
     if (typeof endpoint !== "object" || endpoint === null || Array.isArray(endpoint)) {
         return [`${field}: ${show(endpoint)} is not an endpoint; use { url: "${schemes[0]}://...", site: "oslo-1" }`];
     }
     const { url, site } = endpoint as Partial<Endpoint>;
     const scheme = typeof url === "string" ? /^([a-z][a-z0-9+.-]*):\/\/[^\s]+$/.exec(url)?.[1] : undefined;
-    const keys = ["url", "site", ...extraKeys];
     return [
-        ...Object.keys(endpoint).filter(k => !keys.includes(k)).map(k =>
-            `${field}.${k}: unknown key; an endpoint here has ${keys.join(", ")}`),
         ...(scheme !== undefined && schemes.includes(scheme) ? []
             : [`${field}.url: ${show(url)} is not a URL nordfleet can use here; use one starting with ` +
                 `${schemes.map(s => `${s}://`).join(" or ")}`]),
@@ -584,8 +579,7 @@ export function validateGateway(field: string, gateway: unknown): Problems {
         return [`${field}: ${show(gateway)} is not a map; use { serverName?, tls?: { certFile, keyFile } }`];
     }
     const g = gateway as Record<string, any>;
-    const problems: Problems = Object.keys(g).filter(k => !["serverName", "tls"].includes(k)).map(k =>
-        `${field}.${k}: is not a gateway setting; use serverName or tls`);
+    const problems: Problems = [];
     if (g.serverName !== undefined && !isDnsName(g.serverName)) {
         problems.push(`${field}.serverName: ${show(g.serverName)} is not a DNS name; use lower-case labels ` +
             `joined by dots, e.g. "api.example.no"`);
@@ -596,8 +590,6 @@ export function validateGateway(field: string, gateway: unknown): Problems {
                 `or leave tls out to have the internal CA issue the certificate`);
         } else {
             problems.push(
-                ...Object.keys(g.tls).filter(k => !["certFile", "keyFile"].includes(k)).map(k =>
-                    `${field}.tls.${k}: is not a tls setting; use certFile and keyFile`),
                 ...validateAbsolutePath(`${field}.tls.certFile`, g.tls.certFile),
                 ...validateAbsolutePath(`${field}.tls.keyFile`, g.tls.keyFile),
             );
@@ -625,8 +617,7 @@ export function validatePostgres(field: string, postgres: unknown): Problems {
         return [`${field}: ${show(postgres)} is not a map; use { settings: { work_mem: "16MB", ... } }`];
     }
     const p = postgres as Record<string, any>;
-    const problems: Problems = Object.keys(p).filter(k => k !== "settings" && k !== "backup").map(k =>
-        `${field}.${k}: is not a postgres setting; use settings or backup`);
+    const problems: Problems = [];
     if (p.backup !== undefined) {
         problems.push(...validateBackupSchedule(`${field}.backup`, p.backup));
     }
@@ -654,7 +645,6 @@ export function validatePostgres(field: string, postgres: unknown): Problems {
     return problems;
 }
 
-const BACKUP_SCHEDULE_KEYS = ["full", "differential", "retentionDays"];
 /** What a systemd calendar expression is made of ("Sun *-*-* 01:00:00", "daily", "Mon..Sat 02:30"). */
 const ON_CALENDAR = /^[A-Za-z0-9*:,./~ +-]{1,100}$/;
 
@@ -665,8 +655,7 @@ export function validateBackupSchedule(field: string, backup: unknown): Problems
             `"Mon..Sat *-*-* 01:00:00", retentionDays: 14 }`];
     }
     const b = backup as Record<string, unknown>;
-    const problems: Problems = Object.keys(b).filter(k => !BACKUP_SCHEDULE_KEYS.includes(k)).map(k =>
-        `${field}.${k}: unknown key; use ${BACKUP_SCHEDULE_KEYS.join(", ")}`);
+    const problems: Problems = [];
     for (const key of ["full", "differential"]) {
         if (b[key] !== undefined && !(typeof b[key] === "string" && ON_CALENDAR.test(b[key] as string))) {
             problems.push(`${field}.${key}: ${show(b[key])} is not a systemd calendar expression; use one such as ` +

@@ -279,8 +279,7 @@ describe("validators", () => {
                 `g.tls.certFile: "certs/api.crt" is not a plain absolute path; use one like "/var/lib/nordfleet/images"`,
                 `g.tls.keyFile: undefined is not a plain absolute path; use one like "/var/lib/nordfleet/images"`,
             ]],
-            [{ tls: "letsencrypt", port: 8443 }, [
-                `g.port: is not a gateway setting; use serverName or tls`,
+            [{ tls: "letsencrypt" }, [
                 `g.tls: "letsencrypt" is not a map; use { certFile: /abs/cert.pem, keyFile: /abs/key.pem } or leave tls ` +
                 `out to have the internal CA issue the certificate`,
             ]],
@@ -316,7 +315,6 @@ describe("validators", () => {
             [[{ ...tampere, country: "EU" }], [`s[0].country: "EU" is not an ISO 3166-1 alpha-2 code; use one such as "FI" or "NO"`]],
             [[{ ...tampere, city: " " }], [`s[0].city: " " is empty; name the city the data centre is in`]],
             [[{ ...tampere, provider: "" }], [`s[0].provider: "" is empty; name who runs the data centre, or leave it out`]],
-            [[{ ...tampere, region: "north" }], [`s[0].region: is not a site setting; use id, city, country or provider`]],
             [["tampere-1"], [`s[0]: "tampere-1" is not a site; use { id, city, country, provider? }`]],
             [{ tampere: tampere }, [`s: {"tampere":{"id":"tampere-1","city":"Tampere","country":"FI"}} is not a list; ` +
                 `use [{ id: "tampere-1", city: "Tampere", country: "FI", provider?: "..." }]`]],
@@ -338,12 +336,10 @@ describe("validators", () => {
             [{ settings: { work_mem: "16MB\nssl = off" } }, [`p.settings.work_mem: "16MB\\nssl = off" is not a setting value; ${valueHint}`]],
             [{ settings: { shared_buffers: ["1GB"] } }, [`p.settings.shared_buffers: ["1GB"] is not a setting value; ${valueHint}`]],
             [{ settings: "work_mem=16MB" }, [`p.settings: "work_mem=16MB" is not a map; use { NAME: VALUE }, e.g. { work_mem: "16MB" }`]],
-            [{ tuning: {} }, [`p.tuning: is not a postgres setting; use settings or backup`]],
             [{ backup: { full: "Sun *-*-* 01:00:00", differential: "daily", retentionDays: 30 } }, []],
             [{ backup: { full: "Sun 01:00\nExecStart=/bin/sh" } }, [`p.backup.full: "Sun 01:00\\nExecStart=/bin/sh" is not a ` +
                 `systemd calendar expression; use one such as "Sun *-*-* 01:00:00" or "daily" (see systemd.time(7))`]],
-            [{ backup: { retentionDays: 0, weekly: true } }, [`p.backup.weekly: unknown key; use full, differential, retentionDays`,
-                `p.backup.retentionDays: 0 is out of range; use a whole number from 1 to 3650`]],
+            [{ backup: { retentionDays: 0 } }, [`p.backup.retentionDays: 0 is out of range; use a whole number from 1 to 3650`]],
             [[], [`p: [] is not a map; use { settings: { work_mem: "16MB", ... } }`]],
         ];
         for (const [value, expected] of cases) {

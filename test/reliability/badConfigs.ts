@@ -20,7 +20,16 @@ const hv = (c: StackConfig) => c["nordfleet:hypervisors"][0];
 
 export const BAD_CONFIGS: BadConfig[] = [
     // The config's own shape.
-    { name: "an unknown key", field: "nordfleet:hostz", edit: c => { c["nordfleet:hostz"] = []; } },
+    { name: "an unknown key", field: "nordfleet:hostz: unknown key; did you mean hosts?", edit: c => { c["nordfleet:hostz"] = []; } },
+    // Nested typos: each would otherwise turn its setting off without a word.
+    { name: "a hypervisor's hostkey for hostKeyFile's hostKey", field: "nordfleet:hypervisors[0].hostkey: unknown key; did you mean hostKey?",
+        edit: c => { hv(c).hostkey = "ssh-ed25519 AAAA"; } },
+    { name: "a data disk's protected for protect", field: "nordfleet:hosts[2].dataDisks[0].protected: unknown key; did you mean protect?",
+        edit: c => { c["nordfleet:hosts"][2].dataDisks = [{ name: "pgdata", sizeGb: 2, protected: true }]; } },
+    { name: "a service's ratelimitPerSecond", field: "nordfleet:services[0].ratelimitPerSecond: unknown key; did you mean rateLimitPerSecond?",
+        edit: c => { c["nordfleet:services"][0].ratelimitPerSecond = 5; } },
+    { name: "postgres backup's retentionDay", field: "nordfleet:postgres.backup.retentionDay: unknown key; did you mean retentionDays?",
+        edit: c => { c["nordfleet:postgres"] = { backup: { retentionDay: 7 } }; } },
     { name: "an environment that does not exist", field: "nordfleet:environment", edit: c => { c["nordfleet:environment"] = "staging"; } },
     { name: "hosts given as a map, not a list", field: "nordfleet:hosts", edit: c => { c["nordfleet:hosts"] = { "gw-1": {} }; } },
     { name: "no VLANs", field: "nordfleet:vlans", edit: c => { c["nordfleet:vlans"] = []; } },
