@@ -16,6 +16,24 @@
 # table of the stages and, for one that failed, the part of its log that says why.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+case "${1:-}" in
+    -h|--help)
+        cat <<'USAGE'
+usage: npm test
+
+Sets up the engine and the host packages (once, cached), then runs every stage in
+order: tsc, the workflow lint, the unit tests, the engine tests, the broken configs
+through a real preview, lab/up, the lab suites, and lab/down. Takes no arguments; the
+last lines printed are a table of the stages. Stage logs go to $NORDFLEET_TEST_LOGS
+(a new temporary folder without it).
+
+One suite alone:  npx mocha test/FILE.test.ts          (unit, under mocks)
+The lab suites:   bash lab/up, then npm run test:reliability, then bash lab/down
+USAGE
+        exit 0 ;;
+    "") ;;
+    *) echo "npm test takes no arguments (npm test -- --help)" >&2; exit 2 ;;
+esac
 LOGS=${NORDFLEET_TEST_LOGS:-$(mktemp -d -t nordfleet-tests.XXXXXX)}
 mkdir -p "$LOGS"
 SUMMARY=()
