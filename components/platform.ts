@@ -9,12 +9,12 @@ import { LoadedFleet, SuppliedMaterial } from "../config/load";
 import { HostSpec, ServiceSpec } from "../config/types";
 import { ApiGateway } from "./apiGateway";
 import { resolversFor } from "../config/dns";
-import { consulMemberHosts } from "../config/placement";
+import { consulMemberHosts, databasePlacement } from "../config/placement";
 import { ConsulCluster } from "./consulCluster";
 import { Fleet } from "./fleet";
 import { HostBaseline } from "./hostBaseline";
 import { InternalCa } from "./internalCa";
-import { DatabaseConnection, databasePlacement, DataHost, PostgresDatabase, serviceClientAddresses } from "./postgresDatabase";
+import { DatabaseConnection, DataHost, PostgresDatabase, serviceClientAddresses } from "./postgresDatabase";
 import { RabbitMq } from "./rabbitMq";
 import { RELEASE_DIR, ServiceRelease, ServiceRunSpec } from "./serviceRelease";
 

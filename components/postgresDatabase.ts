@@ -44,35 +44,6 @@ export interface DataHost {
     volumeSerials: Record<string, string>;
 }
 
-/**
- * Which services' databases each postgres host serves: the host's `services` when it
- * names them, otherwise every service with `database: true` when there is exactly one
- * postgres host. Every database must land on exactly one host.
- */
-export function databasePlacement(config: FleetConfig): Record<string, string[]> {
-    const pgHosts = config.hosts.filter(h => h.role === "postgres");
-    const wanted = config.services.filter(s => s.database).map(s => s.name);
-    const placement: Record<string, string[]> = Object.fromEntries(pgHosts.map(h =>
-        [h.name, h.databases ? [...h.databases] : pgHosts.length === 1 ? [...wanted] : []]));
-    const problems: string[] = [];
-    for (const svc of wanted) {
-        const on = Object.keys(placement).filter(h => placement[h].includes(svc));
-        if (on.length !== 1) {
-            problems.push(`service "${svc}" has database: true but its database is on ${on.length === 0
-                ? "no postgres host" : `${on.length} postgres hosts (${on.join(", ")})`}; list it in the databases of exactly one postgres host`);
-        }
-    }
-    for (const [host, svcs] of Object.entries(placement)) {
-        for (const svc of svcs.filter(s => !wanted.includes(s))) {
-            problems.push(`postgres host "${host}" lists "${svc}", which is not a service with database: true`);
-        }
-    }
-    if (problems.length > 0) {
-        throw new Error(`database placement: ${problems.join("; ")}`);
-    }
-    return placement;
-}
-
 /** The VLAN addresses of the hosts that run each service: the only clients its database admits. */
 export function serviceClientAddresses(config: FleetConfig): Record<string, string[]> {
     return Object.fromEntries(config.services.map(s =>

@@ -6,9 +6,8 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { databasePlacement } from "../components/postgresDatabase";
 import { dnsFrom, validateDns, validateNamesResolvable } from "./dns";
-import { placeHosts, Placement } from "./placement";
+import { databasePlacement, placeHosts, Placement } from "./placement";
 import { unknownKeyProblems } from "./configSchema";
 import { publicKeyOf, validatePublicKey } from "./sshKeys";
 import { EEA_COUNTRIES, Site, siteCatalogue } from "./sites";

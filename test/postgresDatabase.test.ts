@@ -1,11 +1,12 @@
 import { expect } from "chai";
+import { databasePlacement } from "../config/placement";
 import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { isSecretValue, recorded, reveal, settle, valueOf } from "./mocks";
 import { ConfigError, parseFleetConfig, RawConfig } from "../config/load";
 import { BackupSchedule, FleetConfig, HostSpec } from "../config/types";
 import {
-    backupRepo, databasePlacement, pgMemory, pgWal, PostgresDatabase, postgresReleaseFiles, postgresVars, renderPgHba,
+    backupRepo, pgMemory, pgWal, PostgresDatabase, postgresReleaseFiles, postgresVars, renderPgHba,
     renderRolesSql, scramVerifier, scramVerifierWithSalt, serviceClientAddresses,
 } from "../components/postgresDatabase";
 import { InternalCa } from "../components/internalCa";
