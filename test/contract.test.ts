@@ -73,7 +73,7 @@ describe("stack output contract (mocked engine, prod stack)", () => {
         const { out } = await stackOutputs(program, false);
         const broken = JSON.parse(JSON.stringify(out));
         delete broken.hosts["gw-1"].hostKey;
-        broken.contractVersion = "2";
+        broken.contractVersion = "1";
         broken.extra = true;
         expect(contractViolations(broken)).to.deep.equal([
             "/: must NOT have additional properties (extra)",
