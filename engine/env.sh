@@ -19,7 +19,7 @@ export NORDFLEET_VEGETA_VERSION=12.13.0
 # module proxy knows them by commit: this is the 2026-11-09 commit of its main line.
 export NORDFLEET_SEAWEEDFS_VERSION=0.0.0-20261109003541-7506e5f91cd6
 # Upstream release sources of the plugins, for machines where `pulumi plugin install`
-# cannot download them (see README, "The engine"). Defaults to ../shared/plugin-sources
+# cannot download them (see docs/lab.md, "The engine"). Defaults to ../shared/plugin-sources
 # beside the checkout where that folder exists.
 if [ -z "${NORDFLEET_PLUGIN_SOURCES:-}" ] && [ -x "$NORDFLEET_ROOT/../shared/plugin-sources/build.sh" ]; then
     NORDFLEET_PLUGIN_SOURCES=$(cd "$NORDFLEET_ROOT/../shared/plugin-sources" && pwd)
