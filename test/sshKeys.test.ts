@@ -94,6 +94,10 @@ describe("SSH host keys", () => {
             expect(hostKeyViolations("random:index/randomPassword:RandomPassword", { connection: {} })).to.deep.equal([]);
         });
 
+        it("leaves a connection a preview does not know yet (the provider hands it over with an empty host) to the update", () => {
+            expect(hostKeyViolations(COMMAND, { connection: { host: "", user: "root", port: 22 } })).to.deep.equal([]);
+        });
+
         it("refuses a connection with no host key, and a jump host with none", () => {
             expect(hostKeyViolations(COMMAND, { connection: { host: "10.199.0.1" } })).to.deep.equal([
                 "connection.hostKey: the connection to 10.199.0.1 pins no host key, so any machine answering there would " +
