@@ -5,8 +5,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, LoadedFleet, loadFleetConfig } from "./config/load";
 import { declareStack } from "./components/stack";
-import { limitSdkDebugLog } from "./components/sdkDebugLog";
-import { skipPromiseStackTraces } from "./components/sdkPromiseTraces";
+import { limitSdkDebugLog } from "./sdk/debugLog";
+import { skipPromiseStackTraces } from "./sdk/promiseTraces";
 
 limitSdkDebugLog();
 skipPromiseStackTraces();

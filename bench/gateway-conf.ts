@@ -1,6 +1,6 @@
 /**
  * The gateway config bench/gateway measures as row (a): nginx.conf exactly as
- * components/apiGateway.ts renders it for a small synthetic stack, then a plain-HTTP
+ * components/platform/apiGateway.ts renders it for a small synthetic stack, then a plain-HTTP
  * variant for the load generator, changed in as few lines as possible and each change
  * reported. Run by bench/gateway:
  *
@@ -13,7 +13,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { parseFlags, runCli, UsageError } from "../cli/run";
-import { gatewayContext, renderNginxConf } from "../components/apiGateway";
+import { gatewayContext, renderNginxConf } from "../components/platform/apiGateway";
 import { LoadedFleet, parseFleetConfig, RawConfig } from "../config/load";
 
 export interface BenchTargets {

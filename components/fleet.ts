@@ -6,9 +6,9 @@ import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import { firstBootDns } from "../config/dns";
 import { LoadedFleet } from "../config/load";
-import { HypervisorHost } from "./hypervisorHost";
-import { directKernelBoot, KvmInstance } from "./kvmInstance";
-import { planVlan, VlanPlan } from "./network";
+import { HypervisorHost } from "./compute/hypervisorHost";
+import { directKernelBoot, KvmInstance } from "./compute/kvmInstance";
+import { planVlan, VlanPlan } from "./compute/network";
 
 export interface HostOutput {
     role: string;

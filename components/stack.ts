@@ -4,7 +4,7 @@
  */
 import { LoadedFleet } from "../config/load";
 import { Fleet } from "./fleet";
-import { Platform } from "./platform";
+import { Platform } from "./platform/platform";
 
 /** The name every resource of a stack descends from. */
 export const STACK_ROOT = "nordfleet";

@@ -2,8 +2,8 @@
  * Turns what the probe measured on each guest into table rows, judged against
  * thresholds. Pure: everything here is tested without a fleet.
  */
-import { PushedFileDigest } from "../components/guestFiles";
-import { ReleaseRecord } from "../components/release";
+import { PushedFileDigest } from "../components/compute/guestFiles";
+import { ReleaseRecord } from "../components/platform/release";
 
 export interface Thresholds {
     maxLatencyMs: number;

@@ -5,7 +5,7 @@
  * recorded. A file others may not read (mode without o+r) may hold a secret: its diff
  * shows where lines changed, never what they say.
  */
-import { liveRelease, PushedFileRecord, ReleaseRecord } from "../components/release";
+import { liveRelease, PushedFileRecord, ReleaseRecord } from "../components/platform/release";
 import { shellQuote } from "../components/render";
 import { Probe } from "./checks";
 

@@ -10,9 +10,9 @@
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { parsePushedFiles } from "../components/guestFiles";
+import { parsePushedFiles } from "../components/compute/guestFiles";
 import { parseFlags, runCli, UsageError } from "../cli/run";
-import { ledgerDir, liveRelease } from "../components/release";
+import { ledgerDir, liveRelease } from "../components/platform/release";
 import { shellQuote } from "../components/render";
 import { DEFAULT_THRESHOLDS, formatTable, HostUnderTest, judge, Probe, Row, Thresholds } from "./checks";
 import { changedReleaseFiles, formatPushedDiff, parseReleaseRecords, pushedDiffCommand } from "./drift";

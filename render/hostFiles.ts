@@ -7,8 +7,8 @@
  *   HOST/commands/NAME.sh       any other command: what runs, its stdin and its delete step
  *   HOST/commands/NAME/FILE     a file such a script carries (a domain's XML, a guest's seed)
  */
-import { EMBEDDED_FILES } from "../components/kvmInstance";
-import { readReleaseScript } from "../components/release";
+import { EMBEDDED_FILES } from "../components/compute/kvmInstance";
+import { readReleaseScript } from "../components/platform/release";
 import { readAssignments, shellQuote } from "../components/render";
 import { LoadedFleet } from "../config/load";
 import { CapturedCommand } from "./capture";

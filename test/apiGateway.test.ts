@@ -15,8 +15,8 @@ import { parseFleetConfig, RawConfig } from "../config/load";
 import { FleetConfig } from "../config/types";
 import {
     ApiGateway, GATEWAY_TLS, gatewayContext, gatewayReleaseFiles, proxyBuffers, renderNginxConf, trafficWeights,
-} from "../components/apiGateway";
-import { InternalCa } from "../components/internalCa";
+} from "../components/platform/apiGateway";
+import { InternalCa } from "../components/pki/internalCa";
 
 const NGINX = "/usr/sbin/nginx";
 

@@ -11,11 +11,11 @@ import { ChildProcessWithoutNullStreams, execFileSync, spawn, spawnSync } from "
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { planVlan } from "../components/network";
+import { planVlan } from "../components/compute/network";
 import {
     BASELINE_HOOKS, BASELINE_ROLE, BASELINE_STATIC_FILES, baselineContext, hardeningSysctlSettings, renderBaselineFiles,
-} from "../components/hostBaseline";
-import { ReleaseFile, releaseDigest, releaseScript } from "../components/release";
+} from "../components/platform/hostBaseline";
+import { ReleaseFile, releaseDigest, releaseScript } from "../components/platform/release";
 import { TEMPLATES_DIR } from "../components/render";
 import { loadStackFile } from "../render/stackConfig";
 

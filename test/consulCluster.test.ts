@@ -8,7 +8,7 @@ import { FleetConfig } from "../config/types";
 import {
     aclSeedFiles, ConsulSecrets, deriveConsulSecrets, SECRETS_TOOL, consulCertificateNames, consulDatacenter, consulReleaseFiles, consulServerAddresses,
     renderAclConfig, renderAgentConfig, renderServiceDefinition,
-} from "../components/consulCluster";
+} from "../components/platform/consulCluster";
 import { labConfig } from "./fixtures";
 
 const CONSUL_BIN = process.env.NORDFLEET_CONSUL
@@ -254,8 +254,8 @@ pulumi.runtime.setMocks({
 }, "nordfleet", "lab", true);
 const { parseFleetConfig } = require("./config/load");
 const { labConfig } = require("./test/fixtures");
-const { InternalCa } = require("./components/internalCa");
-const { ConsulCluster } = require("./components/consulCluster");
+const { InternalCa } = require("./components/pki/internalCa");
+const { ConsulCluster } = require("./components/platform/consulCluster");
 const config = parseFleetConfig(labConfig()).config;
 const ca = new InternalCa("ca", { organization: "nordfleet" });
 const members = config.hosts.map(h => ({ host: h, connection: { host: h.address, user: "root" }, machine: "m-" + h.name,

@@ -19,8 +19,8 @@ import { FleetConfig, HostSpec } from "../config/types";
 import {
     CONSUL_HOOKS, CONSUL_ROLE, ConsulSecrets, NodeCertificate, SECRETS_TOOL, consulCertificateNames, consulHookVars,
     consulReleaseFiles, deriveConsulSecrets,
-} from "../components/consulCluster";
-import { ReleaseFile, releaseDigest, releaseScript } from "../components/release";
+} from "../components/platform/consulCluster";
+import { ReleaseFile, releaseDigest, releaseScript } from "../components/platform/release";
 import { labConfig } from "./fixtures";
 
 const CONSUL_BIN = process.env.NORDFLEET_CONSUL

@@ -20,9 +20,9 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { HostSpec } from "../config/types";
-import { postgresReleaseFiles, PostgresReleaseInput, postgresVars, scramVerifier } from "../components/postgresDatabase";
-import { amqpsUrl, rabbitMqReleaseFiles, rabbitMqVars, rabbitPasswordHash } from "../components/rabbitMq";
-import { ReleaseFile, releaseDigest, releaseScript } from "../components/release";
+import { postgresReleaseFiles, PostgresReleaseInput, postgresVars, scramVerifier } from "../components/platform/postgresDatabase";
+import { amqpsUrl, rabbitMqReleaseFiles, rabbitMqVars, rabbitPasswordHash } from "../components/platform/rabbitMq";
+import { ReleaseFile, releaseDigest, releaseScript } from "../components/platform/release";
 
 const PG_BIN = "/usr/lib/postgresql/15/bin";
 const canRun = process.env.NORDFLEET_HOST_TESTS === "data" && process.getuid?.() === 0 && fs.existsSync(`${PG_BIN}/postgres`) && fs.existsSync("/usr/bin/pgbackrest")

@@ -2,9 +2,9 @@ import { expect } from "chai";
 import { endpointHost, firstBootDns, resolversFor, validateDns, validateNamesResolvable } from "../config/dns";
 import { parseFleetConfig } from "../config/load";
 import { FleetConfig, HostSpec } from "../config/types";
-import { renderDnsmasqConfig } from "../components/consulCluster";
-import { baselineGuestFiles, recordedGuestFiles } from "../components/guestFiles";
-import { backupRepo, postgresReleaseFiles } from "../components/postgresDatabase";
+import { renderDnsmasqConfig } from "../components/platform/consulCluster";
+import { baselineGuestFiles, recordedGuestFiles } from "../components/compute/guestFiles";
+import { backupRepo, postgresReleaseFiles } from "../components/platform/postgresDatabase";
 import { labConfig } from "./fixtures";
 
 const VLANS = [

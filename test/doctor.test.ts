@@ -1,13 +1,13 @@
 import { expect } from "chai";
 import * as crypto from "crypto";
-import { recordScript, releaseRecord } from "../components/release";
+import { recordScript, releaseRecord } from "../components/platform/release";
 import { changedReleaseFiles, formatPushedDiff, parseReleaseRecords, pushedDiffCommand } from "../doctor/drift";
-import { baselineGuestFiles, digestsOf, parsePushedFiles } from "../components/guestFiles";
+import { baselineGuestFiles, digestsOf, parsePushedFiles } from "../components/compute/guestFiles";
 import { DEFAULT_THRESHOLDS, formatTable, HostUnderTest, judge, Probe } from "../doctor/checks";
 import { selectHosts } from "../doctor/main";
 import { loadStackFile } from "../render/stackConfig";
-import { directKernelBoot, domainContext, renderDomainXml } from "../components/kvmInstance";
-import { planVlan } from "../components/network";
+import { directKernelBoot, domainContext, renderDomainXml } from "../components/compute/kvmInstance";
+import { planVlan } from "../components/compute/network";
 import { firstBootDns } from "../config/dns";
 
 const pushed = digestsOf(baselineGuestFiles());

@@ -19,8 +19,8 @@ import * as os from "os";
 import * as path from "path";
 import { labConfig } from "./fixtures";
 import { parseFleetConfig } from "../config/load";
-import { gatewayContext, gatewayReleaseFiles } from "../components/apiGateway";
-import { ReleaseFile, releaseScript } from "../components/release";
+import { gatewayContext, gatewayReleaseFiles } from "../components/platform/apiGateway";
+import { ReleaseFile, releaseScript } from "../components/platform/release";
 
 const NS = `nfgw-test-${process.pid}`;
 const SERVER_NAME = "gateway.lab.nordfleet.internal";

@@ -7,11 +7,11 @@ import { isSecretValue, recorded, reveal, settle, valueOf } from "./mocks";
 import { labConfig } from "./fixtures";
 import { parseFleetConfig } from "../config/load";
 import { FleetConfig } from "../config/types";
-import { planVlan } from "../components/network";
+import { planVlan } from "../components/compute/network";
 import {
     baselineContext, compressPorts, FirewallRule, firewallRules, HostBaseline, nftStatements, renderBaselineFiles,
     servicePorts, sysctlSettings, hardeningSysctlSettings,
-} from "../components/hostBaseline";
+} from "../components/platform/hostBaseline";
 import { loadStackFile } from "../render/stackConfig";
 
 type Row = [port: number, proto: string, from: string];

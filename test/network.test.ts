@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { planVlan, stableMac, stableUuid, volumeSerial } from "../components/network";
+import { planVlan, stableMac, stableUuid, volumeSerial } from "../components/compute/network";
 
 describe("address plan", () => {
     it("puts each VLAN on its own bridge with the hypervisor on the first address", () => {

@@ -8,8 +8,8 @@ import { BackupSchedule, FleetConfig, HostSpec } from "../config/types";
 import {
     backupRepo, pgMemory, pgWal, PostgresDatabase, postgresReleaseFiles, postgresVars, renderPgHba,
     renderRolesSql, scramVerifier, scramVerifierWithSalt, serviceClientAddresses,
-} from "../components/postgresDatabase";
-import { InternalCa } from "../components/internalCa";
+} from "../components/platform/postgresDatabase";
+import { InternalCa } from "../components/pki/internalCa";
 import { labConfig } from "./fixtures";
 
 /**

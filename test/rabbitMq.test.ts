@@ -3,10 +3,10 @@ import * as crypto from "crypto";
 import { isSecretValue, recorded, reveal, settle, valueOf } from "./mocks";
 import { parseFleetConfig, RawConfig } from "../config/load";
 import { FleetConfig } from "../config/types";
-import { InternalCa } from "../components/internalCa";
+import { InternalCa } from "../components/pki/internalCa";
 import {
     amqpsUrl, RabbitMq, rabbitMqReleaseFiles, rabbitMqVars, rabbitPasswordHash, renderDefinitions,
-} from "../components/rabbitMq";
+} from "../components/platform/rabbitMq";
 import { fillGeneratedValues } from "./postgresDatabase.test";
 import { labConfig } from "./fixtures";
 

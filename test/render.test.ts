@@ -2,7 +2,7 @@ import { expect } from "chai";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { kernelCommandLine } from "../components/kvmInstance";
+import { kernelCommandLine } from "../components/compute/kvmInstance";
 import { encodeUriComponent, placeholdersIn, renderedPattern } from "../components/placeholder";
 import { readTree, renderStack } from "./renderTree";
 

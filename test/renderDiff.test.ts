@@ -33,7 +33,7 @@ describe("render:diff", function () {
         const head = path.join(tmp, "head");
         scratchCopy(head);
         edit(path.join(head, "Pulumi.lab.yaml"), "rateLimitPerSecond: 20", "rateLimitPerSecond: 35");
-        edit(path.join(head, "components", "hostBaseline.ts"),
+        edit(path.join(head, "components", "platform", "hostBaseline.ts"),
             `{ key: "net.ipv4.tcp_max_syn_backlog", value: "8192"`, `{ key: "net.ipv4.tcp_max_syn_backlog", value: "12288"`);
         const out = path.join(tmp, "report.md");
         const r = spawnSync(path.join(head, "node_modules", ".bin", "ts-node"),

@@ -2,7 +2,7 @@ import { expect } from "chai";
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { RESPONSE_NOT_LOGGED, SDK_DEBUG_LOG_VARIABLE, withoutRpcResponse } from "../components/sdkDebugLog";
+import { RESPONSE_NOT_LOGGED, SDK_DEBUG_LOG_VARIABLE, withoutRpcResponse } from "../sdk/debugLog";
 
 const RUNTIME = path.join(__dirname, "..", "node_modules", "@pulumi", "pulumi", "runtime");
 
@@ -48,7 +48,7 @@ describe("the SDK's debug log: off unless asked for, then without RPC responses"
             const log = require("@pulumi/pulumi/log");
             const seen = [];
             log.debug = m => { seen.push(m); return Promise.resolve(); };
-            const { limitSdkDebugLog } = require("./components/sdkDebugLog");
+            const { limitSdkDebugLog } = require("./sdk/debugLog");
             limitSdkDebugLog();
             limitSdkDebugLog();
             // The runtime's own reference to the module, as resource.js holds it.

@@ -10,7 +10,7 @@ import * as path from "path";
 function tagOnePromise(env: NodeJS.ProcessEnv): { trace: string; id: number; limitAfter: number; limitBefore: number } {
     const program = `
         require("ts-node/register/transpile-only");
-        const { skipPromiseStackTraces } = require("./components/sdkPromiseTraces");
+        const { skipPromiseStackTraces } = require("./sdk/promiseTraces");
         skipPromiseStackTraces();
         skipPromiseStackTraces();
         const limitBefore = Error.stackTraceLimit;

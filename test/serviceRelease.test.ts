@@ -6,12 +6,12 @@ import * as path from "path";
 import { recorded, reveal, isSecretValue, settle, valueOf } from "./mocks";
 import * as pulumi from "@pulumi/pulumi";
 import { HostSpec } from "../config/types";
-import { ReleaseFile } from "../components/release";
+import { ReleaseFile } from "../components/platform/release";
 import { readTemplate, shellAssignments } from "../components/render";
 import {
     artifactFiles, envFileValue, renderServiceUnit, serviceEnvironment, serviceInstances, ServiceRelease,
     SERVICE_HOOKS, serviceReleaseFiles, serviceReleaseVars, ServiceRunSpec, systemdWord,
-} from "../components/serviceRelease";
+} from "../components/platform/serviceRelease";
 
 const host: HostSpec = {
     name: "app-1", role: "service", vlan: "platform", address: "10.110.0.30", vcpus: 1, memoryMb: 512,

@@ -9,7 +9,7 @@ import * as os from "os";
 import * as path from "path";
 
 const ROOT = path.join(__dirname, "..", "..");
-const PROJECT_FILES = ["Pulumi.yaml", "package.json", "tsconfig.json", "tsconfig.pulumi.json", "index.ts", "components", "config", "templates", "examples"];
+const PROJECT_FILES = ["Pulumi.yaml", "package.json", "tsconfig.json", "tsconfig.pulumi.json", "index.ts", "components", "sdk", "config", "templates", "examples"];
 
 export interface CliResult {
     status: number | null;

@@ -8,8 +8,8 @@
  */
 import { expect } from "chai";
 import { spawnSync } from "child_process";
-import { firewallRules, FirewallRule } from "../../components/hostBaseline";
-import { planVlan } from "../../components/network";
+import { firewallRules, FirewallRule } from "../../components/platform/hostBaseline";
+import { planVlan } from "../../components/compute/network";
 import { parseCidr, parseIpv4 } from "../../config/validate";
 import { loadStackFile } from "../../render/stackConfig";
 import { LabFleet, labOutputs } from "../lab/labStack";

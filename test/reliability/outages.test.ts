@@ -9,7 +9,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { pgWal } from "../../components/postgresDatabase";
+import { pgWal } from "../../components/platform/postgresDatabase";
 import { GatewayClient } from "../lab/labClients";
 import { labDoctor, LabFleet, labOutputs, sleep } from "../lab/labStack";
 

@@ -13,8 +13,8 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { deriveConsulSecrets } from "../../components/consulCluster";
-import { RESPONSE_NOT_LOGGED, SDK_DEBUG_LOG_VARIABLE } from "../../components/sdkDebugLog";
+import { deriveConsulSecrets } from "../../components/platform/consulCluster";
+import { RESPONSE_NOT_LOGGED, SDK_DEBUG_LOG_VARIABLE } from "../../sdk/debugLog";
 import { LAB_HOME } from "../lab/labHost";
 import { LabFleet, labOutputs, labPulumi, mustLabPulumi } from "../lab/labStack";
 

@@ -1,7 +1,7 @@
 /**
  * The platform's services on service VMs. Each service (or each version of it, for
  * blue/green) is one systemd unit, `nordfleet-<instance>.service`, shipped as a
- * release of role `service-<instance>` (components/release.ts):
+ * release of role `service-<instance>` (components/platform/release.ts):
  *
  *   /etc/nordfleet/service-<instance>/current/
  *       nordfleet-<instance>.service   the unit (linked into /etc/systemd/system)
@@ -21,13 +21,13 @@ import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
-import { HostSpec, ServiceSpec, ServiceVersion, VERSION_NAMES, VersionName } from "../config/types";
-import { Connection } from "./connection";
+import { HostSpec, ServiceSpec, ServiceVersion, VERSION_NAMES, VersionName } from "../../config/types";
+import { Connection } from "../compute/connection";
 import { liveRelease, ReleaseFile, ReleaseLedger, RoleRelease } from "./release";
-import { readTemplate, renderTemplate, shellAssignments } from "./render";
+import { readTemplate, renderTemplate, shellAssignments } from "../render";
 
 /** The project root: inline artifacts are paths relative to it. */
-export const PROJECT_DIR = path.join(__dirname, "..");
+export const PROJECT_DIR = path.join(__dirname, "..", "..");
 
 /**
  * Where a service's program comes from.

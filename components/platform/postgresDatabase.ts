@@ -14,12 +14,12 @@
 import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { BackupSchedule, DEFAULT_BACKUP_SCHEDULE, Endpoint, FleetConfig, HostSpec } from "../config/types";
-import { Connection } from "./connection";
-import { InternalCa } from "./internalCa";
+import { BackupSchedule, DEFAULT_BACKUP_SCHEDULE, Endpoint, FleetConfig, HostSpec } from "../../config/types";
+import { Connection } from "../compute/connection";
+import { InternalCa } from "../pki/internalCa";
 import { liveRelease, ReleaseFile, ReleaseLedger, RoleRelease } from "./release";
-import { derived } from "./placeholder";
-import { readTemplate, renderTemplate } from "./render";
+import { derived } from "../placeholder";
+import { readTemplate, renderTemplate } from "../render";
 
 export const PG_MAJOR = 15;
 export const PG_PORT = 5432;

@@ -11,7 +11,7 @@
 import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { derived } from "./placeholder";
+import { derived } from "../placeholder";
 
 const SALT = "nordfleet";
 

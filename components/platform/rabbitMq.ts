@@ -17,12 +17,12 @@
 import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { FleetConfig, HostSpec } from "../config/types";
-import { InternalCa } from "./internalCa";
+import { FleetConfig, HostSpec } from "../../config/types";
+import { InternalCa } from "../pki/internalCa";
 import { DATA_VOLUME_SCRIPT, DataHost } from "./postgresDatabase";
 import { liveRelease, ReleaseFile, RoleRelease } from "./release";
-import { derived, encodeUriComponent } from "./placeholder";
-import { readTemplate, renderTemplate } from "./render";
+import { derived, encodeUriComponent } from "../placeholder";
+import { readTemplate, renderTemplate } from "../render";
 
 export const AMQPS_PORT = 5671;
 const LIVE = liveRelease("rabbitmq");

@@ -10,8 +10,8 @@
 import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
-import { Connection } from "./connection";
-import { readAssignments, readTemplate, shellAssignments, shellQuote, shellWords } from "./render";
+import { Connection } from "../compute/connection";
+import { readAssignments, readTemplate, shellAssignments, shellQuote, shellWords } from "../render";
 
 export interface ReleaseFile {
     /** Path inside the release tree, e.g. "nginx.conf" or "tls/server.key". */

@@ -4,8 +4,8 @@
  * adding or removing a host never renumbers or re-MACs another.
  */
 import * as crypto from "crypto";
-import { Vlan } from "../config/types";
-import { bridgeAddress, formatIpv4, parseCidr } from "../config/validate";
+import { Vlan } from "../../config/types";
+import { bridgeAddress, formatIpv4, parseCidr } from "../../config/validate";
 
 export interface VlanPlan {
     name: string;

@@ -4,11 +4,11 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
-import { Site } from "../config/sites";
-import { Hypervisor, SshSettings } from "../config/types";
+import { Site } from "../../config/sites";
+import { Hypervisor, SshSettings } from "../../config/types";
 import { Connection, hypervisorConnection } from "./connection";
 import { VlanPlan } from "./network";
-import { readTemplate, shellAssignments } from "./render";
+import { readTemplate, shellAssignments } from "../render";
 
 export interface HypervisorHostArgs {
     hypervisor: Hypervisor;

@@ -1,7 +1,7 @@
 /** SSH connections: to a hypervisor directly, and to a guest through its hypervisor as a jump host. */
 import * as pulumi from "@pulumi/pulumi";
 import { types } from "@pulumi/command";
-import { Hypervisor, SshSettings } from "../config/types";
+import { Hypervisor, SshSettings } from "../../config/types";
 
 export type Connection = types.input.remote.ConnectionArgs;
 

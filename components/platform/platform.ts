@@ -5,15 +5,15 @@
  * API gateway in front of them. All TLS comes from one internal CA.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { LoadedFleet, SuppliedMaterial } from "../config/load";
-import { HostSpec, ServiceSpec } from "../config/types";
+import { LoadedFleet, SuppliedMaterial } from "../../config/load";
+import { HostSpec, ServiceSpec } from "../../config/types";
 import { ApiGateway } from "./apiGateway";
-import { resolversFor } from "../config/dns";
-import { consulMemberHosts, databasePlacement } from "../config/placement";
+import { resolversFor } from "../../config/dns";
+import { consulMemberHosts, databasePlacement } from "../../config/placement";
 import { ConsulCluster } from "./consulCluster";
-import { Fleet } from "./fleet";
+import { Fleet } from "../fleet";
 import { HostBaseline } from "./hostBaseline";
-import { InternalCa } from "./internalCa";
+import { InternalCa } from "../pki/internalCa";
 import { DatabaseConnection, DataHost, PostgresDatabase, serviceClientAddresses } from "./postgresDatabase";
 import { RabbitMq } from "./rabbitMq";
 import { RELEASE_DIR, ServiceRelease, ServiceRunSpec } from "./serviceRelease";

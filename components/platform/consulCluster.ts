@@ -14,12 +14,12 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
-import { FleetConfig, HostSpec, ServiceSpec } from "../config/types";
-import { Connection } from "./connection";
-import { InternalCa } from "./internalCa";
+import { FleetConfig, HostSpec, ServiceSpec } from "../../config/types";
+import { Connection } from "../compute/connection";
+import { InternalCa } from "../pki/internalCa";
 import { liveRelease, ReleaseFile, ReleaseLedger, RoleRelease } from "./release";
-import { readTemplate, renderTemplate } from "./render";
-import { deriveBase64, deriveUuid, secretSeed } from "./secretSeed";
+import { readTemplate, renderTemplate } from "../render";
+import { deriveBase64, deriveUuid, secretSeed } from "../pki/secretSeed";
 
 export const CONSUL_ROLE = "consul";
 export const CONSUL_HOOKS = "consul/hooks.sh";

@@ -7,11 +7,11 @@
  * "baseline" release (see release.ts).
  */
 import * as pulumi from "@pulumi/pulumi";
-import { FleetConfig, HostSpec, Role, ServiceSpec } from "../config/types";
-import { Connection } from "./connection";
-import { VlanPlan } from "./network";
+import { FleetConfig, HostSpec, Role, ServiceSpec } from "../../config/types";
+import { Connection } from "../compute/connection";
+import { VlanPlan } from "../compute/network";
 import { ReleaseFile, ReleaseLedger, RoleRelease } from "./release";
-import { readTemplate, renderTemplate } from "./render";
+import { readTemplate, renderTemplate } from "../render";
 
 export const BASELINE_ROLE = "baseline";
 export const BASELINE_HOOKS = "baseline/hooks.sh";

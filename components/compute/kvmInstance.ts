@@ -8,14 +8,14 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import * as tls from "@pulumi/tls";
-import { FleetConfig, HostSpec, Hypervisor, SshSettings } from "../config/types";
+import { FleetConfig, HostSpec, Hypervisor, SshSettings } from "../../config/types";
 import { guestConnection } from "./connection";
-import { FirstBootDns } from "../config/dns";
+import { FirstBootDns } from "../../config/dns";
 import { baselineGuestFiles, digestsOf, PushedFileDigest, recordedGuestFiles } from "./guestFiles";
-import { ledgerDir, ReleaseLedger } from "./release";
+import { ledgerDir, ReleaseLedger } from "../platform/release";
 import { HypervisorHost, placementInputs } from "./hypervisorHost";
 import { stableMac, stableUuid, VlanPlan, volumeSerial } from "./network";
-import { readTemplate, renderTemplate, shellAssignments } from "./render";
+import { readTemplate, renderTemplate, shellAssignments } from "../render";
 
 export interface KvmInstanceArgs {
     host: HostSpec;

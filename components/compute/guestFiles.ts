@@ -4,8 +4,8 @@
  * doctor can tell a file changed by hand from what the last `pulumi up` pushed.
  */
 import * as crypto from "crypto";
-import { FirstBootDns } from "../config/dns";
-import { readTemplate, renderTemplate } from "./render";
+import { FirstBootDns } from "../../config/dns";
+import { readTemplate, renderTemplate } from "../render";
 
 const RESOLV_CONF = "/etc/resolv.conf";
 

@@ -2,17 +2,17 @@
  * The API gateway: nginx on a gateway VM terminating TLS and routing each service's
  * path prefix to its upstream servers on the VLAN, with rate and body limits,
  * upstream keepalive and blue/green traffic splits. The config, certificate and key
- * travel as one release (components/release.ts): nginx checks it before it goes live,
+ * travel as one release (components/platform/release.ts): nginx checks it before it goes live,
  * and the previous release comes back if the new one does not answer.
  */
 import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
-import { FleetConfig, HostSpec, ServiceSpec, TrafficSplit, VERSION_NAMES, VersionName } from "../config/types";
-import { Connection } from "./connection";
-import { InternalCa } from "./internalCa";
+import { FleetConfig, HostSpec, ServiceSpec, TrafficSplit, VERSION_NAMES, VersionName } from "../../config/types";
+import { Connection } from "../compute/connection";
+import { InternalCa } from "../pki/internalCa";
 import { ReleaseFile, ReleaseLedger, RoleRelease } from "./release";
-import { derived } from "./placeholder";
-import { renderTemplate } from "./render";
+import { derived } from "../placeholder";
+import { renderTemplate } from "../render";
 
 /** Mozilla "intermediate" (v5.7) suites, without the DHE ones, which would need a dhparam file. */
 const INTERMEDIATE_CIPHERS = [
