@@ -11,9 +11,13 @@ import { VlanPlan } from "./network";
 import { readTemplate, shellAssignments } from "../render";
 
 export interface HypervisorHostArgs {
+    /** The hypervisor as the stack declares it: its address, pinned host key, site and pools. */
     hypervisor: Hypervisor;
+    /** How nordfleet logs in, and how long it waits for an sshd. */
     ssh: SshSettings;
+    /** The VLANs it bridges, one bridge each. */
     vlans: VlanPlan[];
+    /** File name of the base image its image pool must hold. */
     baseImage: string;
     /** Key for the hypervisor's sshd; without one the SSH agent is used. */
     privateKey?: pulumi.Input<string>;

@@ -18,13 +18,19 @@ import { stableMac, stableUuid, VlanPlan, volumeSerial } from "./network";
 import { readTemplate, renderTemplate, shellAssignments } from "../render";
 
 export interface KvmInstanceArgs {
+    /** The VM as the stack declares it. */
     host: HostSpec;
+    /** The VLAN its NIC joins (its bridge on the hypervisor). */
     vlan: VlanPlan;
+    /** Where it runs: the domain is defined there, and the guest reached through it. */
     hypervisor: HypervisorHost;
+    /** File name of the base image its root disk is an overlay on. */
     baseImage: string;
+    /** How nordfleet logs in, and how long it waits for the guest's sshd. */
     ssh: SshSettings;
     /** OpenSSH private key nordfleet logs in with (secret). */
     deployPrivateKey: pulumi.Input<string>;
+    /** The key the guest accepts for root (the pair of deployPrivateKey). */
     deployPublicKey: pulumi.Input<string>;
     /** Direct kernel boot, for base images without a boot loader. */
     boot?: DirectBoot;
@@ -129,14 +135,23 @@ export interface InstanceKeys {
 }
 
 export interface InstanceScriptArgs {
+    /** The VM as the stack declares it. */
     host: HostSpec;
+    /** The VLAN its NIC joins. */
     vlan: VlanPlan;
+    /** Its domain's details: disks, NICs, boot (see domainContext). */
     ctx: DomainContext;
+    /** The login the guest's seed sets up. */
     ssh: SshSettings;
+    /** File name of the base image in imagePool. */
     baseImage: string;
+    /** Folder of the base image and root disks on the hypervisor. */
     imagePool: string;
+    /** Folder of the data volumes on the hypervisor. */
     nvmePool: string;
+    /** The guest's host key pair and the deploy key it accepts (the private host key is secret). */
     keys: InstanceKeys;
+    /** Debian mirror for the guest's apt sources. */
     aptMirror?: string;
 }
 

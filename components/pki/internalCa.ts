@@ -10,7 +10,9 @@ import * as tls from "@pulumi/tls";
 export interface ServerCertificateArgs {
     /** Subject common name. */
     commonName: string;
+    /** Names the certificate is valid for. */
     dnsNames?: string[];
+    /** Addresses the certificate is valid for. */
     ipAddresses?: string[];
     /** Also valid as a TLS client (Consul's verify_incoming needs this for agents). */
     clientAuth?: boolean;

@@ -226,6 +226,7 @@ export function gatewayReleaseFiles(ctx: GatewayContext, tls: GatewayTlsMaterial
 }
 
 export interface ApiGatewayArgs {
+    /** The gateway VM as the stack declares it. */
     host: HostSpec;
     /** How to reach the gateway VM (through its hypervisor, host key pinned). */
     connection: Connection;
@@ -235,6 +236,7 @@ export interface ApiGatewayArgs {
     ledger: ReleaseLedger;
     /** Issues the gateway's certificate unless the stack supplies its own. */
     ca: InternalCa;
+    /** The whole stack config: the services it routes to and the gateway settings. */
     config: FleetConfig;
     /** The stack's own certificate and key (`nordfleet:gateway.tls`, read by the loader). */
     suppliedTls?: { certPem: string; keyPem: string };

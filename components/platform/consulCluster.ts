@@ -280,7 +280,9 @@ export interface ConsulMember {
 }
 
 export interface ConsulClusterArgs {
+    /** The whole stack config: the datacenter's servers, services and raft timing. */
     config: FleetConfig;
+    /** Issues every member's TLS certificate. */
     ca: InternalCa;
     /** Every VM that runs a Consul server or agent, servers included. */
     members: ConsulMember[];

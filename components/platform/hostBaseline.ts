@@ -290,8 +290,11 @@ export function baselineHooks(): string {
 }
 
 export interface HostBaselineArgs {
+    /** The VM as the stack declares it. */
     host: HostSpec;
+    /** The whole stack config: what listens where decides the firewall. */
     config: FleetConfig;
+    /** The stack's VLANs, with their addresses, for the firewall's rules. */
     vlans: VlanPlan[];
     /** The guest, through its hypervisor, host key pinned. */
     connection: Connection;

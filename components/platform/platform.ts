@@ -19,7 +19,9 @@ import { RabbitMq } from "./rabbitMq";
 import { RELEASE_DIR, ServiceRelease, ServiceRunSpec } from "./serviceRelease";
 
 export interface PlatformArgs {
+    /** The validated stack config, its placement and what the operator supplied. */
     loaded: LoadedFleet;
+    /** The VMs the platform goes on. */
     fleet: Fleet;
 }
 

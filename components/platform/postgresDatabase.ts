@@ -266,12 +266,15 @@ export function postgresReleaseFiles(p: PostgresReleaseInput): ReleaseFile[] {
 }
 
 export interface PostgresDatabaseArgs {
+    /** The database VM, with its data volume's serial. */
     server: DataHost;
+    /** The whole stack config: the backup target and schedule, extra settings. */
     config: FleetConfig;
     /** Services whose database lives on this host (see `databasePlacement`). */
     services: string[];
     /** Addresses of each service's hosts (see `serviceClientAddresses`). */
     clients: Record<string, string[]>;
+    /** Issues the server's TLS certificate. */
     ca: InternalCa;
     /** The object store's CA certificate (`nordfleet:backup.caFile`, read by the loader). */
     backupCaPem?: string;

@@ -169,7 +169,9 @@ export function rabbitMqVars(host: HostSpec, nodes: HostSpec[], services: string
 export interface RabbitMqArgs {
     /** The rabbitmq hosts: one node, or the members of one cluster. */
     nodes: DataHost[];
+    /** The whole stack config: the services with a queue, and their limits. */
     config: FleetConfig;
+    /** Issues the nodes' TLS certificates. */
     ca: InternalCa;
 }
 

@@ -122,9 +122,11 @@ export function recordScript(host: string, record: ReleaseRecord): string {
 export interface RoleReleaseArgs {
     /** How to reach the guest (through its hypervisor, host key pinned). */
     connection: Connection;
+    /** The role's name: the release lives in /etc/nordfleet/<role>/. */
     role: string;
     /** Template path of the role's hooks, e.g. "gateway/hooks.sh", or paths read in order. */
     hooks: string | string[];
+    /** Every file of the release tree (may hold secrets: the script travels as secret stdin). */
     files: pulumi.Input<ReleaseFile[]>;
     /** Plain variables the hooks read (no secrets). */
     vars?: Record<string, string | number>;

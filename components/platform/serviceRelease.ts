@@ -251,8 +251,11 @@ export function pruneScript(service: string, keep: string[]): string {
 }
 
 export interface ServiceReleaseArgs {
+    /** The service and how it runs (its artifact, versions, limits). */
     service: ServiceRunSpec;
+    /** The service VM as the stack declares it. */
     host: HostSpec;
+    /** How to reach the guest (through its hypervisor, host key pinned). */
     connection: Connection;
     /** Changes when the guest is rebuilt. */
     machine: pulumi.Input<string>;
