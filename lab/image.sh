@@ -6,6 +6,30 @@ linux-image-amd64,initramfs-tools,nftables,nginx-light,postgresql-15,rabbitmq-se
 procps,less,netcat-openbsd,fio,dnsutils,dnsmasq,pgbackrest,python3-psycopg2,python3-pika"
 LAB_IMAGE_DISABLED="nginx postgresql rabbitmq-server dnsmasq e2scrub_reap apt-daily.timer apt-daily-upgrade.timer"
 
+# The Debian archive the image is built from: the lab stack's nordfleet:mirrors.apt when
+# it declares one (as a prod stack does), else the first Debian archive of this
+# machine's own apt sources (deb822 .sources files, then sources.list).
+lab_debian_mirror() {
+    local url
+    url=$(node -e '
+        const c = require("js-yaml").load(require("fs").readFileSync("Pulumi.lab.yaml", "utf8")).config;
+        process.stdout.write(c["nordfleet:mirrors"]?.apt?.url ?? "");')
+    if [ -z "$url" ]; then
+        url=$(sed -n 's/^URIs:[[:space:]]*\([^[:space:]]*\).*/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null |
+            grep -v -- '-security' | head -n 1 || true)
+    fi
+    if [ -z "$url" ]; then
+        url=$(awk '$1 == "deb" && $0 !~ /security/ { for (i = 2; i <= NF; i++) if ($i ~ /^https?:/) { print $i; exit } }' \
+            /etc/apt/sources.list 2>/dev/null || true)
+    fi
+    if [ -z "$url" ]; then
+        echo "no Debian mirror to build the lab image from: set nordfleet:mirrors.apt in Pulumi.lab.yaml," \
+            "or give this machine a Debian source in /etc/apt/sources.list.d/" >&2
+        return 1
+    fi
+    echo "$url"
+}
+
 lab_image_dir() {
     local key
     key=$( { echo "$LAB_IMAGE_PACKAGES $LAB_IMAGE_DISABLED consul-$NORDFLEET_CONSUL_VERSION"; declare -f lab_build_image; } |
@@ -14,15 +38,17 @@ lab_image_dir() {
 }
 
 lab_build_image() {
-    local out tmp rootfs
+    local out tmp rootfs mirror
     out=$(lab_image_dir)
     if [ -f "$out/root.qcow2" ]; then
         step_log "base image cached at $out"
         return
     fi
+    mirror=$(lab_debian_mirror)
     tmp=$(mktemp -d "$NORDFLEET_CACHE/lab-image-build.XXXXXX")
     rootfs="$tmp/rootfs"
-    debootstrap --variant=minbase --include="$LAB_IMAGE_PACKAGES" bookworm "$rootfs" http://deb.debian.org/debian \
+    step_log "building from $mirror"
+    debootstrap --variant=minbase --include="$LAB_IMAGE_PACKAGES" bookworm "$rootfs" "$mirror" \
         >"$tmp/debootstrap.log" 2>&1 || { tail -n 30 "$tmp/debootstrap.log" >&2; return 1; }
 
     echo "LABEL=root / ext4 defaults,discard 0 1" >"$rootfs/etc/fstab"
