@@ -260,6 +260,23 @@ export function parseFleetConfig(raw: RawConfig): LoadedFleet {
     return { config, placement, supplied: {} };
 }
 
+/** pgBackRest's S3 repository needs the bucket, the endpoint and the region in the URL. */
+function s3RepositoryProblems(backup: BackupEndpoint | undefined): Problems {
+    if (typeof backup?.url !== "string" || !backup.url.startsWith("s3://")) {
+        return [];
+    }
+    let url: URL;
+    try {
+        url = new URL(backup.url);
+    } catch {
+        return [];
+    }
+    const missing = [!url.hostname && "a bucket", !url.searchParams.get("endpoint") && "?endpoint=HOST",
+        !url.searchParams.get("region") && "&region=R"].filter((m): m is string => !!m);
+    return missing.length === 0 ? [] : [`nordfleet:backup.url: ${JSON.stringify(backup.url)} has no ${missing.join(", ")}; ` +
+        `pgBackRest needs all three: use s3://BUCKET?endpoint=HOST&region=R`];
+}
+
 /** Every place outside the fleet that data goes to or comes from, each held to the residency rule. */
 function parseEndpoints(raw: RawConfig, allowed: ReadonlySet<string>, environment: Environment, sites: readonly Site[]) {
     const problems: Problems = [];
@@ -275,6 +292,7 @@ function parseEndpoints(raw: RawConfig, allowed: ReadonlySet<string>, environmen
         problems.push(`nordfleet:backup.caFile: ${JSON.stringify(backup.caFile)} is not an absolute path; give the PEM ` +
             `file of the CA that signed the object store's certificate, or leave caFile out for a publicly trusted one`);
     }
+    problems.push(...s3RepositoryProblems(backup));
     if (backup && environment !== "lab" && String(backup.url).startsWith("file:")) {
         problems.push(`nordfleet:backup.url: ${JSON.stringify(backup.url)} keeps backups on the database host itself, ` +
             `which only a lab stack may do; use an s3:// bucket in an allowed country`);

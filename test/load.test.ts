@@ -74,7 +74,7 @@ describe("parseFleetConfig", () => {
         (raw.hosts as any[]).splice(1, 0,
             { name: "consul-2", role: "consul-server", vlan: "platform", address: "10.110.0.21" },
             { name: "consul-3", role: "consul-server", vlan: "platform", address: "10.110.0.22" });
-        raw.backup = { url: "s3://backups", site: "london-1" };
+        raw.backup = { url: "s3://backups?endpoint=s3.london.example&region=eu-west-2", site: "london-1" };
         raw.mirrors = { apt: { url: "https://deb.example.net/debian", site: "zurich-1" }, pypi: {} };
         expect(problemsOf(raw)).to.deep.equal([
             `nordfleet:mirrors.pypi: unknown key; use one of: apt, artifacts`,
@@ -83,6 +83,13 @@ describe("parseFleetConfig", () => {
             `e.g. { url: "s3://nordfleet-state?endpoint=s3.oslo-1.example.net", site: "oslo-1" }`,
             `nordfleet:mirrors.apt.site: "zurich-1" is in CH, outside the allowed countries (${EEA_LIST}); use one of: ${EEA_SITES}`,
         ]);
+    });
+
+    it("refuses an s3 backup URL without its bucket's endpoint and region, before anything is declared", () => {
+        const raw = labConfig();
+        raw.backup = { url: "s3://backups?endpoint=s3.lab.example", site: "lab" };
+        expect(problemsOf(raw)).to.deep.equal([`nordfleet:backup.url: "s3://backups?endpoint=s3.lab.example" has no ` +
+            `&region=R; pgBackRest needs all three: use s3://BUCKET?endpoint=HOST&region=R`]);
     });
 
     describe("a site the stack declares (nordfleet:sites)", () => {

@@ -52,6 +52,8 @@ export const BAD_CONFIGS: BadConfig[] = [
     } },
     { name: "a backup target in the UK", field: "nordfleet:backup.site", edit: c => { c["nordfleet:backup"].site = "london-1"; } },
     { name: "a backup target over FTP", field: "nordfleet:backup.url", edit: c => { c["nordfleet:backup"].url = "ftp://backups.example/"; } },
+    { name: "an s3 backup bucket with no region", field: "nordfleet:backup.url",
+        edit: c => { c["nordfleet:backup"].url = "s3://nordfleet-backups?endpoint=objects.lab.nordfleet.internal"; } },
     { name: "a broker volume smaller than twice its memory", field: "nordfleet:hosts[1].dataDisks[0].sizeGb",
         edit: c => { host(c, "mq-1").dataDisks[0].sizeGb = 1; } },
     { name: "a resolver in the UK", field: "nordfleet:dns.resolvers[0].site",
