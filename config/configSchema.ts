@@ -2,7 +2,7 @@
  * The config's shape, from one machine-readable schema (config/schema.json): every key
  * at every depth. An unknown key is refused with its full path and the nearest known
  * key, so `hostkey:` for `hostKey:` cannot quietly turn a setting off. What the values
- * may be (ranges, residency, overlaps, capacity) stays in code: config/validate.ts.
+ * may be (ranges, residency, overlaps, capacity) stays in code: config/validate/.
  */
 import * as fs from "fs";
 import * as path from "path";

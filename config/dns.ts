@@ -7,7 +7,9 @@
 import { consulMemberHosts, Placement } from "./placement";
 import { Site, SITES } from "./sites";
 import { DnsSettings, Endpoint, Environment, FleetConfig, HostSpec, Resolver, Role, Vlan } from "./types";
-import { formatIpv4, parseCidr, parseIpv4, Problems, show, usableRange, validateSite } from "./validate";
+import { formatIpv4, parseCidr, parseIpv4, usableRange } from "./validate/addresses";
+import { Problems, show } from "./validate/common";
+import { validateSite } from "./validate/residency";
 
 
 /** `nordfleet:dns`: `{ resolvers: [{ address, site }] }`, each address on a declared VLAN. */

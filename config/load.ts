@@ -15,11 +15,12 @@ import {
     BackupEndpoint, Capacity, DEFAULT_BACKUP_SCHEDULE, DataDisk, Endpoint, Environment, FleetConfig, GatewaySettings, HostSpec, Hypervisor, Mirrors, PostgresSettings, Role,
     ServiceSpec, SshSettings, Vlan,
 } from "./types";
-import {
-    Problems, validateAllowedCountries, validateConsulServers, validateEndpoint, validateFileName, validateGateway,
-    validateHosts, validateHypervisors, validateKnownBackend, validatePostgres, validateServiceRouting, validateServices,
-    validateSiteDeclarations, validateSsh, validateVlans,
-} from "./validate";
+import { validateVlans } from "./validate/addresses";
+import { Problems, validateFileName } from "./validate/common";
+import { validateConsulServers, validateHosts, validateHypervisors, validateServices, validateSsh } from "./validate/fleet";
+import { validatePostgres } from "./validate/postgres";
+import { validateAllowedCountries, validateEndpoint, validateKnownBackend, validateSiteDeclarations } from "./validate/residency";
+import { validateGateway, validateServiceRouting } from "./validate/routing";
 
 export class ConfigError extends Error {
     constructor(public readonly problems: Problems) {

@@ -51,8 +51,8 @@ export function renderConfigReference(): string {
         "(`Pulumi.<stack>.yaml`). This page is written from `config/schema.json` by",
         "`npm run docs:config`; a test fails when it is out of date. Every key at every depth",
         "is checked: an unknown one is refused with its full path and the nearest known key.",
-        "The values are checked by `config/validate.ts`, which names the field, the value and",
-        "the fix, before any resource is declared.",
+        "The values are checked by `config/validate/` (one module per concern), which names",
+        "the field, the value and the fix, before any resource is declared.",
         "",
         ...sections,
     ].join("\n");

@@ -1,5 +1,5 @@
 /** SSH public keys in config, held to what they claim to be. */
-import { show } from "./validate";
+import { show } from "./validate/common";
 
 export const HOST_KEY_TYPES = ["ssh-ed25519", "ecdsa-sha2-nistp256", "ssh-rsa"] as const;
 

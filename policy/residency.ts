@@ -4,7 +4,7 @@
  * declared, so a resource that reached the plan by any code path is held to the rule.
  */
 import { EEA_COUNTRIES, Site, siteCatalogue } from "../config/sites";
-import { validateAllowedCountries, validateSite, validateSiteDeclarations } from "../config/validate";
+import { validateAllowedCountries, validateSite, validateSiteDeclarations } from "../config/validate/residency";
 import { knownProperty, UNKNOWN } from "./known";
 
 export interface ResidencyPolicyConfig {

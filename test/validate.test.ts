@@ -1,9 +1,10 @@
 import { expect } from "chai";
-import {
-    validateAddressInVlan, validateAllowedCountries, validateCidr, validateConsulServers, validateHostName,
-    validateEndpoint, validateGateway, validateKnownBackend, validatePostgres, validatePublicAddress, validateSiteDeclarations, validateServiceRouting, validateServices, validateSite, validateSsh,
-    validateTraffic, validateVlanId, validateVlans,
-} from "../config/validate";
+import { validateAddressInVlan, validateCidr, validateVlanId, validateVlans } from "../config/validate/addresses";
+import { validateHostName } from "../config/validate/common";
+import { validateConsulServers, validatePublicAddress, validateServices, validateSsh } from "../config/validate/fleet";
+import { validatePostgres } from "../config/validate/postgres";
+import { validateAllowedCountries, validateEndpoint, validateKnownBackend, validateSiteDeclarations, validateSite } from "../config/validate/residency";
+import { validateGateway, validateServiceRouting, validateTraffic } from "../config/validate/routing";
 import { EEA_COUNTRIES } from "../config/sites";
 import { HostSpec, ServiceSpec } from "../config/types";
 

@@ -5,7 +5,7 @@
  */
 import * as crypto from "crypto";
 import { Vlan } from "../../config/types";
-import { bridgeAddress, formatIpv4, parseCidr } from "../../config/validate";
+import { bridgeAddress, formatIpv4, parseCidr } from "../../config/validate/addresses";
 
 export interface VlanPlan {
     name: string;

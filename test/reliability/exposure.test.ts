@@ -10,7 +10,7 @@ import { expect } from "chai";
 import { spawnSync } from "child_process";
 import { firewallRules, FirewallRule } from "../../components/platform/hostBaseline";
 import { planVlan } from "../../components/compute/network";
-import { parseCidr, parseIpv4 } from "../../config/validate";
+import { parseCidr, parseIpv4 } from "../../config/validate/addresses";
 import { loadStackFile } from "../../render/stackConfig";
 import { LabFleet, labOutputs } from "../lab/labStack";
 
