@@ -11,6 +11,7 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { isSecretValue, recorded, reveal, settle, valueOf } from "./mocks";
 import { labConfig } from "./fixtures";
+import { AS_ROOT, requireHost } from "./hostNeeds";
 import { parseFleetConfig, RawConfig } from "../config/load";
 import { FleetConfig } from "../config/types";
 import {
@@ -180,15 +181,13 @@ describe("API gateway nginx.conf", () => {
         });
     });
 
-    describe("accepted by the real nginx (`nginx -t`)", () => {
+    describe(`accepted by the real nginx (\`nginx -t\`) ${AS_ROOT}`, () => {
         let tmp: string;
         before(function () {
-            for (const tool of [NGINX, "/usr/bin/openssl"]) {
-                if (!fs.existsSync(tool)) {
-                    throw new Error(`${tool} is missing: these cases run the real program; install it with ` +
-                        "`apt-get install -y nginx-light openssl`");
-                }
-            }
+            requireHost(this, {
+                root: "nginx -t binds the config's listen ports, 80 and 443",
+                programs: { [NGINX]: "apt-get install nginx-light", openssl: "apt-get install openssl" },
+            });
             tmp = fs.mkdtempSync(path.join(os.tmpdir(), "nfgw-nginx-t-"));
         });
         after(() => tmp && fs.rmSync(tmp, { recursive: true, force: true }));

@@ -18,6 +18,7 @@ import {
 import { ReleaseFile, releaseDigest, releaseScript } from "../components/platform/release";
 import { TEMPLATES_DIR } from "../components/render";
 import { loadStackFile } from "../render/stackConfig";
+import { AS_ROOT, requireHost } from "./hostNeeds";
 
 const GUEST = `nfbase-test-g-${process.pid}`;
 const PEER = `nfbase-test-p-${process.pid}`;
@@ -41,12 +42,7 @@ const GLOBAL_KEYS: [string, string][] = [
     ...hardeningSysctlSettings().filter(s => !s.key.startsWith("net.")).map(s => [s.key, s.merge.split(" ")[1]] as [string, string]),
 ].filter(([key]) => fs.existsSync(procPath(key))) as [string, string][];
 
-function haveTools(): boolean {
-    return process.getuid?.() === 0 // namespaces and mounts
-        && ["nft", "socat", "unshare", "ss"].every(t => spawnSync("sh", ["-c", `command -v ${t}`]).status === 0);
-}
-
-describe("baseline hooks on a real kernel", function () {
+describe(`baseline hooks on a real kernel ${AS_ROOT}`, function () {
     this.timeout(60000);
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "nfbase-hooks-"));
     const upper = path.join(tmp, "upper");
@@ -96,9 +92,11 @@ describe("baseline hooks on a real kernel", function () {
     const upperFile = (p: string) => fs.readFileSync(path.join(upper, p), "utf8");
 
     before(async function () {
-        if (!haveTools()) {
-            this.skip(); // needs root, and: apt-get install nftables socat util-linux iproute2
-        }
+        requireHost(this, {
+            root: "it applies sysctl and nftables in namespaces, over bind mounts",
+            programs: { nft: "apt-get install nftables", socat: "apt-get install socat",
+                unshare: "apt-get install util-linux", ss: "apt-get install iproute2" },
+        });
         for (const key of hostKeys) {
             host[key] = fs.readFileSync(procPath(key), "utf8");
         }

@@ -10,6 +10,7 @@ import {
     renderAclConfig, renderAgentConfig, renderServiceDefinition,
 } from "../components/platform/consulCluster";
 import { labConfig } from "./fixtures";
+import { requireHost } from "./hostNeeds";
 
 const CONSUL_BIN = process.env.NORDFLEET_CONSUL
     ?? path.join(process.env.NORDFLEET_CACHE ?? path.join(os.homedir(), ".cache", "nordfleet"), "consul-1.14.11", "consul");
@@ -193,10 +194,7 @@ describe("consul validate on rendered releases", function () {
     let tmp = "";
 
     before(function () {
-        if (!fs.existsSync(CONSUL_BIN)) {
-            console.log(`      skipped: no consul at ${CONSUL_BIN} (engine/setup.sh builds it)`);
-            this.skip();
-        }
+        requireHost(this, { programs: { [CONSUL_BIN]: "bash engine/setup.sh builds it" } });
         tmp = fs.mkdtempSync(path.join(os.tmpdir(), "nfconsul-validate-"));
     });
     after(() => { if (tmp !== "") { fs.rmSync(tmp, { recursive: true, force: true }); } });

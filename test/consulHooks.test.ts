@@ -22,6 +22,7 @@ import {
 } from "../components/platform/consulCluster";
 import { ReleaseFile, releaseDigest, releaseScript } from "../components/platform/release";
 import { labConfig } from "./fixtures";
+import { AS_ROOT, requireHost } from "./hostNeeds";
 
 const CONSUL_BIN = process.env.NORDFLEET_CONSUL
     ?? path.join(process.env.NORDFLEET_CACHE ?? path.join(os.homedir(), ".cache", "nordfleet"), "consul-1.14.11", "consul");
@@ -45,7 +46,6 @@ function must(argv: string[], input?: string): string {
     return r.stdout;
 }
 
-const have = (tool: string) => run(["sh", "-c", `command -v ${tool}`]).status === 0;
 
 /** Stands in for systemd: runs a unit's ExecStart (as its User) in the background, one pid file per unit. */
 const SYSTEMCTL_SHIM = `#!/bin/bash
@@ -96,7 +96,7 @@ function issue(dir: string, name: string, names: { commonName: string; dnsNames:
     return { certPem: fs.readFileSync(cert, "utf8"), keyPem: fs.readFileSync(key, "utf8") };
 }
 
-describe("consul hooks on a real 1-server + 1-agent cluster", function () {
+describe(`consul hooks on a real 1-server + 1-agent cluster ${AS_ROOT}`, function () {
     this.timeout(240_000);
     const id = String(process.pid % 100000);
     const ns = { server: `nfconsul-s${id}`, agent: `nfconsul-a${id}` };
@@ -153,12 +153,14 @@ describe("consul hooks on a real 1-server + 1-agent cluster", function () {
     };
 
     before(function () {
-        const missing = ["openssl", "curl", "dig", "dnsmasq", "nsenter", "unshare", "setpriv"].filter(t => !have(t));
-        if (process.getuid?.() !== 0 || !fs.existsSync(CONSUL_BIN) || missing.length > 0) {
-            // Needs root, engine/setup.sh's consul, and: apt-get install openssl curl dnsutils dnsmasq-base util-linux
-            console.log(`      skipped: root=${process.getuid?.() === 0} consul=${fs.existsSync(CONSUL_BIN)} missing=${missing}`);
-            this.skip();
-        }
+        requireHost(this, {
+            root: "it runs consul and dnsmasq in network namespaces, as the consul user",
+            programs: {
+                [CONSUL_BIN]: "bash engine/setup.sh builds it", openssl: "apt-get install openssl", curl: "apt-get install curl",
+                dig: "apt-get install dnsutils", dnsmasq: "apt-get install dnsmasq-base", nsenter: "apt-get install util-linux",
+                unshare: "apt-get install util-linux", setpriv: "apt-get install util-linux",
+            },
+        });
         tmp = fs.mkdtempSync(path.join(os.tmpdir(), "nfconsul-"));
         fs.chmodSync(tmp, 0o755);
         if (run(["getent", "passwd", "consul"]).status !== 0) {

@@ -10,7 +10,7 @@
  *
  * It needs root and the Debian packages, takes minutes and changes this host (a mount,
  * /etc/nordfleet/{postgres,rabbitmq}), so it runs only when asked:
- *   NORDFLEET_HOST_TESTS=data npx mocha test/dataHooks.test.ts
+ *   NORDFLEET_HOST_TESTS=all npx mocha test/dataHooks.test.ts
  * and holds a lock so that two runs never share the host.
  */
 import { expect } from "chai";
@@ -23,10 +23,17 @@ import { HostSpec } from "../config/types";
 import { postgresReleaseFiles, PostgresReleaseInput, postgresVars, scramVerifier } from "../components/platform/postgresDatabase";
 import { amqpsUrl, rabbitMqReleaseFiles, rabbitMqVars, rabbitPasswordHash } from "../components/platform/rabbitMq";
 import { ReleaseFile, releaseDigest, releaseScript } from "../components/platform/release";
+import { AS_ROOT, requireHost } from "./hostNeeds";
 
 const PG_BIN = "/usr/lib/postgresql/15/bin";
-const canRun = process.env.NORDFLEET_HOST_TESTS === "data" && process.getuid?.() === 0 && fs.existsSync(`${PG_BIN}/postgres`) && fs.existsSync("/usr/bin/pgbackrest")
-    && fs.existsSync("/usr/sbin/rabbitmq-server");
+const NEEDS = {
+    root: "it mounts a loop device and runs the servers in network namespaces",
+    servers: "PostgreSQL and RabbitMQ for minutes and changes /etc/nordfleet",
+    programs: {
+        [`${PG_BIN}/postgres`]: "apt-get install postgresql-15", pgbackrest: "apt-get install pgbackrest",
+        "/usr/sbin/rabbitmq-server": "apt-get install rabbitmq-server",
+    },
+};
 
 interface Run { status: number; stdout: string; stderr: string }
 
@@ -95,7 +102,7 @@ function releaseLock(): void {
 
 const password = () => crypto.randomBytes(24).toString("base64url");
 
-(canRun ? describe : describe.skip)("PostgreSQL release on a real PostgreSQL 15 (host test)", function () {
+describe(`PostgreSQL release on a real PostgreSQL 15 ${AS_ROOT}`, function () {
     this.timeout(900_000);
     const net = "10.251.7";
     const tmp = path.join(os.tmpdir(), "nfdata-pg");
@@ -135,8 +142,11 @@ export -f pg_systemctl
         `"host=${net}.1 dbname=${user} user=${user} sslmode=verify-full sslrootcert=${tmp}/ca.crt ${extra}" ` +
         `-c "select current_user || ' ' || ssl from pg_stat_ssl where pid = pg_backend_pid()"`);
 
-    before(() => {
+    let locked = false;
+    before(function () {
+        requireHost(this, NEEDS);
         takeLock();
+        locked = true;
         fs.rmSync(tmp, { recursive: true, force: true });
         fs.mkdirSync(tmp);
         dropNet("pg");
@@ -161,6 +171,9 @@ export -f pg_systemctl
     });
 
     after(() => {
+        if (!locked) {
+            return;
+        }
         sh(`nsenter --net=/run/netns/nfdata-pg-srv runuser -u postgres -- ${PG_BIN}/pg_ctl -D /etc/nordfleet/postgres/current -m immediate stop`);
         sh(`umount /var/lib/nordfleet/pgdata; losetup -d ${loop} ${swapLoop}; rm -rf /etc/nordfleet/postgres ${tmp}
             rm -f /etc/systemd/system/nordfleet-postgres.service /etc/systemd/system/nordfleet-pg-backup*
@@ -297,7 +310,7 @@ except Exception as e:
     print("refused:", type(e).__name__, e)
 `;
 
-(canRun ? describe : describe.skip)("RabbitMQ release on a real RabbitMQ 3.10 (host test)", function () {
+describe(`RabbitMQ release on a real RabbitMQ 3.10 ${AS_ROOT}`, function () {
     this.timeout(900_000);
     const net = "10.251.8";
     const tmp = path.join(os.tmpdir(), "nfdata-mq");
@@ -341,8 +354,11 @@ mq_systemctl() {
         ok(`ip netns exec ${where} /usr/bin/python3 -c '${AMQP_CLIENT}' '${url}' ${tmp}/ca.crt ${action} '${name}'`);
     const url = (user: string, pass: string, vhost: string) => amqpsUrl(user, pass, `${net}.1`, vhost);
 
-    before(() => {
+    let locked = false;
+    before(function () {
+        requireHost(this, NEEDS);
         takeLock();
+        locked = true;
         sh(`umount ${nsDir}/mnt ${nsDir}/uts ${nsDir} 2>/dev/null; rm -rf ${tmp}`);
         fs.mkdirSync(tmp);
         dropNet("mq");
@@ -370,6 +386,9 @@ mq_systemctl() {
     });
 
     after(() => {
+        if (!locked) {
+            return;
+        }
         sh(`${inServer} rabbitmqctl -q shutdown; ${inServer} sh -c 'pkill -u rabbitmq -x epmd' 2>/dev/null; true`);
         sh(`umount ${nsDir}/mnt ${nsDir}/uts; umount ${nsDir}; losetup -d ${loop}; rm -rf ${nsDir} /etc/nordfleet/rabbitmq ${tmp}; true`);
         dropNet("mq");

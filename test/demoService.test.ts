@@ -5,14 +5,14 @@
  * The broker's users get the permissions the platform grants: hello may only publish
  * to its exchange, audit may only read its queue in hello's vhost.
  *
- * Needs root, postgresql-15, rabbitmq-server, python3-psycopg2 and python3-pika;
- * skipped where any is missing.
+ * Needs root, postgresql-15, rabbitmq-server, python3-psycopg2 and python3-pika.
  */
 import { expect } from "chai";
 import { ChildProcess, execFileSync, spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { AS_ROOT, requireHost } from "./hostNeeds";
 
 const NS = `nf-demo-${process.pid}`;
 const ADDR = "10.213.0.10";
@@ -23,12 +23,6 @@ const DEMO = path.join(__dirname, "..", "examples", "demo-service");
 
 const inNs = (cmd: string[], env: NodeJS.ProcessEnv = process.env, input?: string) =>
     execFileSync("ip", ["netns", "exec", NS, ...cmd], { encoding: "utf8", env, input, stdio: ["pipe", "pipe", "pipe"] });
-
-function available(): boolean {
-    return process.getuid?.() === 0
-        && fs.existsSync(`${PG_BIN}/postgres`) && fs.existsSync(`${MQ_BIN}/rabbitmq-server`)
-        && spawnSync(PY, ["-c", "import psycopg2, pika"]).status === 0;
-}
 
 async function until<T>(what: string, seconds: number, probe: () => T | undefined): Promise<T> {
     let last = "";
@@ -54,7 +48,7 @@ function get(port: number, urlPath: string): [number, any] {
     return [status, JSON.parse(lines.join("\n"))];
 }
 
-describe("demo services on real PostgreSQL and RabbitMQ (TLS)", function () {
+describe(`demo services on real PostgreSQL and RabbitMQ (TLS) ${AS_ROOT}`, function () {
     this.timeout(180000);
     let dir = "";
     let mqEnv: NodeJS.ProcessEnv = {};
@@ -88,9 +82,11 @@ except pika.exceptions.ChannelClosedByBroker as e:
     }
 
     before(async function () {
-        if (!available()) {
-            this.skip();
-        }
+        requireHost(this, {
+            root: "it runs the servers in a network namespace of its own",
+            programs: { [`${PG_BIN}/postgres`]: "apt-get install postgresql-15", [`${MQ_BIN}/rabbitmq-server`]: "apt-get install rabbitmq-server" },
+            pythonModules: { psycopg2: "apt-get install python3-psycopg2", pika: "apt-get install python3-pika" },
+        });
         dir = fs.mkdtempSync(path.join(os.tmpdir(), "nf-demo-"));
         fs.chmodSync(dir, 0o755);
         execFileSync("ip", ["netns", "add", NS]);

@@ -18,6 +18,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { labConfig } from "./fixtures";
+import { AS_ROOT, requireHost } from "./hostNeeds";
 import { parseFleetConfig } from "../config/load";
 import { gatewayContext, gatewayReleaseFiles } from "../components/platform/apiGateway";
 import { ReleaseFile, releaseScript } from "../components/platform/release";
@@ -25,7 +26,7 @@ import { ReleaseFile, releaseScript } from "../components/platform/release";
 const NS = `nfgw-test-${process.pid}`;
 const SERVER_NAME = "gateway.lab.nordfleet.internal";
 
-describe("gateway release on a real nginx (network namespace)", function () {
+describe(`gateway release on a real nginx (network namespace) ${AS_ROOT}`, function () {
     this.timeout(60000);
     let tmp: string;
     let etcCreated = false;
@@ -67,14 +68,10 @@ describe("gateway release on a real nginx (network namespace)", function () {
     const masterPid = () => fs.readFileSync(path.join(tmp, "nginx.pid"), "utf8").trim();
 
     before(function () {
-        if (process.getuid?.() !== 0) {
-            throw new Error("this test needs root: it creates a network namespace and runs nginx");
-        }
-        for (const tool of ["/usr/sbin/nginx", "/usr/bin/curl", "/usr/bin/openssl"]) {
-            if (!fs.existsSync(tool)) {
-                throw new Error(`${tool} is missing; install it with \`apt-get install -y nginx-light curl openssl\``);
-            }
-        }
+        requireHost(this, {
+            root: "it creates a network namespace and runs nginx in it",
+            programs: { "/usr/sbin/nginx": "apt-get install nginx-light", curl: "apt-get install curl", openssl: "apt-get install openssl" },
+        });
         tmp = fs.mkdtempSync(path.join(os.tmpdir(), "nfgw-hooks-"));
         fs.mkdirSync(path.join(tmp, "etc"));
         if (!fs.existsSync("/etc/nordfleet")) {

@@ -5,6 +5,7 @@ import * as os from "os";
 import * as path from "path";
 import { isSecretValue, recorded, reveal, settle, valueOf } from "./mocks";
 import { labConfig } from "./fixtures";
+import { AS_ROOT, requireHost } from "./hostNeeds";
 import { parseFleetConfig } from "../config/load";
 import { FleetConfig } from "../config/types";
 import { planVlan } from "../components/compute/network";
@@ -207,13 +208,14 @@ describe("HostBaseline files", () => {
         expect(nft).to.include("policy drop;");
     });
 
-    describe("every rendered firewall passes nft's own check", function () {
+    describe(`every rendered firewall passes nft's own check ${AS_ROOT}`, function () {
         const ns = `nfbase-test-unit-${process.pid}`;
         let tmp: string;
         before(function () {
-            if (spawnSync("nft", ["--version"]).status !== 0) {
-                this.skip(); // nftables is not installed: apt-get install nftables
-            }
+            requireHost(this, {
+                root: "nft -c reads the kernel's netfilter state, in a network namespace of its own",
+                programs: { nft: "apt-get install nftables" },
+            });
             tmp = fs.mkdtempSync(path.join(os.tmpdir(), "nfbase-nft-"));
             execFileSync("ip", ["netns", "add", ns]);
         });

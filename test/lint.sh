@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Lints the pull-request workflow with actionlint (built by engine/setup.sh), which
-# also runs shellcheck over every `run:` script in it.
+# also runs shellcheck over every `run:` script in it, and checks that no test skips
+# without saying why.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . engine/env.sh
@@ -11,3 +12,10 @@ if ! command -v shellcheck >/dev/null; then
 fi
 actionlint -shellcheck "$(command -v shellcheck)" .github/workflows/*.yml
 echo "actionlint $(actionlint -version | head -n 1): .github/workflows clean"
+
+# A test that cannot run on a machine says why (requireHost in test/hostNeeds.ts): no bare skip.
+if grep -rnE '\b(describe|it)\.skip\b|\.skip\(\)' test --include='*.ts' | grep -v '^test/hostNeeds.ts:'; then
+    echo "test/: skip through requireHost (test/hostNeeds.ts), which prints the reason" >&2
+    exit 1
+fi
+echo "test/: every skip states its reason"

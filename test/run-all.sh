@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up the engine (idempotent, cached) and runs every test: the workflow lint, the
-# unit tests under Pulumi mocks (with the real nginx, nft, consul and PostgreSQL
-# checks of what they render), the tests that drive the real pulumi CLI, and the tests
+# pull-request workflow's own test step as a user that is not root (the unit tests under
+# Pulumi mocks and the tests that drive the real pulumi CLI), then as root the host tests
+# that need it (the real nginx, nft, consul, PostgreSQL and RabbitMQ), and the tests
 # against the lab fleet, which lab/up deploys with a real `pulumi up` and lab/down
 # removes again (with `pulumi destroy`). Before the lab, the corpus of broken configs
 # goes through the real pulumi preview. The lab suites run in order on one fleet: the
@@ -22,12 +23,15 @@ case "${1:-}" in
 usage: npm test
 
 Sets up the engine and the host packages (once, cached), then runs every stage in
-order: tsc, the workflow lint, the unit tests, the engine tests, the broken configs
+order: the workflow lint, the workflow's test step as a user that is not root (tsc,
+the unit tests, the engine tests), the host tests that need root, the broken configs
 through a real preview, lab/up, the lab suites, and lab/down. Takes no arguments; the
 last lines printed are a table of the stages. Stage logs go to $NORDFLEET_TEST_LOGS
 (a new temporary folder without it).
 
 One suite alone:  npx mocha test/FILE.test.ts          (unit, under mocks)
+As the workflow:  bash test/workflow-as-non-root.sh    (as root; switches to nobody)
+Host tests:       NORDFLEET_HOST_TESTS=all npx mocha --grep '\(as root\)'
 The lab suites:   bash lab/up, then npm run test:reliability, then bash lab/down
 USAGE
         exit 0 ;;
@@ -87,13 +91,14 @@ trap report EXIT
 stage engine bash engine/setup.sh
 . engine/env.sh
 stage host-packages bash test/host-packages.sh
-stage tsc npx tsc --noEmit
 stage lint bash test/lint.sh
 
-# The host tests of PostgreSQL and RabbitMQ run real servers: enabled here, where nothing else runs them at once.
-stage unit env NORDFLEET_HOST_TESTS=data npx mocha
-stage engine-tests npx mocha --no-config --require ts-node/register/transpile-only --extension ts --timeout 900000 \
-    'test/engine/**/*.test.ts'
+# The pull-request workflow's test step (tsc, the unit tests, the engine tests) exactly as
+# the workflow has it, as a user that is not root, as GitHub's runners run it: the tests
+# that need root skip there, each saying why.
+stage workflow-tests bash test/workflow-as-non-root.sh
+# Those tests as root, where none may skip: the real nginx, nft, consul, PostgreSQL and RabbitMQ.
+stage host-tests env NORDFLEET_HOST_TESTS=all npx mocha --grep '\(as root\)'
 # The broken stack configs through the real pulumi preview: needs the engine, not the lab.
 stage bad-input npx mocha --no-config --require ts-node/register/transpile-only --extension ts --timeout 1800000 \
     test/reliability/bad-input.test.ts

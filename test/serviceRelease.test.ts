@@ -4,6 +4,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { recorded, reveal, isSecretValue, settle, valueOf } from "./mocks";
+import { AS_ROOT, requireHost } from "./hostNeeds";
 import * as pulumi from "@pulumi/pulumi";
 import { HostSpec } from "../config/types";
 import { ReleaseFile } from "../components/platform/release";
@@ -129,16 +130,17 @@ describe("service unit and environment", () => {
     });
 });
 
-describe("service release hooks (role_validate, run for real)", () => {
+describe(`service release hooks (role_validate, run for real) ${AS_ROOT}`, () => {
     const inst = serviceInstances(hello(), "app-1")[0];
     const vars = serviceReleaseVars(inst, host);
     const files = () => serviceReleaseFiles(inst, serviceEnvironment(inst, host, { AMQP_URL: 'amqps://h:p"$@mq/hello' }),
         artifactFiles(inst.artifact));
 
     before(function () {
-        if (spawnSync("systemd-analyze", ["--version"]).status !== 0) {
-            this.skip();
-        }
+        requireHost(this, {
+            root: "the hook refuses a service.env that root does not own, as on a guest",
+            programs: { "systemd-analyze": "apt-get install systemd" },
+        });
     });
 
     it("accepts the rendered release: systemd-analyze verify passes on the staged unit", () => {
