@@ -132,16 +132,18 @@ lab_stack_secrets() { # env...
 }
 
 lab_pulumi() { # pulumi arguments (up|destroy ...)
-    mkdir -p "$LAB_HOME/state"
     [ -f "$LAB_HOME/passphrase" ] || (umask 077 && head -c 32 /dev/urandom | base64 >"$LAB_HOME/passphrase")
-    local env=(env PULUMI_BACKEND_URL="file://$LAB_HOME/state" PULUMI_CONFIG_PASSPHRASE_FILE="$LAB_HOME/passphrase")
+    # The engine runs inside the namespace: it reaches the lab hypervisor and the object
+    # store its state lives in, by name, and nothing else.
+    local env=(in_ns env PATH="$PATH" PULUMI_BACKEND_URL="$LAB_STATE_URL"
+        PULUMI_CONFIG_PASSPHRASE_FILE="$LAB_HOME/passphrase"
+        AWS_SHARED_CREDENTIALS_FILE="$LAB_OBJECTS/state-credentials.ini" AWS_CA_BUNDLE="$LAB_OBJECTS/tls/ca.pem")
     if [ ! -f "$LAB_HOME/encryptionsalt" ] || ! "${env[@]}" pulumi stack select lab --non-interactive 2>/dev/null; then
         lab_stack_init "${env[@]}"
     fi
     lab_stack_file
     lab_stack_secrets "${env[@]}"
-    # The engine runs inside the namespace: it reaches the lab hypervisor and nothing else.
-    in_ns "${env[@]}" PATH="$PATH" pulumi "$@" --stack lab --config-file "$LAB_STACK_FILE" --non-interactive
+    "${env[@]}" pulumi "$@" --stack lab --config-file "$LAB_STACK_FILE" --non-interactive
 }
 
 lab_teardown() {
@@ -162,5 +164,5 @@ lab_teardown() {
         sleep 1
         ip netns delete "$LAB_NS"
     fi
-    rm -rf "$LAB_VAR" "$LAB_HOME"
+    rm -rf "$LAB_VAR" "$LAB_HOME" "/etc/netns/$LAB_NS"
 }

@@ -3,7 +3,7 @@
 # its VLAN bridges, libvirtd (so every guest NIC lands in the namespace), its sshd,
 # and the pulumi engine that talks to them. Nothing in it can reach any other address.
 LAB_NS=nordfleet-lab
-LAB_HOME=/root/.nordfleet-lab          # keys, state backend, passphrase (Pulumi.lab.yaml names the key)
+LAB_HOME=/root/.nordfleet-lab          # keys, passphrase, the object store's identities (Pulumi.lab.yaml names the key)
 LAB_VAR=/var/lib/nordfleet-lab         # image and NVMe pools (Pulumi.lab.yaml names them)
 LAB_ADDR=10.199.0.1                    # the hypervisor's management address, inside the namespace
 LAB_MGMT_IF=nfmgmt
@@ -13,11 +13,14 @@ LAB_PUBLIC_IF=nfpublic
 LAB_PUBLIC_ADDR=10.198.0.1
 # The lab's own DNS zone, served by a resolver on the hypervisor's VLAN addresses (the
 # guests' upstream, as a site's resolvers are in prod), and its S3 object store, reached
-# by name over TLS like prod's: pgBackRest's repository lives there.
+# by name over TLS like prod's: pgBackRest's repository and the lab stack's state live there.
 LAB_ZONE=lab.nordfleet.internal
 LAB_OBJECTS_NAME=objects.$LAB_ZONE
 LAB_OBJECTS=$LAB_HOME/objects          # its CA, certificate, identities and log
 LAB_BACKUP_BUCKET=nordfleet-backups
+LAB_STATE_BUCKET=nordfleet-state
+# The lab stack's state backend, where Pulumi.lab.yaml declares it (nordfleet:stateBackend).
+LAB_STATE_URL=$(node -p 'require("js-yaml").load(require("fs").readFileSync("Pulumi.lab.yaml", "utf8")).config["nordfleet:stateBackend"].url')
 
 STEP_LABEL=lab
 . "$(dirname "${BASH_SOURCE[0]}")/../engine/steps.sh"

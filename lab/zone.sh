@@ -13,10 +13,14 @@ lab_vlan_ids() {
 }
 
 # dnsmasq on every VLAN bridge (they appear when `pulumi up` prepares the hypervisor:
-# bind-dynamic picks them up). A name in the zone is answered with the hypervisor's
-# address on the VLAN the question came from (localise-queries).
+# bind-dynamic picks them up) and on the management bridge, where the lab's own
+# processes ask: the engine finds the state store by name before any VLAN exists. A name
+# in the zone is answered with the hypervisor's address on the bridge the question came
+# from (localise-queries). Every process the lab runs in its namespace (`ip netns exec`)
+# gets this resolver as its resolv.conf.
 lab_dns() {
-    local dir=$LAB_HOME/dns id records=""
+    local dir=$LAB_HOME/dns id records="interface-name=$LAB_OBJECTS_NAME,$LAB_MGMT_IF/4
+"
     mkdir -p "$dir"
     for id in $(lab_vlan_ids); do
         records+="interface-name=$LAB_OBJECTS_NAME,br$id/4
@@ -27,6 +31,7 @@ interface-name=hv.$LAB_ZONE,br$id/4
 # The lab's resolver (lab/zone.sh): the guests' upstream for every name outside .consul.
 port=53
 interface=br*
+interface=$LAB_MGMT_IF
 bind-dynamic
 no-resolv
 no-hosts
@@ -47,6 +52,8 @@ CONF
         in_ns dnsmasq --conf-file="$dir/dnsmasq.conf"
     fi
     rm -f "$dir/dnsmasq.conf.new"
+    mkdir -p "/etc/netns/$LAB_NS"
+    echo "nameserver $LAB_ADDR" >"/etc/netns/$LAB_NS/resolv.conf"
 }
 
 lab_running() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
@@ -71,29 +78,46 @@ lab_objects_tls() {
     )
 }
 
-# The backup identity: an access key limited to the backup bucket. The store's identity
-# file and the key file the lab stack's config is set from are root-only.
+# The store's identities, each an access key limited to one bucket: the backups' (the
+# lab stack's secret config is set from it), the state's (the engine reads and writes the
+# lab stack's state with it) and a reader of the state (what a pull request's preview
+# holds: it can read the state and not write it). The keys live in root-only files, the
+# state's two also as AWS shared credentials files, which the engine reads by name: a
+# key never stands in a command line or an environment variable.
 lab_objects_identity() {
-    local dir=$LAB_OBJECTS
-    [ -f "$dir/backup-credentials.json" ] && return
-    local id secret
-    id=$(head -c 15 /dev/urandom | base32 | tr -d '=')
-    secret=$(head -c 30 /dev/urandom | base64 | tr -d '=+/')
+    local dir=$LAB_OBJECTS name
     (
         umask 077
-        printf '{"accessKeyId": "%s", "secretAccessKey": "%s"}\n' "$id" "$secret" >"$dir/backup-credentials.json"
-        cat >"$dir/identities.json" <<JSON
-{
-  "identities": [
-    {
-      "name": "nordfleet-backup",
-      "credentials": [{ "accessKey": "$id", "secretKey": "$secret" }],
-      "actions": ["Read:$LAB_BACKUP_BUCKET", "Write:$LAB_BACKUP_BUCKET", "List:$LAB_BACKUP_BUCKET", "Tagging:$LAB_BACKUP_BUCKET"]
-    }
-  ]
-}
-JSON
+        for name in backup state state-reader; do
+            [ -f "$dir/$name-credentials.json" ] && continue
+            printf '{"accessKeyId": "%s", "secretAccessKey": "%s"}\n' "$(head -c 15 /dev/urandom | base32 | tr -d '=')" \
+                "$(head -c 30 /dev/urandom | base64 | tr -d '=+/')" >"$dir/$name-credentials.json"
+        done
+        node -e '
+            const fs = require("fs");
+            const [dir, backups, state] = process.argv.slice(1);
+            const key = name => JSON.parse(fs.readFileSync(`${dir}/${name}-credentials.json`, "utf8"));
+            const identity = (name, actions) => ({ name: `nordfleet-${name}`,
+                credentials: [{ accessKey: key(name).accessKeyId, secretKey: key(name).secretAccessKey }], actions });
+            const all = bucket => ["Read", "Write", "List", "Tagging"].map(a => `${a}:${bucket}`);
+            fs.writeFileSync(`${dir}/identities.json.new`, JSON.stringify({ identities: [
+                identity("backup", all(backups)), identity("state", all(state)),
+                identity("state-reader", [`Read:${state}`, `List:${state}`]),
+            ] }, null, 2) + "\n");
+            for (const name of ["state", "state-reader"]) {
+                fs.writeFileSync(`${dir}/${name}-credentials.ini`,
+                    `[default]\naws_access_key_id = ${key(name).accessKeyId}\naws_secret_access_key = ${key(name).secretAccessKey}\n`);
+            }' "$dir" "$LAB_BACKUP_BUCKET" "$LAB_STATE_BUCKET"
     )
+    if ! cmp -s "$dir/identities.json.new" "$dir/identities.json"; then
+        mv "$dir/identities.json.new" "$dir/identities.json"
+        # The store reads its identities when it starts.
+        if lab_running "$dir/weed.pid"; then
+            kill "$(cat "$dir/weed.pid")"
+            while lab_running "$dir/weed.pid"; do sleep 1; done
+        fi
+    fi
+    rm -f "$dir/identities.json.new"
 }
 
 # SeaweedFS (master, volume, filer and S3 gateway in one process), its data under the
@@ -120,11 +144,14 @@ lab_objects() {
             "https://$LAB_OBJECTS_NAME/" && break
         sleep 1
     done
-    # Buckets are made by the store's administrator, not by the backup identity.
-    echo "s3.bucket.create -name $LAB_BACKUP_BUCKET" |
-        in_ns "$weed" shell -master=127.0.0.1:9333 -filer=127.0.0.1:8888 >>"$dir/weed.log" 2>&1
-    in_ns "$weed" shell -master=127.0.0.1:9333 -filer=127.0.0.1:8888 <<<"s3.bucket.list" 2>/dev/null |
-        grep -w "$LAB_BACKUP_BUCKET" >/dev/null || { echo "lab: the object store has no bucket $LAB_BACKUP_BUCKET (see $dir/weed.log)" >&2; return 1; }
+    # Buckets are made by the store's administrator, not by the identities that use them.
+    local bucket
+    for bucket in "$LAB_BACKUP_BUCKET" "$LAB_STATE_BUCKET"; do
+        echo "s3.bucket.create -name $bucket" |
+            in_ns "$weed" shell -master=127.0.0.1:9333 -filer=127.0.0.1:8888 >>"$dir/weed.log" 2>&1
+        in_ns "$weed" shell -master=127.0.0.1:9333 -filer=127.0.0.1:8888 <<<"s3.bucket.list" 2>/dev/null |
+            grep -w "$bucket" >/dev/null || { echo "lab: the object store has no bucket $bucket (see $dir/weed.log)" >&2; return 1; }
+    done
 }
 
 lab_weed() { echo "$NORDFLEET_CACHE/seaweedfs-$NORDFLEET_SEAWEEDFS_VERSION/weed"; }

@@ -112,6 +112,8 @@ lab_suite() {
         --timeout 3600000 "$@"
 }
 stage lab-fleet lab_suite test/lab/1-fleet.test.ts
+# The team's workflow on the state store the lab stack lives in: locks, a killed run, a read-only key.
+stage lab-state lab_suite test/lab/state-store.test.ts
 stage lab-platform lab_suite test/lab/2-platform.test.ts
 # The reliability suite on the same fleet: every secret of the stack searched for where it
 # must not be, the scans, the exposure matrix, then faults, each followed by a look at

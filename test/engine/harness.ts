@@ -37,7 +37,14 @@ export class ScratchProject {
     }
 
     /** Creates a stack whose config is a stack file of the repo, or one given inline. */
-    public initStack(stack: string, configYaml: string): void {
+    /**
+     * Creates STACK from a stack file's text. The state backend the file declares becomes
+     * the scratch project's own, unless `declaredBackend` keeps it (to test that check).
+     */
+    public initStack(stack: string, configYaml: string, { declaredBackend = false } = {}): void {
+        if (!declaredBackend) {
+            configYaml = configYaml.replace(/^( *url: )s3:\/\/nordfleet-state.*$/m, `$1${this.backendUrl}`);
+        }
         // The hypervisors' login key and host key the stack names (the lab's exist only once
         // lab/up ran): a scratch key stands in for both, since a preview never logs in.
         const keyFile = path.join(this.dir, "hypervisor_ed25519");

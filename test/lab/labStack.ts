@@ -17,10 +17,17 @@ export const ROOT = path.join(__dirname, "..", "..");
 export const LAB_STACK_FILE = path.join(LAB_HOME, "Pulumi.lab.yaml");
 const SSHD_LOG = path.join(LAB_HOME, "sshd.log");
 
+/**
+ * What lab/up gives the engine: the state in the lab's object store, where the stack
+ * declares it, reached with the state identity's keys, by name, over TLS.
+ */
 export const LAB_ENV = {
     ...process.env,
-    PULUMI_BACKEND_URL: `file://${LAB_HOME}/state`,
+    PULUMI_BACKEND_URL: (yaml.load(fs.readFileSync(path.join(ROOT, "Pulumi.lab.yaml"), "utf8")) as any)
+        .config["nordfleet:stateBackend"].url as string,
     PULUMI_CONFIG_PASSPHRASE_FILE: `${LAB_HOME}/passphrase`,
+    AWS_SHARED_CREDENTIALS_FILE: `${LAB_HOME}/objects/state-credentials.ini`,
+    AWS_CA_BUNDLE: `${LAB_HOME}/objects/tls/ca.pem`,
 };
 
 export interface CliResult {
@@ -29,7 +36,10 @@ export interface CliResult {
 }
 
 export function labStackDeployed(): boolean {
-    return fs.existsSync(path.join(LAB_HOME, "state", ".pulumi", "stacks", "nordfleet", "lab.json"));
+    const r = spawnSync("ip", ["netns", "exec", LAB_NS, "pulumi", "stack", "ls", "--json", "--non-interactive"],
+        { cwd: ROOT, env: LAB_ENV, encoding: "utf8", timeout: 60_000 });
+    const stacks: { name: string; resourceCount?: number }[] = r.status === 0 ? JSON.parse(r.stdout) : [];
+    return stacks.some(s => s.name === "lab" && (s.resourceCount ?? 0) > 0);
 }
 
 /** The commands that read the stack's config take its file. */
