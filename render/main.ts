@@ -7,6 +7,7 @@
  * The folder is replaced as a whole, so a file that is no longer pushed disappears too.
  */
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import { parseFlags, runCli, UsageError } from "../cli/run";
 import { captureCommands } from "./capture";
@@ -16,7 +17,17 @@ import { loadStackFile, PROJECT_DIR } from "./stackConfig";
 /** Renders a stack into outDir. Declares the stack under mocks: once per process. */
 export async function writeRendered(stack: string, outDir: string): Promise<number> {
     const loaded = loadStackFile(stack);
-    const files = hostFiles(await captureCommands(loaded, stack), loaded);
+    // The releases' bundles, sealed with placeholders for keys, go to a cache of their
+    // own: the project's is what a real run of the same stack uploads.
+    const bundles = fs.mkdtempSync(path.join(os.tmpdir(), "nordfleet-render-bundles-"));
+    process.env.NORDFLEET_BUNDLE_CACHE = bundles;
+    let files: Map<string, string>;
+    try {
+        files = hostFiles(await captureCommands(loaded, stack), loaded);
+    } finally {
+        fs.rmSync(bundles, { recursive: true, force: true });
+        delete process.env.NORDFLEET_BUNDLE_CACHE;
+    }
     fs.rmSync(outDir, { recursive: true, force: true });
     for (const [relative, content] of [...files].sort(([a], [b]) => a.localeCompare(b))) {
         const target = path.join(outDir, relative);

@@ -9,7 +9,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { isSecretValue, recorded, reveal, settle, valueOf } from "./mocks";
+import { isSecretValue, recorded, reveal, settle, valueOf, mockLedger, releaseScriptOf } from "./mocks";
 import { labConfig } from "./fixtures";
 import { AS_ROOT, requireHost } from "./hostNeeds";
 import { parseFleetConfig, RawConfig } from "../config/load";
@@ -256,7 +256,7 @@ describe("ApiGateway (mocked engine)", () => {
         const c = config();
         const ca = new InternalCa("gwt-ca", { organization: "nordfleet" });
         const gateway = new ApiGateway("gwt", {
-            host: gw(c), connection: { host: "10.110.0.10", user: "root" }, machine: "m-1", ledger: { connection: { host: "10.199.0.1" }, host: "gw-1" }, ca, config: c,
+            host: gw(c), connection: { host: "10.110.0.10", user: "root" }, machine: "m-1", ledger: mockLedger("gw-1"), ca, config: c,
         });
         await valueOf(gateway.urn);
         await settle();
@@ -272,7 +272,7 @@ describe("ApiGateway (mocked engine)", () => {
         expect(csr.dnsNames).to.deep.equal(["gateway.lab.nordfleet.internal"]);
         expect(csr.ipAddresses).to.deep.equal(["10.110.0.10"]);
         const apply = mine.find(r => r.name === "gwt-release-apply")!;
-        expect(apply.inputs.create).to.equal("bash -s");
+        expect(releaseScriptOf(apply.inputs)).to.include("ROLE='gateway'");
         expect(apply.inputs.stdin === undefined || isSecretValue(apply.inputs.stdin)).to.equal(true);
         expect(await valueOf(gateway.urn)).to.equal("urn:pulumi:unit::nordfleet::nordfleet:platform:ApiGateway::gwt");
         // Other teams read the URL from the stack outputs; the release id is a digest, not the key it covers.
@@ -287,7 +287,7 @@ describe("ApiGateway (mocked engine)", () => {
         });
         const ca = new InternalCa("gws-ca", { organization: "nordfleet" });
         const args = { host: gw(c), connection: { host: "10.110.0.10", user: "root" }, machine: "m-1",
-            ledger: { connection: { host: "10.199.0.1" }, host: "gw-1" }, ca, config: c };
+            ledger: mockLedger("gw-1"), ca, config: c };
         expect(() => new ApiGateway("gws-unread", args)).to.throw("nordfleet:gateway.tls is set, but its files were not read");
         const gateway = new ApiGateway("gws", { ...args, suppliedTls: { certPem: "SUPPLIED CERT\n", keyPem: "SUPPLIED KEY\n" } });
         expect(await valueOf(gateway.certPem)).to.equal("SUPPLIED CERT\n");

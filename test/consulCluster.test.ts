@@ -10,6 +10,7 @@ import {
     renderAclConfig, renderAgentConfig, renderServiceDefinition,
 } from "../components/platform/consulCluster";
 import { labConfig } from "./fixtures";
+import { releaseScriptOf } from "./mocks";
 import { requireHost } from "./hostNeeds";
 
 const CONSUL_BIN = process.env.NORDFLEET_CONSUL
@@ -257,7 +258,7 @@ const { ConsulCluster } = require("./components/platform/consulCluster");
 const config = parseFleetConfig(labConfig()).config;
 const ca = new InternalCa("ca", { organization: "nordfleet" });
 const members = config.hosts.map(h => ({ host: h, connection: { host: h.address, user: "root" }, machine: "m-" + h.name,
-    ledger: { connection: { host: "10.199.0.1" }, host: h.name }, resolvers: [] }));
+    ledger: { connection: { host: "10.199.0.1" }, host: h.name, releaseKey: pulumi.secret("test-release-key") }, resolvers: [] }));
 const c = new ConsulCluster("consul", { config, ca, members });
 Promise.all([c.managementToken.isSecret, c.serviceTokens.isSecret,
     new Promise(r => c.serviceTokens.apply(t => { r(t); return t; })),
@@ -275,6 +276,7 @@ describe("ConsulCluster (mocked engine)", function () {
         : v;
     const byName = (name: string) => out.recorded.find((r: any) => r.name === name);
     const stdinOf = (host: string) => byName(`consul-${host}-apply`).inputs.stdin;
+    const scriptOf = (host: string) => releaseScriptOf(byName(`consul-${host}-apply`).inputs);
 
     before(() => {
         const r = spawnSync(process.execPath, ["-e", MOCKED_PROGRAM], { cwd: path.join(__dirname, ".."), encoding: "utf8" });
@@ -305,10 +307,10 @@ describe("ConsulCluster (mocked engine)", function () {
     it("pushes one consul release per member as a secret script, the ACL seed on the first server only", () => {
         for (const host of ["consul-1", "app-1", "gw-1", "pg-1", "probe-1"]) {
             expect(byName(`consul-${host}`).type).to.equal("nordfleet:platform:RoleRelease");
-            const stdin = stdinOf(host);
-            expect(stdin[SIG], host).to.be.a("string");
-            expect(stdin.value).to.include("ROLE='consul'").and.include(`CONSUL_NODE='${host}'`);
-            expect(stdin.value.includes("'acl/seed/dns.json'"), host).to.equal(host === "consul-1");
+            expect(stdinOf(host)[SIG], host).to.be.a("string");
+            const script = scriptOf(host);
+            expect(script).to.include("ROLE='consul'").and.include(`CONSUL_NODE='${host}'`);
+            expect(script.includes("'acl/seed/dns.json'"), host).to.equal(host === "consul-1");
         }
         expect(out.serverReleases).to.equal(1);
     });

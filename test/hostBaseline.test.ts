@@ -1,9 +1,10 @@
 import { expect } from "chai";
+import * as pulumi from "@pulumi/pulumi";
 import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { isSecretValue, recorded, reveal, settle, valueOf } from "./mocks";
+import { isSecretValue, recorded, reveal, settle, valueOf, mockLedger, releaseScriptOf } from "./mocks";
 import { labConfig } from "./fixtures";
 import { AS_ROOT, requireHost } from "./hostNeeds";
 import { parseFleetConfig } from "../config/load";
@@ -252,7 +253,7 @@ describe("HostBaseline (mocked engine)", () => {
             host, config, vlans: config.vlans.map(planVlan),
             connection: { host: host.address, user: "root", proxy: { host: "10.199.0.1" } },
             machine: "machine-1",
-            ledger: { connection: { host: "10.199.0.1" }, host: "app-1" },
+            ledger: mockLedger("app-1"),
         });
         const release = await valueOf(baseline.release);
         await settle();
@@ -260,19 +261,29 @@ describe("HostBaseline (mocked engine)", () => {
         expect(recorded.map(r => [r.type, r.name])).to.deep.equal([
             ["nordfleet:platform:HostBaseline", "nf-app-1-baseline"],
             ["nordfleet:platform:RoleRelease", "nf-app-1-baseline-release"],
+            ["command:remote:CopyToRemote", "nf-app-1-baseline-release-bundle"],
             ["command:remote:Command", "nf-app-1-baseline-release-apply"],
             ["command:remote:Command", "nf-app-1-baseline-release-record"],
         ]);
         // The record goes to the hypervisor, digests only: nothing in it is secret.
-        const record = recorded[3].inputs;
+        const record = recorded[4].inputs;
         expect((reveal(record.connection) as { host: string }).host).to.equal("10.199.0.1");
         expect(isSecretValue(record.stdin)).to.equal(false);
         expect(record.stdin).to.include("/var/lib/nordfleet/pushed/app-1/baseline.json").and.include(`"release":"${release}"`)
             .and.include('"path":"/etc/nordfleet/baseline/current/nftables.conf"');
         expect(record.delete).to.equal("rm -f '/var/lib/nordfleet/pushed/app-1/baseline.json'");
-        const apply = recorded[2].inputs;
+        // The script reaches the guest sealed, as a file the state knows by its hash; the
+        // command that opens it holds the guest's release key, a secret, and nothing else.
+        const upload = recorded[2].inputs;
+        expect(upload.source).to.be.an.instanceOf(pulumi.asset.FileAsset);
+        expect(await upload.source.path).to.match(/\/\.nordfleet\/bundles\/unit\/app-1\/baseline$/);
+        expect(upload.remotePath).to.match(/^\/var\/lib\/nordfleet\/bundles\/baseline\.[0-9a-f]{20}$/);
+        expect(upload.triggers).to.deep.equal(["machine-1"]);
+        const apply = recorded[3].inputs;
         expect(isSecretValue(apply.stdin)).to.equal(true);
-        const script = reveal(apply.stdin) as string;
+        expect(reveal(apply.stdin)).to.equal("test-release-key-app-1\n");
+        expect(apply.create).to.include(upload.remotePath);
+        const script = releaseScriptOf(apply);
         expect(script).to.match(/^SSH_PORT='22'\nROLE='baseline'\nRELEASE='[0-9a-f]{16}'\n/);
         expect(script).to.include("role_validate()");
         expect(script).to.include("'nf_file' 'nftables.conf' '0644' 'root:root'");

@@ -1,10 +1,12 @@
-import * as crypto from "crypto";
 /**
  * Pulumi mocks for unit tests of the program's shape: every created resource is
  * recorded with its raw inputs (secrets still wrapped), and any invoke throws, since
  * the program makes none.
  */
+import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
+import { ReleaseLedger } from "../components/platform/release";
+import { bundleOpenedBy, openBundle, readCachedBundle } from "../components/platform/releaseBundle";
 
 export const SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d";
 export const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
@@ -77,4 +79,21 @@ export function valueOf<T>(output: pulumi.Output<T>): Promise<T> {
 /** Lets every pending registration reach the mocks. */
 export function settle(): Promise<void> {
     return new Promise(resolve => setTimeout(resolve, 50));
+}
+
+/** A guest's release ledger under mocks: its hypervisor, and a release key of its own. */
+export const mockLedger = (host: string, hypervisor = "10.199.0.1"): ReleaseLedger =>
+    ({ connection: { host: hypervisor }, host, releaseKey: pulumi.secret(`test-release-key-${host}`) });
+
+/**
+ * The script a recorded release command runs: the bundle its command line names, from the
+ * local cache the program wrote it to, opened with the key on its stdin.
+ */
+export function releaseScriptOf(applyInputs: Record<string, any>): string {
+    const create = reveal(applyInputs.create) as string;
+    const name = bundleOpenedBy(create);
+    if (name === undefined) {
+        throw new Error(`not a release command: ${create}`);
+    }
+    return openBundle(readCachedBundle(name), (reveal(applyInputs.stdin) as string).trim());
 }

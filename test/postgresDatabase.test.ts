@@ -2,7 +2,7 @@ import { expect } from "chai";
 import { databasePlacement } from "../config/placement";
 import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
-import { isSecretValue, recorded, reveal, settle, valueOf } from "./mocks";
+import { isSecretValue, recorded, settle, valueOf, mockLedger, releaseScriptOf } from "./mocks";
 import { ConfigError, parseFleetConfig, RawConfig } from "../config/load";
 import { BackupSchedule, FleetConfig, HostSpec } from "../config/types";
 import {
@@ -257,7 +257,7 @@ describe("PostgresDatabase component (mocked)", () => {
         const ca = new InternalCa("ca", { organization: "nordfleet" });
         return new PostgresDatabase("db-pg-1", {
             server: { host, connection: { host: host.address, user: "root" }, machine: "m-1", volumeSerials: { pgdata: "nfpg1" },
-                      ledger: { connection: { host: "10.199.0.1" }, host: host.name } },
+                      ledger: mockLedger(host.name) },
             config: c, services: databasePlacement(c)["pg-1"], clients: serviceClientAddresses(c), ca, ...extra,
         });
     }
@@ -282,7 +282,7 @@ describe("PostgresDatabase component (mocked)", () => {
         ]);
         const apply = recorded.find(r => r.name === "db-pg-1-release-apply")!;
         expect(isSecretValue(apply.inputs.stdin)).to.equal(true);
-        const script: string = reveal(apply.inputs.stdin);
+        const script = releaseScriptOf(apply.inputs);
         const password = await valueOf(orders.password);
         expect(script).to.contain("'nf_file' 'roles.sql'");
         expect(script).to.not.contain(password);
@@ -296,9 +296,9 @@ describe("PostgresDatabase component (mocked)", () => {
         const host = hostOf(c, "pg-1");
         const ca = new InternalCa("ca2", { organization: "nordfleet" });
         const args = { config: c, services: ["orders"], clients: {}, ca };
-        expect(() => new PostgresDatabase("x1", { ...args, server: { host, connection: { host: "h" }, machine: "m", ledger: { connection: { host: "hv" }, host: host.name }, volumeSerials: { data: "s" } } }))
+        expect(() => new PostgresDatabase("x1", { ...args, server: { host, connection: { host: "h" }, machine: "m", ledger: mockLedger(host.name, "hv"), volumeSerials: { data: "s" } } }))
             .to.throw(`postgres host "pg-1" needs a data disk named "pgdata" for the cluster`);
-        expect(() => new PostgresDatabase("x2", { ...args, server: { host, connection: { host: "h" }, machine: "m", ledger: { connection: { host: "hv" }, host: host.name }, volumeSerials: { pgdata: "s" } } }))
+        expect(() => new PostgresDatabase("x2", { ...args, server: { host, connection: { host: "h" }, machine: "m", ledger: mockLedger(host.name, "hv"), volumeSerials: { pgdata: "s" } } }))
             .to.throw("PostgresDatabase x2: an s3:// backup repository needs backupCredentials");
     });
 });

@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import * as crypto from "crypto";
-import { isSecretValue, recorded, reveal, settle, valueOf } from "./mocks";
+import { isSecretValue, recorded, settle, valueOf, mockLedger, releaseScriptOf } from "./mocks";
 import { parseFleetConfig, RawConfig } from "../config/load";
 import { FleetConfig } from "../config/types";
 import { InternalCa } from "../components/pki/internalCa";
@@ -116,7 +116,7 @@ describe("RabbitMq component (mocked)", () => {
         const ca = new InternalCa("mqca", { organization: "nordfleet" });
         const nodes = c.hosts.filter(h => h.role === "rabbitmq").map(host => ({
             host, connection: { host: host.address, user: "root" }, machine: `m-${host.name}`,
-            ledger: { connection: { host: "10.199.0.1" }, host: host.name },
+            ledger: mockLedger(host.name),
             volumeSerials: (host.name === "mq-1" ? { mnesia: "nfmq1" } : {}) as Record<string, string>,
         }));
         const mq = new RabbitMq("broker", { nodes, config: c, ca });
@@ -141,7 +141,7 @@ describe("RabbitMq component (mocked)", () => {
         for (const node of ["mq-1", "mq-2"]) {
             const apply = recorded.find(r => r.name === `broker-${node}-release-apply`)!;
             expect(isSecretValue(apply.inputs.stdin)).to.equal(true);
-            const script: string = reveal(apply.inputs.stdin);
+            const script = releaseScriptOf(apply.inputs);
             expect(script).to.not.contain(password);
             expect(JSON.stringify(apply.inputs.create)).to.not.contain(password);
             expect(script).to.contain(`NODE='rabbit@${node}'`);

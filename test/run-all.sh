@@ -112,6 +112,8 @@ lab_suite() {
         --timeout 3600000 "$@"
 }
 stage lab-fleet lab_suite test/lab/1-fleet.test.ts
+# What the lab stack's state holds, per VM: the figure docs/benchmarks.md reports.
+stage lab-state-size npm run --silent bench:state
 # The team's workflow on the state store the lab stack lives in: locks, a killed run, a read-only key.
 stage lab-state lab_suite test/lab/state-store.test.ts
 stage lab-platform lab_suite test/lab/2-platform.test.ts

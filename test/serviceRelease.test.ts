@@ -3,7 +3,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { recorded, reveal, isSecretValue, settle, valueOf } from "./mocks";
+import { recorded, isSecretValue, settle, valueOf, mockLedger, releaseScriptOf } from "./mocks";
 import { AS_ROOT, requireHost } from "./hostNeeds";
 import * as pulumi from "@pulumi/pulumi";
 import { HostSpec } from "../config/types";
@@ -218,7 +218,7 @@ describe("ServiceRelease (mocked)", () => {
             host,
             connection: { host: "10.110.0.30", user: "root", privateKey: pulumi.secret("KEY") },
             machine: "machine-1",
-            ledger: { connection: { host: "10.199.0.1" }, host: "app-1" },
+            ledger: mockLedger("app-1"),
             env: { DATABASE_URL: pulumi.secret("postgresql://hello:S3CRET-PW@10.110.0.40/hello"), CONSUL_HTTP_TOKEN: pulumi.secret("TOKEN-XYZ") },
             caCertPem: "-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n",
         });
@@ -241,7 +241,7 @@ describe("ServiceRelease (mocked)", () => {
         }
         const apply = recorded.find(r => r.name === "app-1-hello-release-green-apply")!;
         expect(isSecretValue(apply.inputs.stdin)).to.equal(true);
-        const script: string = reveal(apply.inputs.stdin);
+        const script = releaseScriptOf(apply.inputs);
         expect(script).to.contain("ROLE='service-hello-green'").and.contain("UNIT='nordfleet-hello-green.service'")
             .and.contain("HEALTH_URL='http://10.110.0.30:8281/healthz'");
         const envLine = script.split("\n").find(l => l.startsWith("'nf_file' 'service.env'"))!;

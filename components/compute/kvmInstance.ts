@@ -13,6 +13,7 @@ import { guestConnection } from "./connection";
 import { FirstBootDns } from "../../config/dns";
 import { baselineGuestFiles, digestsOf, PushedFileDigest, recordedGuestFiles } from "./guestFiles";
 import { ledgerDir, ReleaseLedger } from "../platform/release";
+import { releaseKeyOf } from "../platform/releaseBundle";
 import { HypervisorHost, placementInputs } from "./hypervisorHost";
 import { stableMac, stableUuid, VlanPlan, volumeSerial } from "./network";
 import { readTemplate, renderTemplate, shellAssignments } from "../render";
@@ -297,7 +298,10 @@ export class KvmInstance extends pulumi.ComponentResource {
             deleteBeforeReplace: true,
         });
 
-        this.ledger = { connection: hypervisor.connection, host: host.name };
+        // The guest's release bundles are sealed with a key derived from its own host key:
+        // secret, new with a new machine, and nothing to generate or keep besides.
+        const releaseKey = pulumi.secret(hostKey.privateKeyOpenssh.apply(k => releaseKeyOf(host.name, k)));
+        this.ledger = { connection: hypervisor.connection, host: host.name, releaseKey };
         this.connection = guestConnection(hypervisor.connection, host.address, this.hostKey, args.ssh,
             args.deployPrivateKey);
 

@@ -4,14 +4,17 @@
  * hooks validate it with the service's own tool, switches `current` to it atomically,
  * reloads and health-checks, and switches back on any failure.
  *
- * The script travels on stdin as a secret (files may hold keys and passwords). An
- * unchanged release is an unchanged input, so `pulumi up` does not contact the host.
+ * The script travels as a sealed bundle (releaseBundle.ts): the state holds its hash,
+ * not its content, and the command that opens it gets only the guest's release key, as a
+ * secret. An unchanged release is an unchanged bundle, so `pulumi up` does not contact
+ * the host.
  */
 import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { Connection } from "../compute/connection";
 import { readAssignments, readTemplate, shellAssignments, shellQuote, shellWords } from "../render";
+import { bundleSlot, cacheBundle, openBundleCommand, sealBundle } from "./releaseBundle";
 
 export interface ReleaseFile {
     /** Path inside the release tree, e.g. "nginx.conf" or "tls/server.key". */
@@ -71,14 +74,17 @@ export function readReleaseScript(script: string): { role: string; files: Releas
 }
 
 /**
- * Where the digests of what a release placed are kept out of the guest's reach: a file
- * per role and guest on its hypervisor, which the doctor compares the guest's files with.
+ * What a guest's releases are kept with: the key its bundles are sealed with, and where
+ * the digests of what each release placed are kept out of the guest's reach (a file per
+ * role and guest on its hypervisor, which the doctor compares the guest's files with).
  */
 export interface ReleaseLedger {
     /** The guest's hypervisor. */
     connection: Connection;
     /** The guest's host name. */
     host: string;
+    /** Secret: the key the guest's release bundles are sealed with. */
+    releaseKey: pulumi.Output<string>;
 }
 
 /** The hypervisor's folder of one guest's release records. */
@@ -126,7 +132,7 @@ export interface RoleReleaseArgs {
     role: string;
     /** Template path of the role's hooks, e.g. "gateway/hooks.sh", or paths read in order. */
     hooks: string | string[];
-    /** Every file of the release tree (may hold secrets: the script travels as secret stdin). */
+    /** Every file of the release tree (may hold secrets: the script travels sealed). */
     files: pulumi.Input<ReleaseFile[]>;
     /** Plain variables the hooks read (no secrets). */
     vars?: Record<string, string | number>;
@@ -147,12 +153,23 @@ export class RoleRelease extends pulumi.ComponentResource {
     constructor(name: string, args: RoleReleaseArgs, opts?: pulumi.ComponentResourceOptions) {
         super("nordfleet:platform:RoleRelease", name, { role: args.role }, opts);
         const files = pulumi.output(args.files);
-        const apply = new command.remote.Command(`${name}-apply`, {
+        const slot = bundleSlot(pulumi.getStack(), args.ledger.host, args.role);
+        // Named by the hash of its sealed bytes, which says nothing of the files: plain.
+        const bundle = pulumi.unsecret(pulumi.all([files, args.ledger.releaseKey]).apply(([f, key]) =>
+            cacheBundle(slot, args.role, sealBundle(releaseScript(args.role, args.hooks, f, args.vars), key))));
+        const upload = new command.remote.CopyToRemote(`${name}-bundle`, {
             connection: args.connection,
-            create: "bash -s",
-            stdin: pulumi.secret(files.apply(f => releaseScript(args.role, args.hooks, f, args.vars))),
+            source: new pulumi.asset.FileAsset(slot),
+            // Waits for the bundle: the engine reads the file once every input is known.
+            remotePath: bundle.apply(b => b.remotePath),
             triggers: [args.machine],
         }, { parent: this });
+        const apply = new command.remote.Command(`${name}-apply`, {
+            connection: args.connection,
+            create: bundle.apply(b => openBundleCommand(args.role, b)),
+            stdin: pulumi.secret(args.ledger.releaseKey.apply(key => `${key}\n`)),
+            triggers: [args.machine],
+        }, { parent: this, dependsOn: [upload] });
         this.release = pulumi.unsecret(pulumi.all([files, apply.stdout]).apply(([f]) => releaseDigest(f)));
         // Digests say nothing of the secrets in the files: the record is plain.
         const record = pulumi.unsecret(pulumi.all([files, apply.urn]).apply(([f, urn]) => releaseRecord(args.role, f, urn)));
