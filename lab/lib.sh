@@ -19,6 +19,7 @@ LAB_OBJECTS_NAME=objects.$LAB_ZONE
 LAB_OBJECTS=$LAB_HOME/objects          # its CA, certificate, identities and log
 LAB_BACKUP_BUCKET=nordfleet-backups
 LAB_STATE_BUCKET=nordfleet-state
+LAB_OBJECTS_METRICS_PORT=9327           # the store's metrics, on loopback in the namespace
 # The lab stack's state backend, where Pulumi.lab.yaml declares it (nordfleet:stateBackend).
 LAB_STATE_URL=$(node -p 'require("js-yaml").load(require("fs").readFileSync("Pulumi.lab.yaml", "utf8")).config["nordfleet:stateBackend"].url')
 

@@ -134,7 +134,7 @@ lab_objects() {
         in_ns setsid "$weed" server -dir="$LAB_VAR/objects" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
             -master.volumeSizeLimitMB=256 -volume.max=16 -filer \
             -s3 -s3.port=443 -s3.ip.bind=0.0.0.0 -s3.port.iceberg=0 -s3.port.lance=0 -s3.config="$dir/identities.json" \
-            -s3.cert.file="$dir/tls/server.pem" -s3.key.file="$dir/tls/server.key" \
+            -s3.cert.file="$dir/tls/server.pem" -s3.key.file="$dir/tls/server.key" -metricsPort=$LAB_OBJECTS_METRICS_PORT \
             </dev/null >>"$dir/weed.log" 2>&1 &
         echo $! >"$dir/weed.pid"
     fi
@@ -155,3 +155,10 @@ lab_objects() {
 }
 
 lab_weed() { echo "$NORDFLEET_CACHE/seaweedfs-$NORDFLEET_SEAWEEDFS_VERSION/weed"; }
+
+# The bytes the store has received into BUCKET since it started (its Prometheus counter,
+# on loopback in the namespace): what the engine uploaded of the lab stack's state.
+lab_bucket_received_bytes() { # bucket
+    { in_ns curl -fsS "http://127.0.0.1:$LAB_OBJECTS_METRICS_PORT/metrics" 2>/dev/null || true; } |
+        awk -v b="bucket=\"$1\"" '/^SeaweedFS_s3_bucket_traffic_received_bytes_total/ && index($0, b) { n = $2 } END { printf "%d\n", n }'
+}

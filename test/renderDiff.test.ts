@@ -1,28 +1,10 @@
 import { expect } from "chai";
-import { execFileSync, spawnSync } from "child_process";
+import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { COMMENT_MARKER, formatReport, HostDiff } from "../render/diff";
-
-const PROJECT = path.join(__dirname, "..");
-
-/** A copy of this working tree (tracked and new files), sharing its node_modules. */
-function scratchCopy(dir: string): void {
-    const files = execFileSync("git", ["ls-files", "-co", "--exclude-standard", "-z"], { cwd: PROJECT, encoding: "utf8" })
-        .split("\0").filter(f => f && fs.existsSync(path.join(PROJECT, f)));
-    for (const f of files) {
-        fs.mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
-        fs.copyFileSync(path.join(PROJECT, f), path.join(dir, f));
-    }
-    fs.symlinkSync(path.join(PROJECT, "node_modules"), path.join(dir, "node_modules"));
-}
-
-function edit(file: string, from: string, to: string): void {
-    const text = fs.readFileSync(file, "utf8");
-    expect(text, `${file} holds ${from}`).to.include(from);
-    fs.writeFileSync(file, text.replace(from, to));
-}
+import { editFile as edit, PROJECT, scratchCopy } from "./scratchCopy";
 
 describe("render:diff", function () {
     this.timeout(180_000);
