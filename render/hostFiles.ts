@@ -9,7 +9,7 @@
  */
 import { EMBEDDED_FILES } from "../components/compute/kvmInstance";
 import { readReleaseScript } from "../components/platform/release";
-import { bundleOpenedBy, openBundle, readCachedBundle } from "../components/platform/releaseBundle";
+import { scriptOpenedBy } from "../components/platform/releaseBundle";
 import { readAssignments, shellQuote } from "../components/render";
 import { LoadedFleet } from "../config/load";
 import { CapturedCommand } from "./capture";
@@ -31,7 +31,8 @@ export function hostFiles(commands: CapturedCommand[], { config }: LoadedFleet):
         if (host === undefined) {
             throw new Error(`render: command ${cmd.name} connects to ${cmd.host}, which is no host of the stack`);
         }
-        const release = readReleaseScript(releaseScriptOf(cmd) ?? cmd.stdin ?? "");
+        const script = scriptOpenedBy(cmd.create ?? "", cmd.stdin ?? "");
+        const release = script === undefined ? undefined : readReleaseScript(script);
         if (release) {
             release.files.forEach(f => add(`${host}/${release.role}/${f.path}`, f.content));
             add(`${host}/releases/${release.role}.sh`, release.script);
@@ -48,13 +49,6 @@ export function hostFiles(commands: CapturedCommand[], { config }: LoadedFleet):
         add(`${host}/commands/${cmd.name}.sh`, commandText(cmd, stdin));
     }
     return files;
-}
-
-/** A release command's script: the bundle it opens, from the local cache, with the key on its stdin. */
-function releaseScriptOf(cmd: CapturedCommand): string | undefined {
-    const bundle = cmd.create === undefined ? undefined : bundleOpenedBy(cmd.create);
-    return bundle === undefined ? undefined
-        : openBundle(readCachedBundle(bundle), (cmd.stdin ?? "").trim());
 }
 
 function commandText(cmd: CapturedCommand, stdin: string | undefined): string {

@@ -6,7 +6,7 @@
 import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { ReleaseLedger } from "../components/platform/release";
-import { bundleOpenedBy, openBundle, readCachedBundle } from "../components/platform/releaseBundle";
+import { scriptOpenedBy } from "../components/platform/releaseBundle";
 
 export const SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d";
 export const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
@@ -91,9 +91,9 @@ export const mockLedger = (host: string, hypervisor = "10.199.0.1"): ReleaseLedg
  */
 export function releaseScriptOf(applyInputs: Record<string, any>): string {
     const create = reveal(applyInputs.create) as string;
-    const name = bundleOpenedBy(create);
-    if (name === undefined) {
+    const script = scriptOpenedBy(create, reveal(applyInputs.stdin) as string);
+    if (script === undefined) {
         throw new Error(`not a release command: ${create}`);
     }
-    return openBundle(readCachedBundle(name), (reveal(applyInputs.stdin) as string).trim());
+    return script;
 }

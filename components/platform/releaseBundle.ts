@@ -7,8 +7,9 @@
  * of its own hash on the guest, and the release's command opens it there with the key it
  * gets on stdin, the one secret left in the state for it. The cache file's path is known
  * before its content: a preview of a guest whose keys do not exist yet still has a file
- * to upload (empty until the update writes the bundle), as the CopyToRemote requires. A self-managed backend writes the whole state after every step of
- * an update, so a release no longer costs its script's size, twice, in every checkpoint.
+ * to upload (empty until the update writes the bundle), as the CopyToRemote requires.
+ * A self-managed backend writes the whole state after every step of an update, so a
+ * release no longer costs its script's size, twice, in every checkpoint.
  *
  * The seal is `openssl enc -aes-256-cbc -pbkdf2 -md sha256`'s own format, so a guest opens
  * it with the openssl it already has. Its salt comes from the key and the script, so the
@@ -39,8 +40,8 @@ export function releaseKeyOf(host: string, hostPrivateKey: string): string {
 }
 
 function cipherParams(key: string, salt: Buffer): { cipherKey: Buffer; iv: Buffer } {
-    const derived = crypto.pbkdf2Sync(key, salt, PBKDF2_ITERATIONS, 48, "sha256");
-    return { cipherKey: derived.subarray(0, 32), iv: derived.subarray(32) };
+    const bytes = crypto.pbkdf2Sync(key, salt, PBKDF2_ITERATIONS, 48, "sha256");
+    return { cipherKey: bytes.subarray(0, 32), iv: bytes.subarray(32) };
 }
 
 /** The script sealed with KEY, byte for byte as `openssl enc -aes-256-cbc -pbkdf2 -md sha256 -salt` would write it. */
@@ -136,4 +137,13 @@ export function readCachedBundle(name: string, cache = bundleCache()): Buffer {
         }
     }
     throw new Error(`release bundle ${name} is not in ${path.resolve(cache)}`);
+}
+
+/**
+ * The script a release command runs: the bundle its command line names, from the local
+ * cache, opened with the key it gets on stdin. Undefined for any other command.
+ */
+export function scriptOpenedBy(create: string, stdin: string): string | undefined {
+    const name = bundleOpenedBy(create);
+    return name === undefined ? undefined : openBundle(readCachedBundle(name), stdin.trim());
 }
