@@ -7,9 +7,11 @@ import { ConfigError, LoadedFleet, loadFleetConfig } from "./config/load";
 import { declareStack } from "./components/stack";
 import { limitSdkDebugLog } from "./sdk/debugLog";
 import { skipPromiseStackTraces } from "./sdk/promiseTraces";
+import { keepProgramFramesOnly } from "./sdk/resourceTraces";
 
 limitSdkDebugLog();
 skipPromiseStackTraces();
+keepProgramFramesOnly();
 
 function load(): LoadedFleet {
     try {

@@ -18,10 +18,11 @@
  * Every preview runs the way the pull-request workflow runs it, with
  * PULUMI_SKIP_CHECKPOINTS=true. Since Pulumi 3.276 a preview on a self-managed backend
  * keeps the same in-memory snapshot an update does and serializes all of it after every
- * step, though nothing is written: its cost grows with the square of the resources. The
+ * step, though nothing is written: what a `pulumi up` pays for its checkpoints. The
  * variable makes the engine write the snapshot once, at the end (a preview discards it
- * anyway). For the sizes up to --default-engine-up-to, the table also gives the preview
- * with the engine's default, side by side.
+ * anyway). For the sizes up to --default-engine-up-to (all, by default), the table also
+ * gives the preview with the engine's default, side by side: its time, the peak memory
+ * of the CLI (the largest process of the run, from /usr/bin/time) and of the program.
  */
 import * as fs from "fs";
 import * as yaml from "js-yaml";
@@ -36,7 +37,7 @@ Runs pulumi preview of synthetic stacks of each size and prints a table.
 
   --sizes LIST               sizes to measure (default 10x2,50x5,100x10,200x20)
   --default-engine-up-to N   also preview, with the engine's per-step snapshots, the
-                             sizes of at most N VMs (default 50; 0: none)
+                             sizes of at most N VMs (default 200; 0: none)
   -h, --help                 this text`;
 
 export interface Size {
@@ -124,12 +125,14 @@ export interface Preview {
     programCpuSeconds: number;
     otherCpuSeconds: number;
     programPeakMb: number;
+    /** The largest process of the run (the CLI and its engine). */
+    cliPeakMb: number;
 }
 
 export interface Measurement extends Preview {
     size: Size;
     /** The same preview with the engine's default per-step snapshots, if measured. */
-    defaultEngineSeconds?: number;
+    defaultEngine?: Preview;
 }
 
 function measure(project: ScratchProject, size: Size, withDefaultEngine: boolean): Measurement {
@@ -138,7 +141,7 @@ function measure(project: ScratchProject, size: Size, withDefaultEngine: boolean
     try {
         const measured: Measurement = { size, ...preview(project, stack, { PULUMI_SKIP_CHECKPOINTS: "true" }) };
         if (withDefaultEngine) {
-            measured.defaultEngineSeconds = preview(project, stack, {}).wallSeconds;
+            measured.defaultEngine = preview(project, stack, {});
         }
         return measured;
     } finally {
@@ -151,7 +154,7 @@ function preview(project: ScratchProject, stack: string, engineEnv: NodeJS.Proce
     const timeFile = path.join(usageDir, "time");
     try {
         const started = process.hrtime.bigint();
-        const r = project.run(["/usr/bin/time", "-f", "%U %S", "-o", timeFile,
+        const r = project.run(["/usr/bin/time", "-f", "%U %S %M", "-o", timeFile,
             "pulumi", "preview", "--stack", stack, "--non-interactive", "--color", "never"], {
             ...engineEnv,
             NORDFLEET_BENCH_USAGE_DIR: usageDir,
@@ -165,7 +168,7 @@ function preview(project: ScratchProject, stack: string, engineEnv: NodeJS.Proce
         if (!created) {
             throw new Error(`pulumi preview of ${stack} printed no "N to create":\n${r.output}`);
         }
-        const [user, system] = fs.readFileSync(timeFile, "utf8").trim().split(/\s+/).map(Number);
+        const [user, system, maxRssKb] = fs.readFileSync(timeFile, "utf8").trim().split(/\s+/).map(Number);
         // The program is the Node.js process that ran longest on the CPU (the others are
         // short helpers, if any).
         const nodes = fs.readdirSync(usageDir).filter(f => f.endsWith(".json"))
@@ -179,6 +182,7 @@ function preview(project: ScratchProject, stack: string, engineEnv: NodeJS.Proce
             programCpuSeconds: program.cpuSeconds,
             otherCpuSeconds: Math.max(0, user + system - program.cpuSeconds),
             programPeakMb: program.maxRssKb / 1024,
+            cliPeakMb: maxRssKb / 1024,
         };
     } finally {
         fs.rmSync(usageDir, { recursive: true, force: true });
@@ -188,14 +192,18 @@ function preview(project: ScratchProject, stack: string, engineEnv: NodeJS.Proce
 export function formatTable(rows: Measurement[]): string {
     const base = rows[0];
     const header = ["VMs", "hypervisors", "resources", "per VM", "preview s", "x", "program CPU s", "rest CPU s",
-        "program MB", "x", "default engine s", "x preview"];
+        "program MB", "x", "CLI MB", "default engine s", "x preview", "s per VM, x", "CLI MB", "program MB"];
+    const perVm = (m: Measurement) => m.defaultEngine!.wallSeconds / m.size.vms;
     const lines = rows.map(m => [
         String(m.size.vms), String(m.size.hypervisors), String(m.resources), (m.resources / m.size.vms).toFixed(1),
         m.wallSeconds.toFixed(1), (m.wallSeconds / base.wallSeconds).toFixed(2),
         m.programCpuSeconds.toFixed(1), m.otherCpuSeconds.toFixed(1),
-        m.programPeakMb.toFixed(0), (m.programPeakMb / base.programPeakMb).toFixed(2),
-        m.defaultEngineSeconds === undefined ? "-" : m.defaultEngineSeconds.toFixed(1),
-        m.defaultEngineSeconds === undefined ? "-" : (m.defaultEngineSeconds / m.wallSeconds).toFixed(2),
+        m.programPeakMb.toFixed(0), (m.programPeakMb / base.programPeakMb).toFixed(2), m.cliPeakMb.toFixed(0),
+        ...(m.defaultEngine === undefined ? ["-", "-", "-", "-", "-"] : [
+            m.defaultEngine.wallSeconds.toFixed(1), (m.defaultEngine.wallSeconds / m.wallSeconds).toFixed(2),
+            base.defaultEngine === undefined ? "-" : (perVm(m) / perVm(base)).toFixed(2),
+            m.defaultEngine.cliPeakMb.toFixed(0), m.defaultEngine.programPeakMb.toFixed(0),
+        ]),
     ]);
     const widths = header.map((h, i) => Math.max(h.length, ...lines.map(l => l[i].length)));
     const row = (cells: string[]) => `| ${cells.map((c, i) => c.padStart(widths[i])).join(" | ")} |`;
@@ -206,7 +214,7 @@ if (require.main === module) {
     runCli("bench:scale", USAGE, async argv => {
         const { flags } = parseFlags(argv, ["sizes", "default-engine-up-to"]);
         const sizes = parseSizes(flags.get("sizes") ?? "10x2,50x5,100x10,200x20");
-        const defaultEngineUpTo = parseVmCount("--default-engine-up-to", flags.get("default-engine-up-to") ?? "50");
+        const defaultEngineUpTo = parseVmCount("--default-engine-up-to", flags.get("default-engine-up-to") ?? "200");
         const project = new ScratchProject();
         const rows: Measurement[] = [];
         try {
@@ -230,6 +238,18 @@ if (require.main === module) {
         const big = rows.find(m => m.size.vms === 200);
         if (big) {
             console.log(`  a 200-VM preview in under 30 s:          ${verdict(big.wallSeconds < 30)} (${big.wallSeconds.toFixed(1)} s)`);
+        }
+        const engine = big?.defaultEngine;
+        if (engine) {
+            const peakMb = Math.max(engine.cliPeakMb, engine.programPeakMb);
+            console.log(`  the same with the default engine, within 60 s and 2 GB: ${verdict(engine.wallSeconds <= 60 && peakMb <= 2048)} ` +
+                `(${engine.wallSeconds.toFixed(1)} s, ${peakMb.toFixed(0)} MB)`);
+        }
+        if (first.defaultEngine && last.defaultEngine) {
+            const perVm = (m: Measurement) => m.defaultEngine!.wallSeconds / m.size.vms;
+            const growth = perVm(last) / perVm(first);
+            console.log(`  default engine, time per VM grows at most 2x: ${verdict(growth <= 2)} ` +
+                `(${first.size.vms} -> ${last.size.vms} VMs: ${growth.toFixed(2)}x)`);
         }
         console.log("");
         return 0;

@@ -8,6 +8,7 @@ import { firstBootDns } from "../config/dns";
 import { LoadedFleet } from "../config/load";
 import { HypervisorHost } from "./compute/hypervisorHost";
 import { directKernelBoot, KvmInstance } from "./compute/kvmInstance";
+import { runAgentSocket, startRunAgent } from "./compute/runAgent";
 import { planVlan, VlanPlan } from "./compute/network";
 
 export interface HostOutput {
@@ -61,7 +62,14 @@ export class Fleet extends pulumi.ComponentResource {
         if (config.ssh.keyFile !== undefined && supplied === undefined) {
             throw new Error(`Fleet ${name}: nordfleet:ssh.keyFile is set, but the key was not read (supplied.hypervisorKey)`);
         }
-        const hypervisorKey = supplied === undefined ? undefined : pulumi.secret(supplied);
+        // The run's SSH agent holds every key nordfleet logs in with: no connection carries one.
+        const agentSocket = pulumi.unsecret(this.deployPrivateKey.apply(deployKey => {
+            const socket = runAgentSocket(pulumi.getStack());
+            if (!pulumi.runtime.isDryRun()) {
+                startRunAgent(socket, supplied === undefined ? [deployKey] : [deployKey, supplied]);
+            }
+            return socket;
+        }));
 
         this.vlans = config.vlans.map(planVlan);
         for (const hv of config.hypervisors) {
@@ -70,7 +78,7 @@ export class Fleet extends pulumi.ComponentResource {
                 ssh: config.ssh,
                 vlans: this.vlans,
                 baseImage: config.baseImage,
-                privateKey: hypervisorKey,
+                agentSocket: supplied === undefined ? undefined : agentSocket,
                 declaredSites: config.sites,
             }, { parent: this });
         }
@@ -85,7 +93,7 @@ export class Fleet extends pulumi.ComponentResource {
                 hypervisor,
                 baseImage: config.baseImage,
                 ssh: config.ssh,
-                deployPrivateKey: this.deployPrivateKey,
+                agentSocket,
                 deployPublicKey: this.deployPublicKey,
                 boot: directKernelBoot(config),
                 aptMirror: config.mirrors.apt?.url,

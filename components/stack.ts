@@ -12,5 +12,9 @@ export const STACK_ROOT = "nordfleet";
 export function declareStack(loaded: LoadedFleet): { fleet: Fleet; platform: Platform } {
     const fleet = new Fleet(STACK_ROOT, loaded);
     const platform = new Platform(STACK_ROOT, { loaded, fleet });
+    // Once every release is declared: each guest's ledger of them, with the platform that made them.
+    for (const instance of Object.values(fleet.instances)) {
+        instance.writeLedger(platform);
+    }
     return { fleet, platform };
 }

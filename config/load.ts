@@ -341,8 +341,8 @@ export function loadFleetConfig(): LoadedFleet {
     }
     const keyFile = loaded.config.ssh.keyFile;
     if (keyFile !== undefined && !fs.existsSync(keyFile)) {
-        throw new ConfigError([`nordfleet:ssh.keyFile: ${JSON.stringify(keyFile)} does not exist; create the key ` +
-            `(lab/up does for the lab) or point keyFile at the hypervisors' login key, or leave it out to use the SSH agent`]);
+        throw new ConfigError([`nordfleet:ssh.keyFile: ${JSON.stringify(keyFile)} does not exist; ` +
+            `point keyFile at the hypervisors' login key, or leave it out to use your SSH agent (SSH_AUTH_SOCK)`]);
     }
     const missingArtifacts = loaded.config.services.filter(svc => svc.artifact && "inline" in svc.artifact
         && !fs.existsSync(path.join(__dirname, "..", svc.artifact.inline)));

@@ -69,11 +69,15 @@ AllowTcpForwarding yes
 UsePAM no
 MaxStartups 50:30:100
 LogLevel INFO
+# As Debian's sshd has it: nordfleet uploads bundles to a hypervisor over SFTP.
+Subsystem sftp /usr/lib/openssh/sftp-server
 CFG
     # The algorithms every guest's sshd gets from its baseline.
     grep -v '^#' templates/baseline/sshd-crypto.conf >>"$LAB_HOME/sshd_config"
     mkdir -p /run/sshd
-    if ! { [ -f "$LAB_HOME/sshd.pid" ] && kill -0 "$(cat "$LAB_HOME/sshd.pid")" 2>/dev/null; }; then
+    if [ -f "$LAB_HOME/sshd.pid" ] && kill -0 "$(cat "$LAB_HOME/sshd.pid")" 2>/dev/null; then
+        kill -HUP "$(cat "$LAB_HOME/sshd.pid")" # reads the config again
+    else
         # Its log counts the SSH sessions a `pulumi up` opens (guests are reached through it).
         in_ns /usr/sbin/sshd -f "$LAB_HOME/sshd_config" -E "$LAB_HOME/sshd.log"
     fi
@@ -131,11 +135,31 @@ lab_stack_secrets() { # env...
     done
 }
 
+# The lab's SSH agent holds the hypervisor's key, as an operator's agent holds theirs: the
+# engine reaches the hypervisor through SSH_AUTH_SOCK, and the stack names no key file.
+lab_agent() {
+    local listed=0
+    SSH_AUTH_SOCK="$LAB_AGENT" ssh-add -l >/dev/null 2>&1 || listed=$?
+    if [ "$listed" = 2 ]; then # no agent answers there
+        rm -f "$LAB_AGENT"
+        ssh-agent -a "$LAB_AGENT" | sed -n 's/^SSH_AGENT_PID=\([0-9]*\);.*/\1/p' >"$LAB_HOME/agent.pid"
+    fi
+    if [ "$listed" != 0 ]; then
+        SSH_AUTH_SOCK="$LAB_AGENT" ssh-add -q "$LAB_HOME/hypervisor_ed25519"
+    fi
+}
+
+lab_agent_stop() {
+    [ -f "$LAB_HOME/agent.pid" ] && kill "$(cat "$LAB_HOME/agent.pid")" 2>/dev/null || true
+    rm -f "$LAB_AGENT" "$LAB_HOME/agent.pid"
+}
+
 lab_pulumi() { # pulumi arguments (up|destroy ...)
     [ -f "$LAB_HOME/passphrase" ] || (umask 077 && head -c 32 /dev/urandom | base64 >"$LAB_HOME/passphrase")
     # The engine runs inside the namespace: it reaches the lab hypervisor and the object
     # store its state lives in, by name, and nothing else.
-    local env=(in_ns env PATH="$PATH" PULUMI_BACKEND_URL="$LAB_STATE_URL"
+    lab_agent
+    local env=(in_ns env PATH="$PATH" PULUMI_BACKEND_URL="$LAB_STATE_URL" SSH_AUTH_SOCK="$LAB_AGENT" PULUMI_DIY_BACKEND_GZIP=true
         PULUMI_CONFIG_PASSPHRASE_FILE="$LAB_HOME/passphrase"
         AWS_SHARED_CREDENTIALS_FILE="$LAB_OBJECTS/state-credentials.ini" AWS_CA_BUNDLE="$LAB_OBJECTS/tls/ca.pem")
     if [ ! -f "$LAB_HOME/encryptionsalt" ] || ! "${env[@]}" pulumi stack select lab --non-interactive 2>/dev/null; then
@@ -147,6 +171,7 @@ lab_pulumi() { # pulumi arguments (up|destroy ...)
 }
 
 lab_teardown() {
+    lab_agent_stop
     if virsh -c qemu:///system version >/dev/null 2>&1; then
         for dom in $(virsh -q list --all --name); do
             case "$(virsh -q dumpxml "$dom" 2>/dev/null)" in

@@ -3,7 +3,8 @@
 # its VLAN bridges, libvirtd (so every guest NIC lands in the namespace), its sshd,
 # and the pulumi engine that talks to them. Nothing in it can reach any other address.
 LAB_NS=nordfleet-lab
-LAB_HOME=/root/.nordfleet-lab          # keys, passphrase, the object store's identities (Pulumi.lab.yaml names the key)
+LAB_HOME=/root/.nordfleet-lab          # keys, passphrase, the object store's identities, the lab's SSH agent
+LAB_AGENT="$LAB_HOME/agent.sock"      # the SSH agent that holds the hypervisor's key (lab_agent)
 LAB_VAR=/var/lib/nordfleet-lab         # image and NVMe pools (Pulumi.lab.yaml names them)
 LAB_ADDR=10.199.0.1                    # the hypervisor's management address, inside the namespace
 LAB_MGMT_IF=nfmgmt

@@ -76,7 +76,7 @@ export async function captureCommands(loaded: LoadedFleet, stack: string): Promi
         call(args) {
             throw new Error(`the program made an invoke (${args.token}); render cannot answer it`);
         },
-    }, STACK_ROOT, stack, false);
+    }, STACK_ROOT, stack, true);
     declareStack(loaded);
     await pulumi.runtime.disconnect();
     return commands;

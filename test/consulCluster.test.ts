@@ -255,10 +255,11 @@ const { parseFleetConfig } = require("./config/load");
 const { labConfig } = require("./test/fixtures");
 const { InternalCa } = require("./components/pki/internalCa");
 const { ConsulCluster } = require("./components/platform/consulCluster");
+const { HostLedger } = require("./components/platform/hostLedger");
 const config = parseFleetConfig(labConfig()).config;
 const ca = new InternalCa("ca", { organization: "nordfleet" });
 const members = config.hosts.map(h => ({ host: h, connection: { host: h.address, user: "root" }, machine: "m-" + h.name,
-    ledger: { connection: { host: "10.199.0.1" }, host: h.name, releaseKey: pulumi.secret("test-release-key") }, resolvers: [] }));
+    ledger: new HostLedger({ host: "10.199.0.1" }, h.name, pulumi.secret("test-release-key")), resolvers: [] }));
 const c = new ConsulCluster("consul", { config, ca, members });
 Promise.all([c.managementToken.isSecret, c.serviceTokens.isSecret,
     new Promise(r => c.serviceTokens.apply(t => { r(t); return t; })),

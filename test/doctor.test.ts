@@ -1,6 +1,7 @@
 import { expect } from "chai";
 import * as crypto from "crypto";
-import { recordScript, releaseRecord } from "../components/platform/release";
+import { installLedgerCommand, ledgerText } from "../components/platform/hostLedger";
+import { releaseRecord } from "../components/platform/release";
 import { changedReleaseFiles, formatPushedDiff, parseReleaseRecords, pushedDiffCommand } from "../doctor/drift";
 import { baselineGuestFiles, digestsOf, parsePushedFiles } from "../components/compute/guestFiles";
 import { DEFAULT_THRESHOLDS, formatTable, HostUnderTest, judge, Probe } from "../doctor/checks";
@@ -123,8 +124,12 @@ describe("doctor: files of the platform's releases", () => {
             { path: "/etc/nordfleet/gateway/current/tls/server.key", mode: "0600", sha256: sha("KEY\n") },
         ]);
         expect(parseReleaseRecords(`${JSON.stringify(record)}\nnot json\n${JSON.stringify({ role: 1 })}\n`)).to.deep.equal([record]);
-        expect(recordScript("gw-1", record)).to.contain("install -d -m 0700 '/var/lib/nordfleet/pushed/gw-1'")
-            .and.contain(">'/var/lib/nordfleet/pushed/gw-1/gateway.json.new'");
+        const baseline = { ...record, role: "baseline" };
+        expect(parseReleaseRecords(ledgerText([record, baseline]))).to.deep.equal([baseline, record]);
+        expect(installLedgerCommand("gw-1", { name: "ledger-gw-1.0123abcd", remotePath: "/var/lib/nordfleet/bundles/ledger-gw-1.0123abcd" }))
+            .to.contain("install -d -m 0700 '/var/lib/nordfleet/pushed/gw-1'")
+            .and.contain("install -m 0600 /var/lib/nordfleet/bundles/ledger-gw-1.0123abcd '/var/lib/nordfleet/pushed/gw-1/releases.json'.new")
+            .and.contain("mv -f '/var/lib/nordfleet/pushed/gw-1/releases.json'.new '/var/lib/nordfleet/pushed/gw-1/releases.json'");
     });
 
     it("names each changed file with the command that puts it back, and shows its diff, masked where it may hold a secret", () => {

@@ -1,9 +1,10 @@
 import { expect } from "chai";
 import * as pulumi from "@pulumi/pulumi";
-import { fakePrivateKey, isSecretValue, recorded, reveal, settle, valueOf } from "./mocks";
+import { fakePrivateKey, isSecretValue, recorded, releaseScriptOf, reveal, settle, valueOf } from "./mocks";
 import { labConfig } from "./fixtures";
 import { parseFleetConfig } from "../config/load";
 import { bootPredecessors, Fleet } from "../components/fleet";
+import { runAgentSocket } from "../components/compute/runAgent";
 
 describe("Fleet (mocked engine)", () => {
     let fleet: Fleet;
@@ -53,12 +54,23 @@ describe("Fleet (mocked engine)", () => {
         expect([conn.dialErrorLimit, conn.proxy.dialErrorLimit]).to.deep.equal([5, 3]);
     });
 
-    it("marks key material and the seed-carrying script secret", () => {
+    it("sends the seed-carrying script sealed: the state keeps its key, as a secret, and not the script", () => {
         const domain = byName("nf-app-1-domain");
         expect(isSecretValue(domain.inputs.stdin), "domain stdin").to.equal(true);
-        const conn = byName("nf-app-1-ssh-ready").inputs.connection;
-        const privateKey = isSecretValue(conn) ? conn.value.privateKey : conn.privateKey;
-        expect(isSecretValue(conn) || isSecretValue(privateKey), "guest connection key").to.equal(true);
+        expect(reveal(domain.inputs.stdin)).to.not.include("USER_DATA");
+        expect(reveal(byName("nf-app-1-domain-bundle").inputs.remotePath)).to.match(
+            /^\/var\/lib\/nordfleet\/bundles\/instance-app-1\.[0-9a-f]{20}$/);
+    });
+
+    it("stores no key in any connection: the run's SSH agent holds them", () => {
+        for (const r of recorded.filter(r => r.type.startsWith("command:remote:"))) {
+            const conn = reveal(r.inputs.connection);
+            expect([conn.privateKey, conn.proxy?.privateKey], r.name).to.deep.equal([undefined, undefined]);
+        }
+        const guest = reveal(byName("nf-app-1-ssh-ready").inputs.connection);
+        expect(guest.agentSocketPath).to.equal(runAgentSocket("unit"));
+        // The hypervisors take the operator's agent (SSH_AUTH_SOCK, read when the provider dials).
+        expect(guest.proxy.agentSocketPath).to.equal(undefined);
     });
 
     it("never puts a secret into a command string", () => {
@@ -75,25 +87,27 @@ describe("Fleet (mocked engine)", () => {
         }
     });
 
-    it("carries the host key to the guest only inside the secret stdin", () => {
-        const stdin: string = reveal(byName("nf-app-1-domain").inputs.stdin);
-        const userData = Buffer.from(/USER_DATA='([^']*)'/.exec(stdin)![1], "base64").toString();
+    it("carries the host key to the guest only inside the sealed script", () => {
+        const script = releaseScriptOf(byName("nf-app-1-domain").inputs);
+        const userData = Buffer.from(/USER_DATA='([^']*)'/.exec(script)![1], "base64").toString();
         expect(userData).to.include("SECRET-nf-app-1-host-key");
         expect(userData).to.include("ssh_authorized_keys");
     });
 
-    it("swaps the seed for one without the host key once the guest has booted, and that script holds no secret", () => {
+    it("swaps the seed for one without the host key once the guest has booted, with a script that holds no secret", () => {
         const retire = byName("nf-app-1-seed-retired");
-        expect(isSecretValue(retire.inputs.stdin)).to.equal(false);
-        const script: string = reveal(retire.inputs.stdin);
+        expect(retire.inputs.stdin).to.equal(undefined);
+        expect(reveal(retire.inputs.create)).to.equal("bash '/var/lib/nordfleet/images/app-1/retire-seed.sh'");
+        // The apply script leaves it there; it carries the seed without the host key.
+        const apply = releaseScriptOf(byName("nf-app-1-domain").inputs);
+        const script = Buffer.from(/RETIRE_SEED='([^']*)'/.exec(apply)![1], "base64").toString();
+        expect(script).to.include("change-media");
         const userData = Buffer.from(/USER_DATA_AFTER_BOOT='([^']*)'/.exec(script)![1], "base64").toString();
         expect(userData).to.include("ssh_authorized_keys");
         expect(userData).to.not.include("ssh_keys:");
         expect(userData).to.not.include("SECRET-nf-app-1-host-key");
-        expect(script).to.include("change-media");
         // Same instance id as the first-boot seed: cloud-init does not start over.
-        const stdin: string = reveal(byName("nf-app-1-domain").inputs.stdin);
-        expect(/META_DATA='([^']*)'/.exec(script)![1]).to.equal(/META_DATA='([^']*)'/.exec(stdin)![1]);
+        expect(/META_DATA='([^']*)'/.exec(script)![1]).to.equal(/META_DATA='([^']*)'/.exec(apply)![1]);
         expect(retire.inputs.triggers).to.have.length(1);
     });
 

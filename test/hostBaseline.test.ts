@@ -249,12 +249,14 @@ describe("HostBaseline (mocked engine)", () => {
         recorded.length = 0;
         const config = loadStackFile("lab").config;
         const host = config.hosts.find(h => h.name === "app-1")!;
+        const ledger = mockLedger("app-1");
         const baseline = new HostBaseline("nf-app-1-baseline", {
             host, config, vlans: config.vlans.map(planVlan),
             connection: { host: host.address, user: "root", proxy: { host: "10.199.0.1" } },
             machine: "machine-1",
-            ledger: mockLedger("app-1"),
+            ledger,
         });
+        ledger.write("nf-app-1-ledger", baseline);
         const release = await valueOf(baseline.release);
         await settle();
         expect(release).to.match(/^[0-9a-f]{16}$/);
@@ -263,15 +265,17 @@ describe("HostBaseline (mocked engine)", () => {
             ["nordfleet:platform:RoleRelease", "nf-app-1-baseline-release"],
             ["command:remote:CopyToRemote", "nf-app-1-baseline-release-bundle"],
             ["command:remote:Command", "nf-app-1-baseline-release-apply"],
-            ["command:remote:Command", "nf-app-1-baseline-release-record"],
+            ["command:remote:CopyToRemote", "nf-app-1-ledger-upload"],
+            ["command:remote:Command", "nf-app-1-ledger"],
         ]);
-        // The record goes to the hypervisor, digests only: nothing in it is secret.
-        const record = recorded[4].inputs;
-        expect((reveal(record.connection) as { host: string }).host).to.equal("10.199.0.1");
-        expect(isSecretValue(record.stdin)).to.equal(false);
-        expect(record.stdin).to.include("/var/lib/nordfleet/pushed/app-1/baseline.json").and.include(`"release":"${release}"`)
+        // The record goes to the hypervisor, in the guest's ledger, digests only: nothing in it is secret.
+        const [ledgerUpload, ledgerInstall] = [recorded[4].inputs, recorded[5].inputs];
+        expect((reveal(ledgerUpload.connection) as { host: string }).host).to.equal("10.199.0.1");
+        const ledgerText = fs.readFileSync(await ledgerUpload.source.path, "utf8");
+        expect(ledgerText).to.include(`"role":"baseline","release":"${release}"`)
             .and.include('"path":"/etc/nordfleet/baseline/current/nftables.conf"');
-        expect(record.delete).to.equal("rm -f '/var/lib/nordfleet/pushed/app-1/baseline.json'");
+        expect(ledgerInstall.create).to.include("'/var/lib/nordfleet/pushed/app-1/releases.json'");
+        expect(ledgerInstall.delete).to.equal("rm -f '/var/lib/nordfleet/pushed/app-1/releases.json'");
         // The script reaches the guest sealed, as a file the state knows by its hash; the
         // command that opens it holds the guest's release key, a secret, and nothing else.
         const upload = recorded[2].inputs;

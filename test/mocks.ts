@@ -5,7 +5,7 @@
  */
 import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
-import { ReleaseLedger } from "../components/platform/release";
+import { HostLedger } from "../components/platform/hostLedger";
 import { scriptOpenedBy } from "../components/platform/releaseBundle";
 
 export const SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d";
@@ -82,8 +82,8 @@ export function settle(): Promise<void> {
 }
 
 /** A guest's release ledger under mocks: its hypervisor, and a release key of its own. */
-export const mockLedger = (host: string, hypervisor = "10.199.0.1"): ReleaseLedger =>
-    ({ connection: { host: hypervisor }, host, releaseKey: pulumi.secret(`test-release-key-${host}`) });
+export const mockLedger = (host: string, hypervisor = "10.199.0.1"): HostLedger =>
+    new HostLedger({ host: hypervisor }, host, pulumi.secret(`test-release-key-${host}`));
 
 /**
  * The script a recorded release command runs: the bundle its command line names, from the

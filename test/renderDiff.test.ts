@@ -31,9 +31,9 @@ describe("render:diff", function () {
         for (const host of ["app-1", "consul-1", "db-1", "mq-1"]) {
             expect(report).to.match(new RegExp(`<summary>lab · ${host}: [^<]*baseline/sysctl\\.conf`));
         }
-        // On the hypervisor only the releases' records change (their digests).
+        // On the hypervisor only the guests' ledgers change (their digests), and the commands that install them.
         const onHypervisor = /<summary>lab · lab-hv: ([^(]*) \(/.exec(report)![1].split(", ");
-        expect(onHypervisor.filter(f => !/^commands\/[a-z0-9-]+-release-record\.sh$/.test(f))).to.deep.equal([]);
+        expect(onHypervisor.filter(f => !/^(ledgers\/[a-z0-9-]+\.json|commands\/[a-z0-9-]+-ledger\.sh)$/.test(f))).to.deep.equal([]);
         expect(report).to.not.match(/BEGIN [A-Z ]*PRIVATE KEY|SCRAM-SHA-256\$|secretAccessKey"?\s*[:=]\s*"?[A-Za-z0-9]/);
     });
 

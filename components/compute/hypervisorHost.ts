@@ -19,8 +19,8 @@ export interface HypervisorHostArgs {
     vlans: VlanPlan[];
     /** File name of the base image its image pool must hold. */
     baseImage: string;
-    /** Key for the hypervisor's sshd; without one the SSH agent is used. */
-    privateKey?: pulumi.Input<string>;
+    /** The run agent's socket, when it holds the hypervisors' key; without one the operator's SSH agent is used. */
+    agentSocket?: pulumi.Input<string>;
     /** The sites the stack declares beside the built-in ones (nordfleet:sites). */
     declaredSites?: Site[];
 }
@@ -67,7 +67,7 @@ export class HypervisorHost extends pulumi.ComponentResource {
         super("nordfleet:compute:HypervisorHost", name, placementInputs(args.hypervisor.site, declaredSites), opts);
         this.spec = args.hypervisor;
         this.declaredSites = declaredSites;
-        this.connection = hypervisorConnection(args.hypervisor, args.ssh, args.privateKey);
+        this.connection = hypervisorConnection(args.hypervisor, args.ssh, args.agentSocket);
 
         const prepare = new command.remote.Command(`${name}-prepare`, {
             connection: this.connection,

@@ -12,11 +12,11 @@ import { FleetConfig, HostSpec, Hypervisor, SshSettings } from "../../config/typ
 import { guestConnection } from "./connection";
 import { FirstBootDns } from "../../config/dns";
 import { baselineGuestFiles, digestsOf, PushedFileDigest, recordedGuestFiles } from "./guestFiles";
-import { ledgerDir, ReleaseLedger } from "../platform/release";
-import { releaseKeyOf } from "../platform/releaseBundle";
+import { HostLedger, ledgerDir } from "../platform/hostLedger";
+import { instanceKeyOf, releaseKeyOf, sealedScript } from "../platform/releaseBundle";
 import { HypervisorHost, placementInputs } from "./hypervisorHost";
 import { stableMac, stableUuid, VlanPlan, volumeSerial } from "./network";
-import { readTemplate, renderTemplate, shellAssignments } from "../render";
+import { readTemplate, renderTemplate, shellAssignments, shellQuote } from "../render";
 
 export interface KvmInstanceArgs {
     /** The VM as the stack declares it. */
@@ -29,9 +29,9 @@ export interface KvmInstanceArgs {
     baseImage: string;
     /** How nordfleet logs in, and how long it waits for the guest's sshd. */
     ssh: SshSettings;
-    /** OpenSSH private key nordfleet logs in with (secret). */
-    deployPrivateKey: pulumi.Input<string>;
-    /** The key the guest accepts for root (the pair of deployPrivateKey). */
+    /** The socket of the run's SSH agent, which holds the deploy key nordfleet logs in with. */
+    agentSocket: pulumi.Input<string>;
+    /** The key the guest accepts for root (the deploy key's public half). */
     deployPublicKey: pulumi.Input<string>;
     /** Direct kernel boot, for base images without a boot loader. */
     boot?: DirectBoot;
@@ -166,6 +166,7 @@ export const EMBEDDED_FILES = {
     USER_DATA_AFTER_BOOT: "user-data-after-boot",
     META_DATA: "meta-data",
     NETWORK_CONFIG: "network-config",
+    RETIRE_SEED: "retire-seed.sh",
 } as const;
 
 function embed(files: Partial<Record<keyof typeof EMBEDDED_FILES, string>>): Record<string, string> {
@@ -214,7 +215,10 @@ export function applyInstanceScript(a: InstanceScriptArgs): string {
         ...locationVars(a.host, a.imagePool, a.nvmePool),
         BASE_IMAGE: a.baseImage,
         ROOT_GB: a.host.rootDiskGb,
-        ...embed({ DOMAIN_XML: renderDomainXml(a.ctx), USER_DATA: seed.userData }),
+        ...embed({
+            DOMAIN_XML: renderDomainXml(a.ctx), USER_DATA: seed.userData,
+            RETIRE_SEED: retireSeedScript(a.host, a.imagePool, seed),
+        }),
         ...seedAfterBootVars(seed),
     }) + readTemplate("kvm/seed.sh") + readTemplate("kvm/apply.sh");
 }
@@ -227,12 +231,16 @@ function seedAfterBootVars(seed: ReturnType<typeof renderSeed>) {
 
 /**
  * The hypervisor-side script run once the guest has booted: its seed is swapped for one
- * without the host's private key. Holds no secret.
+ * without the host's private key. Holds no secret. The apply script leaves it beside the
+ * domain, so its command is one short line.
  */
-export function retireSeedScript(a: SeedArgs & { imagePool: string }): string {
-    return shellAssignments({ NAME: a.host.name, IMAGE_POOL: a.imagePool, ...seedAfterBootVars(renderSeed(a)) }) +
+export function retireSeedScript(host: HostSpec, imagePool: string, seed: ReturnType<typeof renderSeed>): string {
+    return shellAssignments({ NAME: host.name, IMAGE_POOL: imagePool, ...seedAfterBootVars(seed) }) +
         readTemplate("kvm/seed.sh") + readTemplate("kvm/retire-seed.sh");
 }
+
+/** Where the apply script leaves the retire script. */
+export const retireSeedPath = (host: HostSpec, imagePool: string) => `${imagePool}/${host.name}/retire-seed.sh`;
 
 /** The hypervisor-side script that removes the domain, keeping protected data volumes. */
 export function removeInstanceScript(host: HostSpec, imagePool: string, nvmePool: string): string {
@@ -245,6 +253,7 @@ export function removeInstanceScript(host: HostSpec, imagePool: string, nvmePool
 
 export class KvmInstance extends pulumi.ComponentResource {
     public readonly name: string;
+    private readonly resourceName: string;
     public readonly privateAddress: string;
     /** The guest's SSH host key, pinned in every connection to it. */
     public readonly hostKey: pulumi.Output<string>;
@@ -253,7 +262,7 @@ export class KvmInstance extends pulumi.ComponentResource {
     /** How to reach the guest: through its hypervisor, host key pinned. */
     public readonly connection: command.types.input.remote.ConnectionArgs;
     /** Where the releases on this guest are recorded: its hypervisor. */
-    public readonly ledger: ReleaseLedger;
+    public readonly ledger: HostLedger;
     /** Finishes once the guest answers SSH and cloud-init is done. */
     public readonly ready: pulumi.Output<string>;
     /** Changes whenever the domain is rebuilt: what is pushed into the guest goes again. */
@@ -267,6 +276,7 @@ export class KvmInstance extends pulumi.ComponentResource {
         super("nordfleet:compute:KvmInstance", name,
             { ...placementInputs(hv.site, hypervisor.declaredSites), hypervisor: hv.name }, opts);
         this.name = host.name;
+        this.resourceName = name;
         this.privateAddress = host.address;
 
         const hostKey = new tls.PrivateKey(`${name}-host-key`, { algorithm: "ED25519" }, { parent: this });
@@ -275,24 +285,28 @@ export class KvmInstance extends pulumi.ComponentResource {
         const ctx = domainContext(host, args.vlan, hv, args.boot, args.dns);
         this.volumeSerials = Object.fromEntries(host.dataDisks.map((d, i) => [d.name, ctx.dataDisks[i].serial]));
 
-        // The seed carries the host's private key, so the apply script travels on stdin
-        // (a secret input), never in the command string.
-        const applyScript = pulumi.secret(pulumi.all([hostKey.privateKeyOpenssh, this.hostKey, args.deployPublicKey])
+        // The seed carries the host's private key: the apply script travels sealed.
+        const applyScript = pulumi.all([hostKey.privateKeyOpenssh, this.hostKey, args.deployPublicKey])
             .apply(([hostPrivateKey, hostPublicKey, deployPublicKey]) => applyInstanceScript({
                 host, vlan: args.vlan, ctx, ssh: args.ssh, baseImage: args.baseImage,
                 imagePool: hv.imagePoolPath, nvmePool: hv.nvmePoolPath,
                 keys: { hostPrivateKey, hostPublicKey, deployPublicKey }, aptMirror: args.aptMirror,
-            })));
+            }));
+        // Named for the guest: the hypervisor keeps the bundles of all its guests side by side.
+        const sealed = sealedScript(`${name}-domain-bundle`, {
+            connection: hypervisor.connection, host: host.name, role: `instance-${host.name}`, script: applyScript,
+            key: pulumi.secret(hostKey.privateKeyOpenssh.apply(k => instanceKeyOf(host.name, k))),
+        }, { parent: this, dependsOn: [hypervisor] });
         const removeScript = removeInstanceScript(host, hv.imagePoolPath, hv.nvmePoolPath);
 
         const domain = new command.remote.Command(`${name}-domain`, {
             connection: hypervisor.connection,
-            create: "bash -s",
-            stdin: applyScript,
+            create: sealed.create,
+            stdin: sealed.stdin,
             delete: `bash -s <<'NORDFLEET_REMOVE'\n${removeScript}NORDFLEET_REMOVE\n`,
             logging: "stderr",
         }, {
-            parent: this, dependsOn: args.bootAfter === undefined ? [hypervisor] : [hypervisor, args.bootAfter],
+            parent: this, dependsOn: args.bootAfter === undefined ? [sealed.upload] : [sealed.upload, args.bootAfter],
             // The new domain has the old one's name: the old must go first, or removing it
             // would remove the new one (its protected volumes stay either way).
             deleteBeforeReplace: true,
@@ -301,9 +315,8 @@ export class KvmInstance extends pulumi.ComponentResource {
         // The guest's release bundles are sealed with a key derived from its own host key:
         // secret, new with a new machine, and nothing to generate or keep besides.
         const releaseKey = pulumi.secret(hostKey.privateKeyOpenssh.apply(k => releaseKeyOf(host.name, k)));
-        this.ledger = { connection: hypervisor.connection, host: host.name, releaseKey };
-        this.connection = guestConnection(hypervisor.connection, host.address, this.hostKey, args.ssh,
-            args.deployPrivateKey);
+        this.ledger = new HostLedger(hypervisor.connection, host.name, releaseKey);
+        this.connection = guestConnection(hypervisor.connection, host.address, this.hostKey, args.ssh, args.agentSocket);
 
         const sshReady = new command.remote.Command(`${name}-ssh-ready`, {
             connection: this.connection,
@@ -315,12 +328,7 @@ export class KvmInstance extends pulumi.ComponentResource {
         // The seed carried the host's private key: once the guest has it, the seed goes.
         new command.remote.Command(`${name}-seed-retired`, {
             connection: hypervisor.connection,
-            create: "bash -s",
-            stdin: pulumi.all([this.hostKey, args.deployPublicKey]).apply(([hostPublicKey, deployPublicKey]) =>
-                retireSeedScript({
-                    host, vlan: args.vlan, ctx, ssh: args.ssh, imagePool: hv.imagePoolPath,
-                    keys: { hostPublicKey, deployPublicKey }, aptMirror: args.aptMirror,
-                })),
+            create: `bash ${shellQuote(retireSeedPath(host, hv.imagePoolPath))}`,
             triggers: [domain.id],
             logging: "stderr",
         }, { parent: this, dependsOn: [sshReady] });
@@ -329,5 +337,14 @@ export class KvmInstance extends pulumi.ComponentResource {
         this.ready = sshReady.stdout.apply(s => s.trim());
         this.machineId = pulumi.all([domain.id, sshReady.id]).apply(([d]) => d);
         this.registerOutputs({ hostKey: this.hostKey, ready: this.ready });
+    }
+
+    /**
+     * Declares the guest's release ledger under `parent`; once every release on it is
+     * declared. Not under this instance: what waits for the instance (its releases) would
+     * wait for its ledger, which waits for them.
+     */
+    public writeLedger(parent: pulumi.Resource): void {
+        this.ledger.write(`${this.resourceName}-ledger`, parent);
     }
 }

@@ -10,7 +10,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { FleetConfig, HostSpec, ServiceSpec, TrafficSplit, VERSION_NAMES, VersionName } from "../../config/types";
 import { Connection } from "../compute/connection";
 import { InternalCa } from "../pki/internalCa";
-import { ReleaseFile, ReleaseLedger, RoleRelease } from "./release";
+import { ReleaseFile, RoleRelease } from "./release";
+import { HostLedger } from "./hostLedger";
 import { derived } from "../placeholder";
 import { renderTemplate } from "../render";
 
@@ -233,7 +234,7 @@ export interface ApiGatewayArgs {
     /** Changes when the VM is rebuilt, so a new machine gets the release again. */
     machine: pulumi.Input<string>;
     /** Where its releases' file digests are recorded, on its hypervisor. */
-    ledger: ReleaseLedger;
+    ledger: HostLedger;
     /** Issues the gateway's certificate unless the stack supplies its own. */
     ca: InternalCa;
     /** The whole stack config: the services it routes to and the gateway settings. */

@@ -17,7 +17,8 @@ import * as command from "@pulumi/command";
 import { FleetConfig, HostSpec, ServiceSpec } from "../../config/types";
 import { Connection } from "../compute/connection";
 import { InternalCa } from "../pki/internalCa";
-import { liveRelease, ReleaseFile, ReleaseLedger, RoleRelease } from "./release";
+import { liveRelease, ReleaseFile, RoleRelease } from "./release";
+import { HostLedger } from "./hostLedger";
 import { readTemplate, renderTemplate } from "../render";
 import { deriveBase64, deriveUuid, secretSeed } from "../pki/secretSeed";
 
@@ -274,7 +275,7 @@ export interface ConsulMember {
     /** Changes when the guest is rebuilt (see RoleRelease). */
     machine: pulumi.Input<string>;
     /** Where its releases' file digests are recorded, on its hypervisor. */
-    ledger: ReleaseLedger;
+    ledger: HostLedger;
     /** The resolvers its local resolver forwards names outside `.consul` to. */
     resolvers: string[];
 }
@@ -364,5 +365,15 @@ export class ConsulCluster extends pulumi.ComponentResource {
             managementToken: this.managementToken,
             serviceTokens: this.serviceTokens,
         });
+    }
+
+    /**
+     * What a release on HOST waits for: the host's own Consul release (which waits for the
+     * servers), or the servers' where the host is no member. Not the whole cluster: a
+     * component in `dependsOn` is stored as every resource under it.
+     */
+    public readyFor(host: string): pulumi.Resource[] {
+        const own = this.releases[host];
+        return own !== undefined ? [own] : this.serverReleases;
     }
 }

@@ -10,7 +10,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { FleetConfig, HostSpec, Role, ServiceSpec } from "../../config/types";
 import { Connection } from "../compute/connection";
 import { VlanPlan } from "../compute/network";
-import { ReleaseFile, ReleaseLedger, RoleRelease } from "./release";
+import { ReleaseFile, RoleRelease } from "./release";
+import { HostLedger } from "./hostLedger";
 import { readTemplate, renderTemplate } from "../render";
 
 export const BASELINE_ROLE = "baseline";
@@ -301,7 +302,7 @@ export interface HostBaselineArgs {
     /** Changes when the guest is rebuilt, so a new machine gets the baseline again. */
     machine: pulumi.Input<string>;
     /** Where its releases' file digests are recorded, on its hypervisor. */
-    ledger: ReleaseLedger;
+    ledger: HostLedger;
 }
 
 export class HostBaseline extends pulumi.ComponentResource {

@@ -105,7 +105,7 @@ export class Platform extends pulumi.ComponentResource {
                     service: service as ServiceRunSpec,
                     env: this.platformEnv(service),
                     caCertPem: this.ca.certPem,
-                }, after(baselineOf(host), this.consul, ...this.dataServices(), ...previous));
+                }, after(baselineOf(host), ...this.consul.readyFor(host.name), ...this.dataServicesOf(service), ...previous));
                 serviceReleases.push(release);
                 previous = [release];
             }
@@ -120,11 +120,16 @@ export class Platform extends pulumi.ComponentResource {
     }
 
     /**
-     * What services wait for: the database servers and the broker, whose releases must
-     * be live before a replica's health check (which queries its database) can pass.
+     * What a service waits for: the database server that holds its database and the
+     * broker, whose releases must be live before a replica's health check (which queries
+     * its database) can pass. Only those: a component in `dependsOn` is stored as every
+     * resource under it, so depending on more would grow each service's state with the fleet.
      */
-    private dataServices(): pulumi.Resource[] {
-        return [...this.databaseServers, ...(this.broker ? [this.broker] : [])];
+    private dataServicesOf(service: ServiceSpec): pulumi.Resource[] {
+        return [
+            ...this.databaseServers.filter(pg => service.database && service.name in pg.databases),
+            ...(service.queue && this.broker ? [this.broker] : []),
+        ];
     }
 
     /** What the platform hands a service: its database, its broker, its Consul token (secrets). */

@@ -17,7 +17,8 @@ import * as random from "@pulumi/random";
 import { BackupSchedule, DEFAULT_BACKUP_SCHEDULE, Endpoint, FleetConfig, HostSpec } from "../../config/types";
 import { Connection } from "../compute/connection";
 import { InternalCa } from "../pki/internalCa";
-import { liveRelease, ReleaseFile, ReleaseLedger, RoleRelease } from "./release";
+import { liveRelease, ReleaseFile, RoleRelease } from "./release";
+import { HostLedger } from "./hostLedger";
 import { derived } from "../placeholder";
 import { readTemplate, renderTemplate } from "../render";
 
@@ -39,7 +40,7 @@ export interface DataHost {
     /** Changes when the guest is rebuilt, so a new machine gets its release again. */
     machine: pulumi.Input<string>;
     /** Where its releases' file digests are recorded, on its hypervisor. */
-    ledger: ReleaseLedger;
+    ledger: HostLedger;
     /** Serial of each data volume (KvmInstance.volumeSerials). */
     volumeSerials: Record<string, string>;
 }

@@ -14,7 +14,8 @@ import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { Connection } from "../compute/connection";
 import { readAssignments, readTemplate, shellAssignments, shellQuote, shellWords } from "../render";
-import { bundleSlot, cacheBundle, openBundleCommand, sealBundle } from "./releaseBundle";
+import type { HostLedger } from "./hostLedger";
+import { sealedScript } from "./releaseBundle";
 
 export interface ReleaseFile {
     /** Path inside the release tree, e.g. "nginx.conf" or "tls/server.key". */
@@ -73,24 +74,6 @@ export function readReleaseScript(script: string): { role: string; files: Releas
     return { role, files, script: lines.join("\n") };
 }
 
-/**
- * What a guest's releases are kept with: the key its bundles are sealed with, and where
- * the digests of what each release placed are kept out of the guest's reach (a file per
- * role and guest on its hypervisor, which the doctor compares the guest's files with).
- */
-export interface ReleaseLedger {
-    /** The guest's hypervisor. */
-    connection: Connection;
-    /** The guest's host name. */
-    host: string;
-    /** Secret: the key the guest's release bundles are sealed with. */
-    releaseKey: pulumi.Output<string>;
-}
-
-/** The hypervisor's folder of one guest's release records. */
-export const ledgerDir = (host: string) => `/var/lib/nordfleet/pushed/${host}`;
-const ledgerFile = (host: string, role: string) => `${ledgerDir(host)}/${role}.json`;
-
 /** One file a release placed, as the doctor checks it. */
 export interface PushedFileRecord {
     path: string;
@@ -117,14 +100,6 @@ export function releaseRecord(role: string, files: ReleaseFile[], urn: string): 
     };
 }
 
-/** Writes a record into the ledger on the hypervisor, atomically. */
-export function recordScript(host: string, record: ReleaseRecord): string {
-    const file = ledgerFile(host, record.role);
-    return `set -eu\ninstall -d -m 0700 ${shellQuote(ledgerDir(host))}\n` +
-        `printf '%s\\n' ${shellQuote(JSON.stringify(record))} >${shellQuote(`${file}.new`)}\n` +
-        `mv -f ${shellQuote(`${file}.new`)} ${shellQuote(file)}\n`;
-}
-
 export interface RoleReleaseArgs {
     /** How to reach the guest (through its hypervisor, host key pinned). */
     connection: Connection;
@@ -138,8 +113,8 @@ export interface RoleReleaseArgs {
     vars?: Record<string, string | number>;
     /** Changes when the guest is rebuilt: a new machine gets the release again. */
     machine: pulumi.Input<string>;
-    /** Where the release's file digests are recorded for the doctor. */
-    ledger: ReleaseLedger;
+    /** The guest's release key, and where the release's file digests are recorded for the doctor. */
+    ledger: HostLedger;
 }
 
 export class RoleRelease extends pulumi.ComponentResource {
@@ -153,34 +128,20 @@ export class RoleRelease extends pulumi.ComponentResource {
     constructor(name: string, args: RoleReleaseArgs, opts?: pulumi.ComponentResourceOptions) {
         super("nordfleet:platform:RoleRelease", name, { role: args.role }, opts);
         const files = pulumi.output(args.files);
-        const slot = bundleSlot(pulumi.getStack(), args.ledger.host, args.role);
-        // Named by the hash of its sealed bytes, which says nothing of the files: plain.
-        const bundle = pulumi.unsecret(pulumi.all([files, args.ledger.releaseKey]).apply(([f, key]) =>
-            cacheBundle(slot, args.role, sealBundle(releaseScript(args.role, args.hooks, f, args.vars), key))));
-        const upload = new command.remote.CopyToRemote(`${name}-bundle`, {
-            connection: args.connection,
-            source: new pulumi.asset.FileAsset(slot),
-            // Waits for the bundle: the engine reads the file once every input is known.
-            remotePath: bundle.apply(b => b.remotePath),
+        const sealed = sealedScript(`${name}-bundle`, {
+            connection: args.connection, host: args.ledger.host, role: args.role, key: args.ledger.releaseKey,
+            script: files.apply(f => releaseScript(args.role, args.hooks, f, args.vars)),
             triggers: [args.machine],
         }, { parent: this });
         const apply = new command.remote.Command(`${name}-apply`, {
             connection: args.connection,
-            create: bundle.apply(b => openBundleCommand(args.role, b)),
-            stdin: pulumi.secret(args.ledger.releaseKey.apply(key => `${key}\n`)),
+            create: sealed.create,
+            stdin: sealed.stdin,
             triggers: [args.machine],
-        }, { parent: this, dependsOn: [upload] });
+        }, { parent: this, dependsOn: [sealed.upload] });
         this.release = pulumi.unsecret(pulumi.all([files, apply.stdout]).apply(([f]) => releaseDigest(f)));
         // Digests say nothing of the secrets in the files: the record is plain.
-        const record = pulumi.unsecret(pulumi.all([files, apply.urn]).apply(([f, urn]) => releaseRecord(args.role, f, urn)));
-        new command.remote.Command(`${name}-record`, {
-            connection: args.ledger.connection,
-            create: "sh -s",
-            stdin: record.apply(r => recordScript(args.ledger.host, r)),
-            delete: `rm -f ${shellQuote(ledgerFile(args.ledger.host, args.role))}`,
-            triggers: [this.release],
-            logging: "stderr",
-        }, { parent: this, dependsOn: [apply] });
+        args.ledger.add(pulumi.unsecret(pulumi.all([files, apply.urn]).apply(([f, urn]) => releaseRecord(args.role, f, urn))), apply);
         this.registerOutputs({ release: this.release });
     }
 }

@@ -21,6 +21,9 @@
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import * as command from "@pulumi/command";
+import { Connection } from "../compute/connection";
 import { derived } from "../placeholder";
 import { shellQuote } from "../render";
 
@@ -35,8 +38,20 @@ export const GUEST_BUNDLES = "/var/lib/nordfleet/bundles";
 
 /** A guest's release key, derived from its host key (a placeholder in a render, as the host key is). */
 export function releaseKeyOf(host: string, hostPrivateKey: string): string {
-    return derived([hostPrivateKey], `${host}-release-key`, () =>
-        Buffer.from(crypto.hkdfSync("sha256", hostPrivateKey, "nordfleet", "release bundles", 32)).toString("base64"));
+    return bundleKeyOf(host, hostPrivateKey, "release");
+}
+
+/**
+ * The key of the bundles the guest's hypervisor gets for it (its domain, with the seed
+ * that carries the host key): derived from the host key too, under a label of its own.
+ */
+export function instanceKeyOf(host: string, hostPrivateKey: string): string {
+    return bundleKeyOf(host, hostPrivateKey, "instance");
+}
+
+function bundleKeyOf(host: string, hostPrivateKey: string, purpose: "release" | "instance"): string {
+    return derived([hostPrivateKey], `${host}-${purpose}-key`, () =>
+        Buffer.from(crypto.hkdfSync("sha256", hostPrivateKey, "nordfleet", `${purpose} bundles`, 32)).toString("base64"));
 }
 
 function cipherParams(key: string, salt: Buffer): { cipherKey: Buffer; iv: Buffer } {
@@ -146,4 +161,66 @@ export function readCachedBundle(name: string, cache = bundleCache()): Buffer {
 export function scriptOpenedBy(create: string, stdin: string): string | undefined {
     const name = bundleOpenedBy(create);
     return name === undefined ? undefined : openBundle(readCachedBundle(name), stdin.trim());
+}
+
+export interface SealedScriptArgs {
+    /** Where the script runs. */
+    connection: Connection;
+    /** The guest the script is for, and the bundle's name among its bundles (its role). */
+    host: string;
+    role: string;
+    /** The script (may hold secrets: it travels sealed). */
+    script: pulumi.Input<string>;
+    /** Secret: the key it is sealed with, which the command gets on stdin. */
+    key: pulumi.Output<string>;
+    /** Changes that upload the bundle again though it did not change (a rebuilt machine). */
+    triggers?: pulumi.Input<any>[];
+}
+
+/**
+ * A script on its way to a host as a sealed bundle: the upload (a CopyToRemote), and the
+ * command line and stdin of the command that runs it, for the caller's own Command.
+ */
+export interface SealedScript {
+    upload: command.remote.CopyToRemote;
+    create: pulumi.Output<string>;
+    stdin: pulumi.Output<string>;
+}
+
+export function sealedScript(name: string, args: SealedScriptArgs, opts: pulumi.CustomResourceOptions): SealedScript {
+    const { upload, bundle } = uploadBundle(name, {
+        connection: args.connection, host: args.host, role: args.role, triggers: args.triggers,
+        content: pulumi.all([args.script, args.key]).apply(([script, key]) => sealBundle(script, key)),
+    }, opts);
+    return {
+        upload,
+        create: bundle.apply(b => openBundleCommand(args.role, b)),
+        stdin: pulumi.secret(args.key.apply(key => `${key}\n`)),
+    };
+}
+
+export interface BundleArgs {
+    connection: Connection;
+    /** The guest the bundle is for, and its name among the guest's bundles. */
+    host: string;
+    role: string;
+    /** Its bytes: sealed where they hold a secret. */
+    content: pulumi.Output<Buffer>;
+    triggers?: pulumi.Input<any>[];
+}
+
+/** A bundle's upload to where CONNECTION leads, under a name of its hash, and that name once known. */
+export function uploadBundle(name: string, args: BundleArgs, opts: pulumi.CustomResourceOptions):
+    { upload: command.remote.CopyToRemote; bundle: pulumi.Output<CachedBundle> } {
+    const slot = bundleSlot(pulumi.getStack(), args.host, args.role);
+    // Named by the hash of its bytes, which says nothing of a sealed script: plain.
+    const bundle = pulumi.unsecret(args.content.apply(content => cacheBundle(slot, args.role, content)));
+    const upload = new command.remote.CopyToRemote(name, {
+        connection: args.connection,
+        source: new pulumi.asset.FileAsset(slot),
+        // Waits for the bundle: the engine reads the file once every input is known.
+        remotePath: bundle.apply(b => b.remotePath),
+        triggers: args.triggers,
+    }, opts);
+    return { upload, bundle };
 }

@@ -23,7 +23,8 @@ import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { HostSpec, ServiceSpec, ServiceVersion, VERSION_NAMES, VersionName } from "../../config/types";
 import { Connection } from "../compute/connection";
-import { liveRelease, ReleaseFile, ReleaseLedger, RoleRelease } from "./release";
+import { liveRelease, ReleaseFile, RoleRelease } from "./release";
+import { HostLedger } from "./hostLedger";
 import { readTemplate, renderTemplate, shellAssignments } from "../render";
 
 /** The project root: inline artifacts are paths relative to it. */
@@ -260,7 +261,7 @@ export interface ServiceReleaseArgs {
     /** Changes when the guest is rebuilt. */
     machine: pulumi.Input<string>;
     /** Where its releases' file digests are recorded, on its hypervisor. */
-    ledger: ReleaseLedger;
+    ledger: HostLedger;
     /** The platform's variables (DATABASE_URL, AMQP_URL, CONSUL_HTTP_TOKEN...); secret values allowed. */
     env: pulumi.Input<Record<string, pulumi.Input<string>>>;
     /** The internal CA, shipped as ca.pem in the release for clients that verify TLS (AMQP_CA, sslrootcert). */

@@ -1,7 +1,7 @@
 # Creates or updates one libvirt domain. Idempotent; never shrinks or reformats a volume.
 # Inputs (set by the caller above this line): NAME IMAGE_POOL NVME_POOL BASE_IMAGE ROOT_GB
 # DATA_DISKS ("name:sizeGb ..."), DOMAIN_XML USER_DATA USER_DATA_AFTER_BOOT META_DATA NETWORK_CONFIG
-# (base64), and write_seed (seed.sh).
+# RETIRE_SEED (base64), and write_seed (seed.sh).
 set -euo pipefail
 umask 077
 dir="$IMAGE_POOL/$NAME"
@@ -29,8 +29,9 @@ for disk in $DATA_DISKS; do
     fi
 done
 
-# The host's private key rides in the seed only until the first boot has installed it
-# (retire-seed.sh).
+# The host's private key rides in the seed only until the first boot has installed it:
+# the script that then swaps the seed (retire-seed.sh) waits here for its command.
+echo "$RETIRE_SEED" | base64 -d >"$dir/retire-seed.sh"
 if [ -f "$dir/first-boot-done" ]; then
     write_seed "$USER_DATA_AFTER_BOOT"
 else

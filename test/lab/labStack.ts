@@ -28,6 +28,10 @@ export const LAB_ENV = {
     PULUMI_CONFIG_PASSPHRASE_FILE: `${LAB_HOME}/passphrase`,
     AWS_SHARED_CREDENTIALS_FILE: `${LAB_HOME}/objects/state-credentials.ini`,
     AWS_CA_BUNDLE: `${LAB_HOME}/objects/tls/ca.pem`,
+    // As lab_pulumi (lab/host.sh) runs the engine: the lab's agent holds the hypervisor's key,
+    // and the state is written compressed.
+    SSH_AUTH_SOCK: `${LAB_HOME}/agent.sock`,
+    PULUMI_DIY_BACKEND_GZIP: "true",
 };
 
 export interface CliResult {
