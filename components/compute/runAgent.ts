@@ -72,6 +72,7 @@ export function startRunAgent(socket: string, keys: string[]): void {
         } catch {
             // already gone
         }
+        fs.rmSync(socket, { force: true });
         fs.rmSync(pidFile(socket), { force: true });
     });
     const env = { PATH: process.env.PATH, SSH_AUTH_SOCK: socket };
