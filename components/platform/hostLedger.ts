@@ -13,13 +13,14 @@ import * as command from "@pulumi/command";
 import { Connection } from "../compute/connection";
 import { shellQuote } from "../render";
 import { ReleaseRecord } from "./release";
-import { CachedBundle, GUEST_BUNDLES, uploadBundle } from "./releaseBundle";
+import { CachedBundle, dropOtherBundles, GUEST_BUNDLES, uploadBundle } from "./releaseBundle";
 
 /** The hypervisor's folder of one guest's release records. */
 export const ledgerDir = (host: string) => `/var/lib/nordfleet/pushed/${host}`;
 export const ledgerFile = (host: string) => `${ledgerDir(host)}/releases.json`;
 
-const LEDGER_BUNDLE = "ledger";
+/** The ledger's name among the hypervisor's bundles. */
+const ledgerBundleRole = (host: string) => `ledger-${host}`;
 
 /** The ledger's content: a record per line, in the order of their roles. */
 export function ledgerText(records: ReleaseRecord[]): string {
@@ -39,7 +40,7 @@ export function installLedgerCommand(host: string, bundle: CachedBundle): string
         `install -m 0600 ${bundle.remotePath} ${file}.new`,
         `mv -f ${file}.new ${file}`,
         `find ${dir} -maxdepth 1 -name '*.json' ! -name releases.json -delete`,
-        `find ${GUEST_BUNDLES} -maxdepth 1 -name '${bundle.name.slice(0, bundle.name.lastIndexOf("."))}.*' ! -name ${bundle.name} -delete`,
+        dropOtherBundles(ledgerBundleRole(host), bundle),
     ].join("\n");
 }
 
@@ -76,7 +77,7 @@ export class HostLedger {
         }
         const records = pulumi.all(this.records.map(r => r.record));
         const { upload, bundle } = uploadBundle(`${name}-upload`, {
-            connection: this.connection, host: this.host, role: `${LEDGER_BUNDLE}-${this.host}`,
+            connection: this.connection, host: this.host, role: ledgerBundleRole(this.host),
             content: records.apply(r => Buffer.from(ledgerText(r))),
         }, { parent });
         new command.remote.Command(name, {

@@ -130,9 +130,14 @@ export function openBundleCommand(role: string, bundle: CachedBundle): string {
         // Role and hash are letters, digits, "-" and ".": nothing here needs quoting.
         `openssl enc -d -aes-256-cbc -pbkdf2 -md sha256 -pass stdin -in ${bundle.remotePath} -out "$script"`,
         'bash "$script"',
-        `find ${GUEST_BUNDLES} -maxdepth 1 -name '${role}.*' ! -name ${bundle.name} -delete`,
+        dropOtherBundles(role, bundle),
     ].join("\n");
     return `bash -c ${shellQuote(script)}`;
+}
+
+/** The line that drops every bundle of ROLE but BUNDLE, once BUNDLE is in use. */
+export function dropOtherBundles(role: string, bundle: CachedBundle): string {
+    return `find ${GUEST_BUNDLES} -maxdepth 1 -name '${role}.*' ! -name ${bundle.name} -delete`;
 }
 
 /** The bundle a release command opens, read back from the command (for `npm run render`). */
