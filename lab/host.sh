@@ -159,7 +159,7 @@ lab_pulumi() { # pulumi arguments (up|destroy ...)
     # The engine runs inside the namespace: it reaches the lab hypervisor and the object
     # store its state lives in, by name, and nothing else.
     lab_agent
-    local env=(in_ns env PATH="$PATH" PULUMI_BACKEND_URL="$LAB_STATE_URL" SSH_AUTH_SOCK="$LAB_AGENT" PULUMI_DIY_BACKEND_GZIP=true
+    local env=(in_ns env PATH="$PATH" PULUMI_BACKEND_URL="$(lab_state_url)" SSH_AUTH_SOCK="$LAB_AGENT" PULUMI_DIY_BACKEND_GZIP=true
         PULUMI_CONFIG_PASSPHRASE_FILE="$LAB_HOME/passphrase"
         AWS_SHARED_CREDENTIALS_FILE="$LAB_OBJECTS/state-credentials.ini" AWS_CA_BUNDLE="$LAB_OBJECTS/tls/ca.pem")
     if [ ! -f "$LAB_HOME/encryptionsalt" ] || ! "${env[@]}" pulumi stack select lab --non-interactive 2>/dev/null; then

@@ -22,7 +22,11 @@ LAB_BACKUP_BUCKET=nordfleet-backups
 LAB_STATE_BUCKET=nordfleet-state
 LAB_OBJECTS_METRICS_PORT=9327           # the store's metrics, on loopback in the namespace
 # The lab stack's state backend, where Pulumi.lab.yaml declares it (nordfleet:stateBackend).
-LAB_STATE_URL=$(node -p 'require("js-yaml").load(require("fs").readFileSync("Pulumi.lab.yaml", "utf8")).config["nordfleet:stateBackend"].url')
+# Read when needed, not when this file is sourced: lab/up sources it before the engine
+# set-up has installed the project's dependencies on a fresh clone.
+lab_state_url() {
+    node -p 'require("js-yaml").load(require("fs").readFileSync("Pulumi.lab.yaml", "utf8")).config["nordfleet:stateBackend"].url'
+}
 
 STEP_LABEL=lab
 . "$(dirname "${BASH_SOURCE[0]}")/../engine/steps.sh"

@@ -19,3 +19,11 @@ if grep -rnE '\b(describe|it)\.skip\b|\.skip\(\)' test --include='*.ts' | grep -
     exit 1
 fi
 echo "test/: every skip states its reason"
+
+# lab/up and lab/down source the lab's scripts before the engine set-up installs the
+# project's dependencies: on a fresh clone, sourcing them must need nothing from node_modules.
+fresh=$(mktemp -d)
+trap 'rm -rf "$fresh"' EXIT
+git ls-files -z | tar --null -cf - -T - | tar -xf - -C "$fresh"
+(cd "$fresh" && bash -c 'set -euo pipefail; for f in lab/lib.sh lab/image.sh lab/host.sh lab/zone.sh; do . "$f"; done')
+echo "lab/: its scripts source on a fresh clone, before any npm install"
