@@ -263,7 +263,7 @@ describe("ApiGateway (mocked engine)", () => {
         const mine = names("gwt-");
         expect(mine.map(r => `${r.type} ${r.name}`).sort()).to.include.members([
             "command:remote:Command gwt-release-apply",
-            "nordfleet:platform:RoleRelease gwt-release",
+            "command:remote:CopyToRemote gwt-release-bundle",
             "tls:index/certRequest:CertRequest gwt-tls-csr",
             "tls:index/locallySignedCert:LocallySignedCert gwt-tls-cert",
             "tls:index/privateKey:PrivateKey gwt-tls-key",

@@ -307,7 +307,7 @@ describe("ConsulCluster (mocked engine)", function () {
 
     it("pushes one consul release per member as a secret script, the ACL seed on the first server only", () => {
         for (const host of ["consul-1", "app-1", "gw-1", "pg-1", "probe-1"]) {
-            expect(byName(`consul-${host}`).type).to.equal("nordfleet:platform:RoleRelease");
+            expect(byName(`consul-${host}-apply`).type).to.equal("command:remote:Command");
             expect(stdinOf(host)[SIG], host).to.be.a("string");
             const script = scriptOf(host);
             expect(script).to.include("ROLE='consul'").and.include(`CONSUL_NODE='${host}'`);

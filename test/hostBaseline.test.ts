@@ -262,14 +262,13 @@ describe("HostBaseline (mocked engine)", () => {
         expect(release).to.match(/^[0-9a-f]{16}$/);
         expect(recorded.map(r => [r.type, r.name])).to.deep.equal([
             ["nordfleet:platform:HostBaseline", "nf-app-1-baseline"],
-            ["nordfleet:platform:RoleRelease", "nf-app-1-baseline-release"],
             ["command:remote:CopyToRemote", "nf-app-1-baseline-release-bundle"],
             ["command:remote:Command", "nf-app-1-baseline-release-apply"],
             ["command:remote:CopyToRemote", "nf-app-1-ledger-upload"],
             ["command:remote:Command", "nf-app-1-ledger"],
         ]);
         // The record goes to the hypervisor, in the guest's ledger, digests only: nothing in it is secret.
-        const [ledgerUpload, ledgerInstall] = [recorded[4].inputs, recorded[5].inputs];
+        const [ledgerUpload, ledgerInstall] = [recorded[3].inputs, recorded[4].inputs];
         expect((reveal(ledgerUpload.connection) as { host: string }).host).to.equal("10.199.0.1");
         const ledgerText = fs.readFileSync(await ledgerUpload.source.path, "utf8");
         expect(ledgerText).to.include(`"role":"baseline","release":"${release}"`)
@@ -278,12 +277,12 @@ describe("HostBaseline (mocked engine)", () => {
         expect(ledgerInstall.delete).to.equal("rm -f '/var/lib/nordfleet/pushed/app-1/releases.json'");
         // The script reaches the guest sealed, as a file the state knows by its hash; the
         // command that opens it holds the guest's release key, a secret, and nothing else.
-        const upload = recorded[2].inputs;
+        const upload = recorded[1].inputs;
         expect(upload.source).to.be.an.instanceOf(pulumi.asset.FileAsset);
         expect(await upload.source.path).to.match(/\/\.nordfleet\/bundles\/unit\/app-1\/baseline$/);
         expect(upload.remotePath).to.match(/^\/var\/lib\/nordfleet\/bundles\/baseline\.[0-9a-f]{20}$/);
         expect(upload.triggers).to.deep.equal(["machine-1"]);
-        const apply = recorded[3].inputs;
+        const apply = recorded[2].inputs;
         expect(isSecretValue(apply.stdin)).to.equal(true);
         expect(reveal(apply.stdin)).to.equal("test-release-key-app-1\n");
         expect(apply.create).to.include(upload.remotePath);

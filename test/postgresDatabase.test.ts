@@ -277,7 +277,7 @@ describe("PostgresDatabase component (mocked)", () => {
             "random:index/randomPassword:RandomPassword db-pg-1-catalog-password",
             "random:index/randomPassword:RandomPassword db-pg-1-backup-cipher",
             "tls:index/locallySignedCert:LocallySignedCert db-pg-1-tls-cert",
-            "nordfleet:platform:RoleRelease db-pg-1-release",
+            "command:remote:CopyToRemote db-pg-1-release-bundle",
             "command:remote:Command db-pg-1-release-apply",
         ]);
         const apply = recorded.find(r => r.name === "db-pg-1-release-apply")!;

@@ -230,8 +230,8 @@ describe("ServiceRelease (mocked)", () => {
         const types = recorded.map(r => `${r.type} ${r.name}`);
         expect(types).to.include.members([
             "nordfleet:platform:ServiceRelease app-1-hello",
-            "nordfleet:platform:RoleRelease app-1-hello-release-blue",
-            "nordfleet:platform:RoleRelease app-1-hello-release-green",
+            "command:remote:CopyToRemote app-1-hello-release-blue-bundle",
+            "command:remote:CopyToRemote app-1-hello-release-green-bundle",
             "command:remote:Command app-1-hello-release-blue-apply",
             "command:remote:Command app-1-hello-release-green-apply",
             "command:remote:Command app-1-hello-prune",

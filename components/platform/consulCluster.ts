@@ -348,7 +348,7 @@ export class ConsulCluster extends pulumi.ComponentResource {
             this.releases[member.host.name] = r;
         }
         for (const member of members.filter(m => m.host.role !== "consul-server")) {
-            this.releases[member.host.name] = release(member, this.serverReleases);
+            this.releases[member.host.name] = release(member, this.serverReleases.map(r => r.applied));
         }
         if (seeder !== undefined) {
             // Once every member runs this release's secrets: deletes what a rotation replaced.
@@ -357,7 +357,7 @@ export class ConsulCluster extends pulumi.ComponentResource {
                 create: `python3 ${CONSUL_LIVE}/${SECRETS_TOOL} retire`,
                 // The release's digest: not a secret, and an unknown secret here breaks a preview.
                 triggers: [this.releases[seeder].release],
-            }, { parent: this, dependsOn: Object.values(this.releases) });
+            }, { parent: this, dependsOn: Object.values(this.releases).map(r => r.applied) });
         }
         this.registerOutputs({
             datacenter: this.datacenter,
@@ -374,6 +374,6 @@ export class ConsulCluster extends pulumi.ComponentResource {
      */
     public readyFor(host: string): pulumi.Resource[] {
         const own = this.releases[host];
-        return own !== undefined ? [own] : this.serverReleases;
+        return (own !== undefined ? [own] : this.serverReleases).map(r => r.applied);
     }
 }

@@ -117,31 +117,49 @@ export interface RoleReleaseArgs {
     ledger: HostLedger;
 }
 
-export class RoleRelease extends pulumi.ComponentResource {
+/** The type RoleRelease had as a component, which its resources' aliases still name. */
+const FORMER_COMPONENT_TYPE = "nordfleet:platform:RoleRelease";
+
+/**
+ * A role's release on one guest: the bundle's upload and the command that applies it,
+ * declared under the caller's own component. Not a component of its own: a self-managed
+ * backend writes the whole state at every step, and a component per release was a
+ * resource and a step more per role on every VM, and a longer URN for each of its
+ * resources and every dependency on them. Stacks made before keep their resources
+ * through aliases to the component they were under.
+ */
+export class RoleRelease {
     /**
      * The digest of the live release, once the guest runs it. Not secret, though the
      * files may be: a truncated hash says nothing of them, and others may export it or
      * trigger on it.
      */
     public readonly release: pulumi.Output<string>;
+    /** The command that applies the release: what a release that must come after it waits for. */
+    public readonly applied: command.remote.Command;
 
-    constructor(name: string, args: RoleReleaseArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("nordfleet:platform:RoleRelease", name, { role: args.role }, opts);
+    /**
+     * @param opts the caller's component as `parent`, and what the release must wait for
+     *   as `dependsOn` (the apply command waits; the upload does not need to)
+     */
+    constructor(name: string, args: RoleReleaseArgs, opts: { parent: pulumi.Resource; dependsOn?: pulumi.Input<pulumi.Resource>[] }) {
+        const formerParent = pulumi.createUrn(name, FORMER_COMPONENT_TYPE, opts.parent);
+        const childOpts = { parent: opts.parent, aliases: [{ parent: formerParent }] };
         const files = pulumi.output(args.files);
         const sealed = sealedScript(`${name}-bundle`, {
             connection: args.connection, host: args.ledger.host, role: args.role, key: args.ledger.releaseKey,
             script: files.apply(f => releaseScript(args.role, args.hooks, f, args.vars)),
             triggers: [args.machine],
-        }, { parent: this });
-        const apply = new command.remote.Command(`${name}-apply`, {
+        }, childOpts);
+        this.applied = new command.remote.Command(`${name}-apply`, {
             connection: args.connection,
             create: sealed.create,
             stdin: sealed.stdin,
             triggers: [args.machine],
-        }, { parent: this, dependsOn: [sealed.upload] });
-        this.release = pulumi.unsecret(pulumi.all([files, apply.stdout]).apply(([f]) => releaseDigest(f)));
+        }, { ...childOpts, dependsOn: [sealed.upload, ...(opts.dependsOn ?? [])] });
+        this.release = pulumi.unsecret(pulumi.all([files, this.applied.stdout]).apply(([f]) => releaseDigest(f)));
         // Digests say nothing of the secrets in the files: the record is plain.
-        args.ledger.add(pulumi.unsecret(pulumi.all([files, apply.urn]).apply(([f, urn]) => releaseRecord(args.role, f, urn))), apply);
-        this.registerOutputs({ release: this.release });
+        args.ledger.add(pulumi.unsecret(pulumi.all([files, this.applied.urn])
+            .apply(([f, urn]) => releaseRecord(args.role, f, urn))), this.applied);
     }
 }

@@ -305,7 +305,7 @@ export class ServiceRelease extends pulumi.ComponentResource {
                 machine: args.machine,
             }, { parent: this });
             this.releases[inst.instance] = release.release;
-            applied.push(release);
+            applied.push(release.applied);
         }
         const keep = instances.map(i => i.instance);
         new command.remote.Command(`${name}-prune`, {
