@@ -219,13 +219,21 @@ export function uploadBundle(name: string, args: BundleArgs, opts: pulumi.Custom
     { upload: command.remote.CopyToRemote; bundle: pulumi.Output<CachedBundle> } {
     const slot = bundleSlot(pulumi.getStack(), args.host, args.role);
     // Named by the hash of its bytes, which says nothing of a sealed script: plain.
-    const bundle = pulumi.unsecret(args.content.apply(content => cacheBundle(slot, args.role, content)));
+    const cached = pulumi.unsecret(args.content.apply(content => cacheBundle(slot, args.role, content)));
     const upload = new command.remote.CopyToRemote(name, {
         connection: args.connection,
         source: new pulumi.asset.FileAsset(slot),
         // Waits for the bundle: the engine reads the file once every input is known.
-        remotePath: bundle.apply(b => b.remotePath),
+        remotePath: cached.apply(b => b.remotePath),
         triggers: args.triggers,
     }, opts);
-    return { upload, bundle };
+    // The bundle's name, read back from the upload: a command that opens it depends on the
+    // upload alone, not on every key and certificate sealed inside, each of which the
+    // state would otherwise list, twice, for the command.
+    return { upload, bundle: upload.remotePath.apply(uploadedBundle) };
+}
+
+/** The bundle a CopyToRemote placed at REMOTE-PATH. */
+export function uploadedBundle(remotePath: string): CachedBundle {
+    return { name: remotePath.slice(remotePath.lastIndexOf("/") + 1), remotePath };
 }
