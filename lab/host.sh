@@ -81,8 +81,15 @@ CFG
         # Its log counts the SSH sessions a `pulumi up` opens (guests are reached through it).
         in_ns /usr/sbin/sshd -f "$LAB_HOME/sshd_config" -E "$LAB_HOME/sshd.log"
     fi
-    in_ns ssh -q -i "$LAB_HOME/hypervisor_ed25519" -o BatchMode=yes -o StrictHostKeyChecking=no \
-        -o UserKnownHostsFile=/dev/null "root@$LAB_ADDR" true
+    # A HUP makes sshd execute itself again: it refuses connections for a moment.
+    local try
+    for try in $(seq 1 20); do
+        in_ns ssh -q -i "$LAB_HOME/hypervisor_ed25519" -o BatchMode=yes -o StrictHostKeyChecking=no \
+            -o UserKnownHostsFile=/dev/null -o ConnectTimeout=5 "root@$LAB_ADDR" true && return 0
+        sleep 0.5
+    done
+    echo "lab: sshd on $LAB_ADDR does not let the lab's key in (log: $LAB_HOME/sshd.log)" >&2
+    return 1
 }
 
 lab_seed_image_pool() {
