@@ -23,6 +23,9 @@ function load(): LoadedFleet {
 }
 
 const loaded = load();
+for (const warning of loaded.warnings) {
+    pulumi.log.warn(warning);
+}
 const { fleet, platform } = declareStack(loaded);
 
 /**

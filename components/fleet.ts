@@ -16,6 +16,8 @@ export interface HostOutput {
     address: string;
     vlan: string;
     hypervisor: string;
+    /** The hypervisor's site. */
+    site: string;
     hostKey: pulumi.Output<string>;
     volumeSerials: Record<string, string>;
 }
@@ -107,11 +109,13 @@ export class Fleet extends pulumi.ComponentResource {
     /** What other teams may read: per host its role, address, placement and pinned host key. */
     public hostOutputs(): Record<string, HostOutput> {
         const { config, placement } = this.loaded;
+        const siteOf = new Map(config.hypervisors.map(hv => [hv.name, hv.site]));
         return Object.fromEntries(config.hosts.map(h => [h.name, {
             role: h.role,
             address: h.address,
             vlan: h.vlan,
             hypervisor: placement.get(h.name)!,
+            site: siteOf.get(placement.get(h.name)!)!,
             hostKey: this.instances[h.name].hostKey,
             volumeSerials: this.instances[h.name].volumeSerials,
         }]));

@@ -7,7 +7,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { dnsFrom, validateDns, validateNamesResolvable } from "./dns";
-import { databasePlacement, placeHosts, Placement } from "./placement";
+import { consulSiteSpread, databasePlacement, placeHosts, Placement } from "./placement";
 import { unknownKeyProblems } from "./configSchema";
 import { publicKeyOf, validatePublicKey } from "./sshKeys";
 import { EEA_COUNTRIES, Site, siteCatalogue } from "./sites";
@@ -17,7 +17,7 @@ import {
 } from "./types";
 import { validateVlans } from "./validate/addresses";
 import { Problems, validateFileName } from "./validate/common";
-import { validateConsulServers, validateHosts, validateHypervisors, validateServices, validateSsh } from "./validate/fleet";
+import { validateConsulServers, validateConsulSiteSpread, validateHosts, validateHypervisors, validateServices, validateSsh } from "./validate/fleet";
 import { validatePostgres } from "./validate/postgres";
 import { validateAllowedCountries, validateEndpoint, validateKnownBackend, validateSiteDeclarations } from "./validate/residency";
 import { validateGateway, validateServiceRouting } from "./validate/routing";
@@ -49,7 +49,7 @@ type Obj = Record<string, any>;
 const asList = (value: unknown): Obj[] => (Array.isArray(value) ? value : []);
 
 /** The settings that are lists of items; one given as anything else would read as empty. */
-const LIST_KEYS = ["hypervisors", "vlans", "services", "hosts"] as const;
+const LIST_KEYS = ["hypervisors", "vlans", "services", "hosts", "consulQuorumLossAccepted"] as const;
 
 function notListProblems(raw: RawConfig): string[] {
     return LIST_KEYS.filter(key => raw[key] !== undefined && !Array.isArray(raw[key])).map(key =>
@@ -158,6 +158,8 @@ export interface LoadedFleet {
     config: FleetConfig;
     placement: Placement;
     supplied: SuppliedMaterial;
+    /** What the config allows but a user should hear of at every preview (the program logs them). */
+    warnings: string[];
 }
 
 /**
@@ -254,11 +256,17 @@ export function parseFleetConfig(raw: RawConfig): LoadedFleet {
     } catch (e) {
         throw new ConfigError([(e as Error).message]);
     }
+    const quorum = validateConsulSiteSpread("nordfleet:hosts", "nordfleet:consulQuorumLossAccepted",
+        consulSiteSpread(hosts, placement, hypervisors), asList(raw.consulQuorumLossAccepted) as unknown[] as string[], environment,
+        new Set(hypervisors.map(hv => hv.site)).size);
+    if (quorum.problems.length) {
+        throw new ConfigError(quorum.problems);
+    }
     if (services.some(s => s.database) && !config.backup) {
         throw new ConfigError([`nordfleet:backup: is not set, but services keep databases; PostgreSQL archives its ` +
             `WAL and nightly backups there: set { url: "s3://BUCKET?endpoint=HOST&region=R", site }`]);
     }
-    return { config, placement, supplied: {} };
+    return { config, placement, supplied: {}, warnings: quorum.warnings };
 }
 
 /** pgBackRest's S3 repository needs the bucket, the endpoint and the region in the URL. */

@@ -110,3 +110,31 @@ export function databasePlacement(config: FleetConfig): Record<string, string[]>
     }
     return placement;
 }
+
+/** How the Consul servers stand across sites, and which single site's loss takes their quorum. */
+export interface ConsulSiteSpread {
+    servers: number;
+    /** Raft's quorum: a majority of the servers. */
+    quorum: number;
+    /** Servers per site, most first. */
+    bySite: { site: string; servers: number }[];
+    /** The sites whose loss alone leaves fewer servers than the quorum. */
+    critical: string[];
+}
+
+export function consulSiteSpread(hosts: HostSpec[], placement: Placement, hypervisors: Hypervisor[]): ConsulSiteSpread {
+    const siteOf = new Map(hypervisors.map(hv => [hv.name, hv.site]));
+    const servers = hosts.filter(h => h.role === "consul-server");
+    const counts = new Map<string, number>();
+    for (const host of servers) {
+        const site = siteOf.get(placement.get(host.name)!)!;
+        counts.set(site, (counts.get(site) ?? 0) + 1);
+    }
+    const quorum = Math.floor(servers.length / 2) + 1;
+    const bySite = [...counts].map(([site, n]) => ({ site, servers: n }))
+        .sort((a, b) => b.servers - a.servers || a.site.localeCompare(b.site));
+    return {
+        servers: servers.length, quorum, bySite,
+        critical: bySite.filter(s => servers.length - s.servers < quorum).map(s => s.site),
+    };
+}

@@ -5,6 +5,7 @@ import { Capacity, Environment, HostSpec, Hypervisor, ROLES, ServiceSpec, SshSet
 import { parseIpv4, validateAddressInVlan } from "./addresses";
 import { duplicates, Problems, show, validateAbsolutePath, validateHostName, validateInteger, validatePath } from "./common";
 import { validateSite } from "./residency";
+import { ConsulSiteSpread } from "../placement";
 
 export function validateSsh(field: string, ssh: SshSettings): Problems {
     return [
@@ -192,4 +193,27 @@ function validateHypervisorHostKey(field: string, h: Hypervisor): Problems {
             `"TYPE BASE64" of \`${scan}\` (checked out of band), or hostKeyFile to a file holding it`];
     }
     return validatePublicKey(`${field}.hostKey`, h.hostKey, `use the "TYPE BASE64" part of \`${scan}\``);
+}
+
+/**
+ * Raft keeps Consul writable while a majority of its servers run. A site whose loss alone
+ * leaves fewer is refused in a prod stack unless `acceptedField` names it; a lab stack
+ * that spans sites gets a warning. Stale acceptances are refused, so one cannot hide a
+ * later change of placement.
+ */
+export function validateConsulSiteSpread(field: string, acceptedField: string, spread: ConsulSiteSpread,
+                                         accepted: readonly string[], environment: Environment, sitesInUse: number):
+    { problems: Problems; warnings: string[] } {
+    const stand = spread.bySite.map(s => `${s.servers} in ${s.site}`).join(", ");
+    const unaccepted = spread.critical.filter(site => !accepted.includes(site));
+    const lost = unaccepted.map(site => `${field}: the ${spread.servers} Consul server(s) stand ${stand}, and Raft needs ` +
+        `${spread.quorum} of ${spread.servers} running: losing ${site} alone loses the quorum, and Consul stops answering ` +
+        `writes (service registrations, ACL changes) until it returns. Place a server in another site (three sites holding ` +
+        `one each lose any one site and keep the quorum), or accept that loss: ${acceptedField}: [${JSON.stringify(site)}]`);
+    const stale = accepted.filter(site => !spread.critical.includes(site)).map(site => `${acceptedField}: ` +
+        `${JSON.stringify(site)}: losing it does not lose the Consul quorum (servers: ${stand}); remove it`);
+    if (environment === "prod") {
+        return { problems: [...lost, ...stale], warnings: [] };
+    }
+    return { problems: stale, warnings: sitesInUse > 1 ? lost : [] };
 }

@@ -1,0 +1,11 @@
+import * as yaml from "js-yaml";
+import { ScratchProject } from "../../test/engine/harness";
+import { syntheticConfig } from "../scale";
+const [vms, hvs] = process.argv[2].split("x").map(Number);
+const project = new ScratchProject();
+const stack = `prof-${vms}`;
+project.initStack(stack, yaml.dump({ config: syntheticConfig({ vms, hypervisors: hvs }, project.backendUrl) }, { lineWidth: -1 }));
+const started = Date.now();
+const r = project.run(["pulumi", "preview", "--stack", stack, "--non-interactive", "--color", "never", "--profiling", "/tmp/prof/p"], {});
+console.log(r.status, (Date.now() - started) / 1000, "s", /\+ (\d+) to create/.exec(r.output)?.[1]);
+console.log(project.dir);
