@@ -93,7 +93,9 @@ export function syntheticConfig(size: Size, backendUrl: string): Record<string, 
         ({ name, role, vlan: "platform", address: address(), vcpus: 2, memoryMb: 4096, ...extra });
     const hosts = [
         host("gw-1", "gateway"), host("gw-2", "gateway"),
-        host("consul-1", "consul-server"), host("consul-2", "consul-server"), host("consul-3", "consul-server"),
+        // Pinned as prod pins them, one per hypervisor and so one per site where there are
+        // three hypervisors or more (see consulQuorum below).
+        ...[0, 1, 2].map(k => host(`consul-${k + 1}`, "consul-server", { hypervisor: hypervisors[k % hypervisors.length].name })),
         host("mq-1", "rabbitmq", { dataDisks: [{ name: "mnesia", sizeGb: 50 }] }),
     ];
     const databases = Math.max(1, Math.floor(size.vms / 50));
@@ -110,8 +112,12 @@ export function syntheticConfig(size: Size, backendUrl: string): Record<string, 
         const runs = [0, 1, 2].map(k => services[(i * 3 + k) % serviceCount].name);
         hosts.push(host(`app-${i + 1}`, "service", { services: [...new Set(runs)] }));
     }
+    // With fewer than three hypervisors (so sites), one site holds two of the three Consul
+    // servers, and its loss alone would take the quorum: a prod stack must say it accepts that.
+    const consulQuorum = hypervisors.length < 3 ? { "nordfleet:consulQuorumLossAccepted": [hypervisors[0].site] } : {};
     return {
         ...prod,
+        ...consulQuorum,
         "nordfleet:stateBackend": { ...prod["nordfleet:stateBackend"], url: backendUrl },
         "nordfleet:hypervisors": hypervisors,
         "nordfleet:vlans": [{ name: "platform", id: 110, cidr: "10.110.0.0/22" }],
