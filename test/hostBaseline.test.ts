@@ -250,18 +250,19 @@ describe("HostBaseline (mocked engine)", () => {
         const config = loadStackFile("lab").config;
         const host = config.hosts.find(h => h.name === "app-1")!;
         const ledger = mockLedger("app-1");
+        const platform = new pulumi.ComponentResource("nordfleet:platform:Platform", "nf");
         const baseline = new HostBaseline("nf-app-1-baseline", {
             host, config, vlans: config.vlans.map(planVlan),
             connection: { host: host.address, user: "root", proxy: { host: "10.199.0.1" } },
             machine: "machine-1",
             ledger,
-        });
-        ledger.write("nf-app-1-ledger", baseline);
+        }, { parent: platform });
+        ledger.write("nf-app-1-ledger", platform);
         const release = await valueOf(baseline.release);
         await settle();
         expect(release).to.match(/^[0-9a-f]{16}$/);
         expect(recorded.map(r => [r.type, r.name])).to.deep.equal([
-            ["nordfleet:platform:HostBaseline", "nf-app-1-baseline"],
+            ["nordfleet:platform:Platform", "nf"],
             ["command:remote:CopyToRemote", "nf-app-1-baseline-release-bundle"],
             ["command:remote:Command", "nf-app-1-baseline-release-apply"],
             ["command:remote:CopyToRemote", "nf-app-1-ledger-upload"],
@@ -271,6 +272,9 @@ describe("HostBaseline (mocked engine)", () => {
         const [ledgerUpload, ledgerInstall] = [recorded[3].inputs, recorded[4].inputs];
         expect((reveal(ledgerUpload.connection) as { host: string }).host).to.equal("10.199.0.1");
         const ledgerText = fs.readFileSync(await ledgerUpload.source.path, "utf8");
+        // The release's resources sit right under the platform: no component of their own.
+        expect(ledgerText).to.include(
+            '"urn":"urn:pulumi:unit::nordfleet::nordfleet:platform:Platform$command:remote:Command::nf-app-1-baseline-release-apply"');
         expect(ledgerText).to.include(`"role":"baseline","release":"${release}"`)
             .and.include('"path":"/etc/nordfleet/baseline/current/nftables.conf"');
         expect(ledgerInstall.create).to.include("'/var/lib/nordfleet/pushed/app-1/releases.json'");

@@ -305,14 +305,24 @@ export interface HostBaselineArgs {
     ledger: HostLedger;
 }
 
-export class HostBaseline extends pulumi.ComponentResource {
+/** The type HostBaseline had as a component, which its resources' aliases still name. */
+const FORMER_COMPONENT_TYPE = "nordfleet:platform:HostBaseline";
+
+/**
+ * A guest's baseline: its release of the baseline role, declared under `parent` (the
+ * platform). Not a component of its own, for the reason a release is not one
+ * (release.ts); stacks made before keep its resources through their aliases.
+ */
+export class HostBaseline {
     /** The digest of the baseline release the guest runs. */
     public readonly release: pulumi.Output<string>;
     /** What the host's firewall lets in. */
     public readonly firewall: FirewallRule[];
+    /** The command that applies it: what must wait for the baseline waits for this. */
+    public readonly applied: pulumi.Resource;
 
-    constructor(name: string, args: HostBaselineArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("nordfleet:platform:HostBaseline", name, { host: args.host.name, role: args.host.role }, opts);
+    /** @param opts the platform as `parent`; `dependsOn`, what the release waits for (the guest booted) */
+    constructor(name: string, args: HostBaselineArgs, opts: { parent: pulumi.Resource; dependsOn?: pulumi.Input<pulumi.Resource>[] }) {
         const ctx = baselineContext(args.host, args.config, args.vlans);
         this.firewall = ctx.rules;
         const release = new RoleRelease(`${name}-release`, {
@@ -323,8 +333,8 @@ export class HostBaseline extends pulumi.ComponentResource {
             files: renderBaselineFiles(ctx),
             vars: { SSH_PORT: ctx.sshPort },
             machine: args.machine,
-        }, { parent: this });
+        }, { ...opts, formerParent: pulumi.createUrn(name, FORMER_COMPONENT_TYPE, opts.parent) });
         this.release = release.release;
-        this.registerOutputs({ release: this.release });
+        this.applied = release.applied;
     }
 }

@@ -63,15 +63,15 @@ export class Platform extends pulumi.ComponentResource {
         for (const host of config.hosts) {
             baselines[host.name] = new HostBaseline(`${name}-${host.name}-baseline`, {
                 ...member(host), config, vlans: fleet.vlans,
-            }, after(fleet.instances[host.name]));
+            }, after(fleet.instances[host.name].booted));
         }
-        const baselineOf = (host: HostSpec) => baselines[host.name];
+        const baselineOf = (host: HostSpec) => baselines[host.name].applied;
 
         this.consul = new ConsulCluster(`${name}-consul`, {
             config, ca: this.ca, members: consulMemberHosts(config).map(host => ({
                 ...member(host), resolvers: resolversFor(host, config, args.loaded.placement),
             })),
-        }, after(...Object.values(baselines)));
+        }, after(...Object.values(baselines).map(b => b.applied)));
 
         const placement = databasePlacement(config);
         const clients = serviceClientAddresses(config);

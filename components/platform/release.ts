@@ -117,6 +117,12 @@ export interface RoleReleaseArgs {
     ledger: HostLedger;
 }
 
+export interface ReleaseOptions {
+    parent: pulumi.Resource;
+    dependsOn?: pulumi.Input<pulumi.Resource>[];
+    formerParent?: pulumi.Input<string>;
+}
+
 /** The type RoleRelease had as a component, which its resources' aliases still name. */
 const FORMER_COMPONENT_TYPE = "nordfleet:platform:RoleRelease";
 
@@ -140,10 +146,11 @@ export class RoleRelease {
 
     /**
      * @param opts the caller's component as `parent`, and what the release must wait for
-     *   as `dependsOn` (the apply command waits; the upload does not need to)
+     *   as `dependsOn` (the apply command waits; the upload does not need to);
+     *   `formerParent`, what the release's component was under if not `parent`
      */
-    constructor(name: string, args: RoleReleaseArgs, opts: { parent: pulumi.Resource; dependsOn?: pulumi.Input<pulumi.Resource>[] }) {
-        const formerParent = pulumi.createUrn(name, FORMER_COMPONENT_TYPE, opts.parent);
+    constructor(name: string, args: RoleReleaseArgs, opts: ReleaseOptions) {
+        const formerParent = pulumi.createUrn(name, FORMER_COMPONENT_TYPE, opts.formerParent ?? opts.parent);
         const childOpts = { parent: opts.parent, aliases: [{ parent: formerParent }] };
         const files = pulumi.output(args.files);
         const sealed = sealedScript(`${name}-bundle`, {
