@@ -101,6 +101,8 @@ describe("parseFleetConfig", () => {
             (raw.hypervisors as any[])[0].site = "tampere-1";
             raw.backup = { url: "s3://backups?endpoint=s3.tampere.example&region=tre", site: "tampere-1" };
             raw.dns = { resolvers: [{ address: "10.110.0.2", site: "tampere-1" }] };
+            // One hypervisor, so one site: its loss is the whole fleet's, and the stack says it accepts that.
+            raw.consulQuorumLossAccepted = ["tampere-1"];
             (raw.hosts as any[]).splice(1, 0,
                 { name: "consul-2", role: "consul-server", vlan: "platform", address: "10.110.0.21" },
                 { name: "consul-3", role: "consul-server", vlan: "platform", address: "10.110.0.22" });
