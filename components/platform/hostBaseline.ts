@@ -10,7 +10,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { FleetConfig, HostSpec, Role, ServiceSpec } from "../../config/types";
 import { Connection } from "../compute/connection";
 import { VlanPlan } from "../compute/network";
-import { ReleaseFile, RoleRelease } from "./release";
+import { ReleaseFile, ReleaseOptions, RoleRelease } from "./release";
 import { HostLedger } from "./hostLedger";
 import { readTemplate, renderTemplate } from "../render";
 
@@ -322,7 +322,7 @@ export class HostBaseline {
     public readonly applied: pulumi.Resource;
 
     /** @param opts the platform as `parent`; `dependsOn`, what the release waits for (the guest booted) */
-    constructor(name: string, args: HostBaselineArgs, opts: { parent: pulumi.Resource; dependsOn?: pulumi.Input<pulumi.Resource>[] }) {
+    constructor(name: string, args: HostBaselineArgs, opts: Omit<ReleaseOptions, "formerParent">) {
         const ctx = baselineContext(args.host, args.config, args.vlans);
         this.firewall = ctx.rules;
         const release = new RoleRelease(`${name}-release`, {
