@@ -12,7 +12,7 @@ import { unknownKeyProblems } from "./configSchema";
 import { publicKeyOf, validatePublicKey } from "./sshKeys";
 import { EEA_COUNTRIES, Site, siteCatalogue } from "./sites";
 import {
-    BackupEndpoint, Capacity, DEFAULT_BACKUP_SCHEDULE, DataDisk, Endpoint, Environment, FleetConfig, GatewaySettings, HostSpec, Hypervisor, Mirrors, PostgresSettings, Role,
+    BackupEndpoint, Capacity, DEFAULT_BACKUP_SCHEDULE, DEFAULT_HEALTH_CHECK_SECONDS, DataDisk, Endpoint, Environment, FleetConfig, GatewaySettings, HostSpec, Hypervisor, Mirrors, PostgresSettings, Role,
     ServiceSpec, SshSettings, Vlan,
 } from "./types";
 import { validateVlans } from "./validate/addresses";
@@ -102,6 +102,7 @@ function serviceFrom(raw: Obj): ServiceSpec {
         gatewayPath: raw.gatewayPath ?? `/${raw.name}/`,
         replicas: raw.replicas ?? 1,
         healthPath: raw.healthPath ?? "/healthz",
+        healthCheckSeconds: raw.healthCheckSeconds ?? DEFAULT_HEALTH_CHECK_SECONDS,
         database: raw.database ?? false,
         queue: raw.queue ?? false,
         balance: raw.balance ?? "least_conn",
@@ -190,6 +191,7 @@ export function parseFleetConfig(raw: RawConfig): LoadedFleet {
         dialErrorLimit: sshRaw.dialErrorLimit ?? 60,
         hypervisorDialErrorLimit: sshRaw.hypervisorDialErrorLimit ?? 10,
         perDialTimeout: sshRaw.perDialTimeout ?? 10,
+        bootTimeout: sshRaw.bootTimeout ?? 300,
         keyFile: sshRaw.keyFile,
     };
     const hypervisors = asList(raw.hypervisors).map(hypervisorFrom);

@@ -23,6 +23,11 @@ export interface SshSettings {
     /** Seconds each dial may take. */
     perDialTimeout: number;
     /**
+     * Seconds a guest nordfleet starts has to answer SSH, seen from its hypervisor. One
+     * that does not is started once more, then fails its step with its console's end.
+     */
+    bootTimeout: number;
+    /**
      * Private key file for the hypervisors. Without it, nordfleet uses the SSH agent
      * (SSH_AUTH_SOCK). Guests are always reached with the deploy key nordfleet generates.
      */
@@ -105,6 +110,9 @@ export interface HostSpec {
 }
 
 /** How the gateway spreads a route's requests over its upstream servers. */
+/** Seconds a release waits for its health check (guests under emulation start slowly). */
+export const DEFAULT_HEALTH_CHECK_SECONDS = 90;
+
 export const BALANCES = ["least_conn", "round_robin", "ip_hash"] as const;
 export type Balance = typeof BALANCES[number];
 
@@ -136,6 +144,8 @@ export interface ServiceSpec {
     gatewayPath: string;
     replicas: number;
     healthPath: string;
+    /** Seconds a new release has to pass its health check before it is undone. */
+    healthCheckSeconds: number;
     database: boolean;
     queue: boolean;
     /** Gateway load balancing; least_conn unless the stack says otherwise. */

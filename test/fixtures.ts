@@ -7,7 +7,7 @@ export const LAB_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBgNgjkZkUdr8gj
 export function labConfig(): RawConfig {
     return {
         environment: "lab",
-        ssh: { user: "root", port: 22, dialErrorLimit: 5, hypervisorDialErrorLimit: 3, perDialTimeout: 5 },
+        ssh: { user: "root", port: 22, dialErrorLimit: 5, hypervisorDialErrorLimit: 3, perDialTimeout: 5, bootTimeout: 300 },
         hypervisors: [
             { name: "hv-a", site: "lab", address: "10.199.0.1", accelerator: "qemu", hostKey: LAB_HOST_KEY,
               capacity: { vcpus: 8, memoryMb: 8192, nvmeGb: 100 } },

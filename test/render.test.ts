@@ -83,6 +83,14 @@ describe("render", function () {
         expect(trees.prod.get("osl-hv1/commands/gw-1-domain/domain.xml")).to.include("<source bridge='br-public'/>");
     });
 
+    it("has each domain's step wait for its guest's sshd, for the stack's boot timeout", () => {
+        const script = trees.lab.get("lab-hv/commands/app-1-domain.sh")!;
+        expect(script).to.match(/^GUEST_ADDRESS='10\.110\.0\.30'$/m).and.match(/^SSH_PORT='22'$/m)
+            .and.match(/^BOOT_TIMEOUT='600'$/m).and.include("\nstart_watched() {\n")
+            .and.match(/^running \|\| start_watched$/m);
+        expect(trees.prod.get("osl-hv1/commands/gw-1-domain.sh")).to.match(/^BOOT_TIMEOUT='300'$/m);
+    });
+
     it("points every guest's apt sources at the stack's mirror, and only where one is declared", () => {
         const prodSeed = [...trees.prod].find(([f]) => f.endsWith("/commands/pg-1-domain/user-data"))![1];
         expect(prodSeed).to.include(`  primary:\n    - arches: [default]\n      uri: "https://apt.osl.nordfleet.internal/debian"\n`);

@@ -21,7 +21,7 @@ const host: HostSpec = {
 
 function hello(extra: Partial<ServiceRunSpec> = {}): ServiceRunSpec {
     return {
-        name: "hello", port: 8081, gatewayPath: "/hello/", replicas: 1, healthPath: "/healthz",
+        name: "hello", port: 8081, gatewayPath: "/hello/", replicas: 1, healthPath: "/healthz", healthCheckSeconds: 90,
         database: true, queue: true, balance: "least_conn", connectTimeoutMs: 1000, readTimeoutMs: 5000,
         rateLimitPerSecond: 50, rateLimitBurst: 100, maxBodyMb: 1,
         artifact: { inline: "examples/demo-service", entry: "hello.py" },

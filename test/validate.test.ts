@@ -179,7 +179,7 @@ describe("validators", () => {
 
     describe("validateServices", () => {
         const svc = (over: Partial<ServiceSpec>): ServiceSpec => ({
-            name: "orders", port: 8081, gatewayPath: "/orders/", replicas: 1, healthPath: "/healthz",
+            name: "orders", port: 8081, gatewayPath: "/orders/", replicas: 1, healthPath: "/healthz", healthCheckSeconds: 90,
             database: false, queue: false, balance: "least_conn", connectTimeoutMs: 1000, readTimeoutMs: 5000,
             rateLimitPerSecond: 50, rateLimitBurst: 100, maxBodyMb: 1, ...over,
         });
@@ -194,6 +194,11 @@ describe("validators", () => {
                 `prefix no other one starts with`,
             ]);
         });
+        it("refuses a health check window no release could start in", () => {
+            expect(validateServices("s", [svc({ healthCheckSeconds: 0 })])).to.deep.equal([
+                `s[0].healthCheckSeconds: 0 is out of range; use a whole number from 5 to 3600`,
+            ]);
+        });
         it("refuses zero replicas and a path without slashes", () => {
             expect(validateServices("s", [svc({ replicas: 0, gatewayPath: "orders" })])).to.deep.equal([
                 `s[0].replicas: 0 is out of range; use a whole number from 1 to 100`,
@@ -203,7 +208,7 @@ describe("validators", () => {
     });
     describe("validateServiceRouting", () => {
         const svc = (over: Partial<ServiceSpec>): ServiceSpec => ({
-            name: "orders", port: 8081, gatewayPath: "/orders/", replicas: 1, healthPath: "/healthz",
+            name: "orders", port: 8081, gatewayPath: "/orders/", replicas: 1, healthPath: "/healthz", healthCheckSeconds: 90,
             database: false, queue: false, balance: "least_conn", connectTimeoutMs: 1000, readTimeoutMs: 5000,
             rateLimitPerSecond: 50, rateLimitBurst: 100, maxBodyMb: 1, ...over,
         });
@@ -292,12 +297,17 @@ describe("validators", () => {
     });
 
     describe("validateSsh", () => {
-        const ssh = { user: "root", port: 22, dialErrorLimit: 60, hypervisorDialErrorLimit: 10, perDialTimeout: 10 };
+        const ssh = { user: "root", port: 22, dialErrorLimit: 60, hypervisorDialErrorLimit: 10, perDialTimeout: 10, bootTimeout: 300 };
         it("accepts the defaults", () => expect(validateSsh("s", ssh)).to.deep.equal([]));
         it("names each dial limit out of range", () => {
             expect(validateSsh("s", { ...ssh, dialErrorLimit: 0, hypervisorDialErrorLimit: 2.5 })).to.deep.equal([
                 "s.dialErrorLimit: 0 is out of range; use a whole number from 1 to 1000",
                 "s.hypervisorDialErrorLimit: 2.5 is out of range; use a whole number from 1 to 1000",
+            ]);
+        });
+        it("names a boot timeout too short for any guest to boot in", () => {
+            expect(validateSsh("s", { ...ssh, bootTimeout: 5 })).to.deep.equal([
+                "s.bootTimeout: 5 is out of range; use a whole number from 30 to 7200",
             ]);
         });
     });

@@ -220,7 +220,13 @@ export function applyInstanceScript(a: InstanceScriptArgs): string {
             RETIRE_SEED: retireSeedScript(a.host, a.imagePool, seed),
         }),
         ...seedAfterBootVars(seed),
-    }) + readTemplate("kvm/seed.sh") + readTemplate("kvm/apply.sh");
+        ...bootWatchVars(a.host, a.ssh),
+    }) + readTemplate("kvm/seed.sh") + readTemplate("kvm/boot-watch.sh") + readTemplate("kvm/apply.sh");
+}
+
+/** What boot-watch.sh waits for: the guest's sshd, for as long as the stack allows a boot. */
+export function bootWatchVars(host: HostSpec, ssh: SshSettings) {
+    return { GUEST_ADDRESS: host.address, SSH_PORT: ssh.port, BOOT_TIMEOUT: ssh.bootTimeout };
 }
 
 function seedAfterBootVars(seed: ReturnType<typeof renderSeed>) {

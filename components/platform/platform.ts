@@ -105,6 +105,7 @@ export class Platform extends pulumi.ComponentResource {
                     service: service as ServiceRunSpec,
                     env: this.platformEnv(service),
                     caCertPem: this.ca.certPem,
+                    checkSeconds: service.healthCheckSeconds,
                 }, after(baselineOf(host), ...this.consul.readyFor(host.name), ...this.dataServicesOf(service), ...previous));
                 serviceReleases.push(release);
                 previous = [release];

@@ -21,7 +21,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
-import { HostSpec, ServiceSpec, ServiceVersion, VERSION_NAMES, VersionName } from "../../config/types";
+import { DEFAULT_HEALTH_CHECK_SECONDS, HostSpec, ServiceSpec, ServiceVersion, VERSION_NAMES, VersionName } from "../../config/types";
 import { Connection } from "../compute/connection";
 import { liveRelease, ReleaseFile, RoleRelease } from "./release";
 import { HostLedger } from "./hostLedger";
@@ -66,8 +66,6 @@ export interface ServiceRunSpec extends Omit<ServiceSpec, "versions"> {
 
 export const DEFAULT_CPU_QUOTA = 100;
 export const DEFAULT_MEMORY_MB = 256;
-/** Seconds a release waits for the health check (guests under emulation start slowly). */
-export const DEFAULT_CHECK_SECONDS = 90;
 
 /** Variables the platform sets itself; a service's own env may not name them. */
 export const PLATFORM_ENV = ["PORT", "BIND", "DATABASE_URL", "AMQP_URL", "AMQP_CA",
@@ -230,7 +228,7 @@ export function serviceReleaseFiles(inst: ServiceInstance, env: Record<string, s
 
 /** Plain variables the hooks read (no secrets). */
 export function serviceReleaseVars(inst: ServiceInstance, host: HostSpec,
-                                   checkSeconds: number = DEFAULT_CHECK_SECONDS): Record<string, string | number> {
+                                   checkSeconds: number = DEFAULT_HEALTH_CHECK_SECONDS): Record<string, string | number> {
     return {
         UNIT: unitName(inst.instance),
         SERVICE: inst.service,
@@ -266,7 +264,7 @@ export interface ServiceReleaseArgs {
     env: pulumi.Input<Record<string, pulumi.Input<string>>>;
     /** The internal CA, shipped as ca.pem in the release for clients that verify TLS (AMQP_CA, sslrootcert). */
     caCertPem?: pulumi.Input<string>;
-    /** Seconds the health check may take; 90 by default. */
+    /** Seconds the health check may take (the service's healthCheckSeconds; 90 by default). */
     checkSeconds?: number;
 }
 

@@ -15,6 +15,7 @@ export function validateSsh(field: string, ssh: SshSettings): Problems {
         ...validateInteger(`${field}.dialErrorLimit`, ssh.dialErrorLimit, 1, 1000),
         ...validateInteger(`${field}.hypervisorDialErrorLimit`, ssh.hypervisorDialErrorLimit, 1, 1000),
         ...validateInteger(`${field}.perDialTimeout`, ssh.perDialTimeout, 1, 600),
+        ...validateInteger(`${field}.bootTimeout`, ssh.bootTimeout, 30, 7200),
         ...(ssh.keyFile === undefined ? [] : validateAbsolutePath(`${field}.keyFile`, ssh.keyFile)),
     ];
 }
@@ -161,6 +162,7 @@ export function validateServices(field: string, services: ServiceSpec[]): Proble
             ...validateInteger(`${at}.replicas`, s.replicas, 1, 100),
             ...validatePath(`${at}.gatewayPath`, s.gatewayPath, true),
             ...validatePath(`${at}.healthPath`, s.healthPath, false),
+            ...validateInteger(`${at}.healthCheckSeconds`, s.healthCheckSeconds, 5, 3600),
         );
     });
     for (let a = 0; a < services.length; a++) {

@@ -1,7 +1,7 @@
 # Creates or updates one libvirt domain. Idempotent; never shrinks or reformats a volume.
 # Inputs (set by the caller above this line): NAME IMAGE_POOL NVME_POOL BASE_IMAGE ROOT_GB
 # DATA_DISKS ("name:sizeGb ..."), DOMAIN_XML USER_DATA USER_DATA_AFTER_BOOT META_DATA NETWORK_CONFIG
-# RETIRE_SEED (base64), and write_seed (seed.sh).
+# RETIRE_SEED (base64), write_seed (seed.sh) and start_watched (boot-watch.sh).
 set -euo pipefail
 umask 077
 dir="$IMAGE_POOL/$NAME"
@@ -50,5 +50,5 @@ if running && [ -n "$before" ] && [ "$before" != "$after" ]; then
     for _ in $(seq 120); do running || break; sleep 1; done
     running && virsh -q destroy "$NAME" >/dev/null
 fi
-running || virsh -q start "$NAME" >/dev/null
+running || start_watched
 echo "defined $NAME"

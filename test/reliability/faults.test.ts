@@ -1,6 +1,7 @@
 /**
  * Faults on the lab fleet, each followed by a look at what it must not have cost: a
- * Consul server stopped, a service VM and the database VM powered off and started again,
+ * Consul server stopped, a service VM and the database VM powered off and started again
+ * (the service VM's boot stalled on purpose, for its hypervisor to start it once more),
  * the hypervisor's sshd unreachable while `pulumi up` has a change to make, and the
  * gateway's root filesystem full. Prints a table of each fault, what was checked after
  * it and what was lost.
@@ -10,6 +11,9 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { bootWatchVars } from "../../components/compute/kvmInstance";
+import { readTemplate, shellAssignments } from "../../components/render";
+import { loadStackFile } from "../../render/stackConfig";
 import { CONSUL, consulCli, GatewayClient } from "../lab/labClients";
 import { LabFleet, labOutputs, labPulumi, sleep, STACK_TRACE_LINE, writeLabStackVariant } from "../lab/labStack";
 
@@ -112,7 +116,22 @@ describe("faults on the lab fleet", function () {
             "nothing"]);
     });
 
-    it("the database VM and a service VM powered off and started: rows intact, both rejoin Consul and serve", async () => {
+    /**
+     * Starts `name` as the domain's step does (boot-watch.sh), with its first boot stalled:
+     * the domain is paused as soon as it runs, so it never answers SSH in `bootTimeout`.
+     */
+    const startWithStalledBoot = async (name: string, bootTimeout: number) => {
+        const config = loadStackFile("lab").config;
+        const host = config.hosts.find(h => h.name === name)!;
+        const stallFirstBoot = `(for _ in $(seq 300); do [ "$(virsh -q domstate ${name})" = running ] && ` +
+            `{ virsh -q suspend ${name} >/dev/null; break; }; sleep 0.1; done) &\n`;
+        return fleet.onHypervisor(shellAssignments({
+            NAME: name, IMAGE_POOL: config.hypervisors[0].imagePoolPath,
+            ...bootWatchVars(host, { ...config.ssh, bootTimeout }),
+        }) + readTemplate("kvm/boot-watch.sh") + stallFirstBoot + "start_watched\n");
+    };
+
+    it("the database VM and a service VM powered off and started, the service's boot stalled: rows intact, both rejoin Consul and serve", async () => {
         // Every row committed before the power cut, summed up.
         const rowsQuery = (upTo: string) => psql(`select count(*) || ' ' || coalesce(max(id), 0) || ' ' || ` +
             `md5(coalesce(string_agg(id || host || at, ',' order by id), '')) from visits where id <= ${upTo}`);
@@ -133,7 +152,16 @@ describe("faults on the lab fleet", function () {
         };
         await virsh(off.map(h => `virsh destroy ${h}`).join(" && "));
         expect((await fleet.onHypervisor("virsh -q list --state-shutoff --name")).stdout.split("\n")).to.include.members(off);
-        await virsh(off.map(h => `virsh start ${h}`).join(" && "));
+        await virsh("virsh start db-1");
+        // db-1 boots while app-2 is stalled, and app-2 then boots alone: within this, with room.
+        const bootTimeout = 120;
+        const watched = await startWithStalledBoot("app-2", bootTimeout);
+        expect(watched.status, `start_watched app-2: ${watched.stderr}`).to.equal(0);
+        expect(watched.stderr).to.contain(
+            `app-2 did not answer SSH on 10.110.0.31:22 within ${bootTimeout}s of starting: starting it once more`);
+        expect(watched.stderr, "the end of app-2's console, in the log").to.match(
+            /the last lines of app-2's console:\n {2}\| |app-2's console is empty: it stalled before its kernel printed a line/);
+        console.log(`      app-2's stalled boot, as the domain's step logs it:\n${watched.stderr.split("\n").slice(0, 4).join("\n")}`);
 
         const booted = await waitFor("db-1's PostgreSQL and app-2's hello running again", async () => {
             const [db, app] = await Promise.all([
@@ -150,7 +178,7 @@ describe("faults on the lab fleet", function () {
         // The gateway retries a replica it marked failed after its fail_timeout (30 s).
         const serving = await waitFor("both replicas answering through the gateway",
             async () => JSON.stringify(await helloAnswers(10)) === JSON.stringify(["app-1", "app-2"]), 300);
-        report.push(["db-1 and app-2 powered off (virsh destroy)",
+        report.push(["db-1 and app-2 powered off (virsh destroy); app-2's first boot stalled",
             `${count} rows identical (${booted} s to restart); in Consul ${rejoined} s, serving ${serving} s later`,
             "nothing"]);
     });

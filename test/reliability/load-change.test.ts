@@ -27,6 +27,8 @@ import {
 import { LoadCounts, vegetaCounts } from "./vegeta";
 
 const CONNECTIONS = 200;
+/** The failing release's health check window: it can only fail, so no longer than needed. */
+const FAILING_CHECK_SECONDS = 20;
 const GREEN_PORT = 8091;
 /** Long enough for the update to start 10 s in and end 10 s before the load does. */
 const LOAD_SECONDS = 240;
@@ -131,10 +133,14 @@ describe("load through the gateway while pulumi up changes a route's weights", f
     });
 
     it("a first release of blue that fails its health check gives the port back, and the rollout stops at the first host", async () => {
-        // Every instance's check asks a path hello does not serve: blue and green both fail.
+        // Every instance's check asks a path hello does not serve: blue and green both fail,
+        // each once its health check window (cut short here) has passed.
         const failing = writeLabStackVariant("failing-blue", config => {
             const hello = config["nordfleet:services"].find((s: any) => s.name === "hello");
-            Object.assign(hello, { versions: { blue: { port: hello.port }, green: { port: GREEN_PORT } }, healthPath: "/missing" });
+            Object.assign(hello, {
+                versions: { blue: { port: hello.port }, green: { port: GREEN_PORT } }, healthPath: "/missing",
+                healthCheckSeconds: FAILING_CHECK_SECONDS,
+            });
         });
         const [first, ...rest] = helloHosts();
         // Each guest's own clock, for its journal.
@@ -144,7 +150,8 @@ describe("load through the gateway while pulumi up changes a route's weights", f
         }
         const r = labPulumi(["up", "--yes", "--skip-preview"], failing);
         expect(r.status, r.output.slice(-4000)).to.not.equal(0);
-        expect(r.output).to.contain("answered 404").and.contain("the failed first release is undone");
+        expect(r.output).to.contain(`answered 404, not 2xx, for ${FAILING_CHECK_SECONDS}s`)
+            .and.contain("the failed first release is undone");
         expect(r.output, "no stack trace").to.not.match(STACK_TRACE_LINE);
         // Blue ran on the first host only: the hosts after it were never touched.
         const blueLog = (host: string) => fleet.mustOnGuest(host,
