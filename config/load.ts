@@ -12,12 +12,12 @@ import { unknownKeyProblems } from "./configSchema";
 import { publicKeyOf, validatePublicKey } from "./sshKeys";
 import { EEA_COUNTRIES, Site, siteCatalogue } from "./sites";
 import {
-    BackupEndpoint, Capacity, DEFAULT_BACKUP_SCHEDULE, DEFAULT_HEALTH_CHECK_SECONDS, DataDisk, Endpoint, Environment, FleetConfig, GatewaySettings, HostSpec, Hypervisor, Mirrors, PostgresSettings, Role,
+    BackupEndpoint, Capacity, CertificateSettings, DEFAULT_BACKUP_SCHEDULE, DEFAULT_RENEW_BEFORE_DAYS, DEFAULT_HEALTH_CHECK_SECONDS, DataDisk, Endpoint, Environment, FleetConfig, GatewaySettings, HostSpec, Hypervisor, Mirrors, PostgresSettings, Role,
     ServiceSpec, SshSettings, Vlan,
 } from "./types";
 import { validateVlans } from "./validate/addresses";
 import { Problems, validateFileName } from "./validate/common";
-import { validateConsulServers, validateConsulSiteSpread, validateHosts, validateHypervisors, validateServices, validateSsh } from "./validate/fleet";
+import { validateCertificates, validateConsulServers, validateConsulSiteSpread, validateHosts, validateHypervisors, validateServices, validateSsh } from "./validate/fleet";
 import { validatePostgres } from "./validate/postgres";
 import { validateAllowedCountries, validateEndpoint, validateKnownBackend, validateSiteDeclarations } from "./validate/residency";
 import { validateGateway, validateServiceRouting } from "./validate/routing";
@@ -211,6 +211,7 @@ export function parseFleetConfig(raw: RawConfig): LoadedFleet {
         ...validateServiceRouting("nordfleet:services", services, hosts),
         ...(raw.gateway === undefined ? [] : validateGateway("nordfleet:gateway", raw.gateway)),
         ...(raw.postgres === undefined ? [] : validatePostgres("nordfleet:postgres", raw.postgres)),
+        ...(raw.certificates === undefined ? [] : validateCertificates("nordfleet:certificates", raw.certificates)),
         ...(raw.dns === undefined ? [] : validateDns("nordfleet:dns", raw.dns, vlans, hosts, allowed, environment, sites)),
     );
     const gateway = gatewayFrom(raw.gateway, environment);
@@ -246,6 +247,9 @@ export function parseFleetConfig(raw: RawConfig): LoadedFleet {
         environment, allowedCountries, ssh, baseImage, baseKernel, baseInitrd, hypervisors, vlans, hosts, services, consulServers,
         backup: endpoints.backup, mirrors: endpoints.mirrors, stateBackend: endpoints.stateBackend, gateway, dns,
         sites: declaredSites,
+        certificates: {
+            renewBeforeDays: (raw.certificates as Partial<CertificateSettings> | undefined)?.renewBeforeDays ?? DEFAULT_RENEW_BEFORE_DAYS,
+        },
         postgres: {
             settings: { ...((raw.postgres as PostgresSettings | undefined)?.settings ?? {}) },
             backup: { ...DEFAULT_BACKUP_SCHEDULE, ...((raw.postgres as Partial<PostgresSettings> | undefined)?.backup ?? {}) },

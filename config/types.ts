@@ -110,6 +110,17 @@ export interface HostSpec {
 }
 
 /** How the gateway spreads a route's requests over its upstream servers. */
+/**
+ * Days before a leaf certificate's expiry (365 days after issue) from which any pulumi up
+ * issues it again. Two months: a stack applied at least monthly never comes close.
+ */
+export const DEFAULT_RENEW_BEFORE_DAYS = 60;
+
+export interface CertificateSettings {
+    /** Days before expiry from which a pulumi up renews a certificate the internal CA issued. */
+    renewBeforeDays: number;
+}
+
 /** Seconds a release waits for its health check (guests under emulation start slowly). */
 export const DEFAULT_HEALTH_CHECK_SECONDS = 90;
 
@@ -281,6 +292,8 @@ export interface FleetConfig {
     stateBackend?: Endpoint;
     /** The API gateway's name and certificate source (defaults filled in). */
     gateway: GatewaySettings;
+    /** When the internal CA's certificates are renewed (defaults filled in). */
+    certificates: CertificateSettings;
     /** The sites the stack or project declares (nordfleet:sites), beside the built-in ones. */
     sites: Site[];
     /** PostgreSQL settings the stack adds (none by default). */

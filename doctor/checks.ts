@@ -4,6 +4,7 @@
  */
 import { PushedFileDigest } from "../components/compute/guestFiles";
 import { ReleaseRecord } from "../components/platform/release";
+import { DEFAULT_RENEW_BEFORE_DAYS } from "../config/types";
 
 export interface Thresholds {
     maxLatencyMs: number;
@@ -15,11 +16,15 @@ export interface Thresholds {
     requireNtp: boolean;
     /** A database host's newest backup may be this old (a differential runs every night). */
     maxBackupAgeHours: number;
+    /** A certificate this close to expiry is in its renewal window: the next pulumi up renews it. */
+    certRenewalDays: number;
+    /** A certificate this close to expiry (or past it) is a problem: nobody ran pulumi up in its window. */
+    minCertDays: number;
 }
 
 export const DEFAULT_THRESHOLDS: Thresholds = {
     maxLatencyMs: 2, maxStealPct: 5, maxClockOffsetMs: 500, maxWriteLatencyMs: 5, minWriteIops: 1000, requireNtp: true,
-    maxBackupAgeHours: 36,
+    maxBackupAgeHours: 36, certRenewalDays: DEFAULT_RENEW_BEFORE_DAYS, minCertDays: 14,
 };
 
 export interface Probe {
@@ -30,6 +35,8 @@ export interface Probe {
     latencyMs: Record<string, number | null>;
     volumes: Record<string, VolumeProbe>;
     fileSha256: Record<string, string | null>;
+    /** Each pushed file that is a PEM certificate: when its (first) certificate expires. */
+    certificates?: Record<string, { notAfter: number } | { error: string }>;
     /** On a database host. */
     postgres?: PostgresProbe;
 }
@@ -112,6 +119,9 @@ export function judge(host: HostUnderTest, probe: Probe, window: Window, t: Thre
     if (probe.postgres !== undefined) {
         rows.push(...judgePostgres(probe.postgres, probe.time, t, row));
     }
+    if (probe.certificates !== undefined && Object.keys(probe.certificates).length > 0) {
+        rows.push(judgeCertificates(probe.certificates, probe.time, t, row));
+    }
 
     for (const file of host.pushedFiles) {
         const live = probe.fileSha256[file.path];
@@ -122,6 +132,31 @@ export function judge(host: HostUnderTest, probe: Probe, window: Window, t: Thre
                 : `changed since the last pulumi up (sha256 ${live.slice(0, 12)}…, pushed ${file.sha256.slice(0, 12)}…)`) + putBack));
     }
     return rows;
+}
+
+const DAY_SECONDS = 24 * 3600;
+
+/**
+ * One row for a host's certificates: the one that expires first. In the renewal window a
+ * warning (the next pulumi up renews it); closer than minCertDays, or unreadable, a problem.
+ */
+function judgeCertificates(certificates: NonNullable<Probe["certificates"]>, now: number, t: Thresholds,
+                           row: (check: string, problem: boolean, value: string, warn?: boolean) => Row): Row {
+    const unreadable = Object.entries(certificates).filter(([, c]) => "error" in c);
+    if (unreadable.length > 0) {
+        const [file, c] = unreadable[0] as [string, { error: string }];
+        return row("certificates", true, `${file} could not be read: ${c.error}`);
+    }
+    const expiries = Object.entries(certificates as Record<string, { notAfter: number }>)
+        .map(([file, c]) => ({ file, days: (c.notAfter - now) / DAY_SECONDS, on: new Date(c.notAfter * 1000) }))
+        .sort((a, b) => a.days - b.days);
+    const soonest = expiries[0];
+    const when = soonest.days < 0 ? `expired ${fixed(-soonest.days, 0)} days ago`
+        : `expires in ${fixed(soonest.days, 0)} days, on ${soonest.on.toISOString().slice(0, 10)}`;
+    const advice = soonest.days <= t.minCertDays ? `; run pulumi up to renew it (its window opens ${t.certRenewalDays} days before)`
+        : soonest.days <= t.certRenewalDays ? "; in its renewal window: the next pulumi up renews it" : "";
+    return row("certificates", soonest.days <= t.minCertDays,
+        `${expiries.length} checked; the first, ${soonest.file}, ${when}${advice}`, soonest.days <= t.certRenewalDays);
 }
 
 /**

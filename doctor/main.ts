@@ -113,7 +113,7 @@ export async function runDoctor(o: DoctorOptions): Promise<DoctorReport> {
 }
 
 const THRESHOLD_FLAGS = ["max-latency-ms", "max-steal-pct", "max-clock-offset-ms", "max-write-latency-ms", "min-write-iops",
-    "max-backup-age-hours"];
+    "max-backup-age-hours", "cert-renewal-days", "min-cert-days"];
 
 const USAGE = `usage: npm run doctor -- (--stack NAME | --outputs FILE) [options]
 
@@ -129,6 +129,9 @@ Checks a live fleet from this machine and prints a table; exits 1 on any problem
   --max-latency-ms N, --max-steal-pct N, --max-clock-offset-ms N,
   --max-write-latency-ms N, --min-write-iops N,
   --max-backup-age-hours N       thresholds
+  --cert-renewal-days N          warn of a certificate this close to expiry (default: the
+                                 stack's default nordfleet:certificates.renewBeforeDays, 60)
+  --min-cert-days N              a problem this close to expiry (default 14)
   --ntp-optional                 an unsynchronised clock is not a problem
   -h, --help                     this text`;
 
@@ -181,6 +184,8 @@ function parseArgs(argv: string[]): DoctorOptions {
             minWriteIops: number("min-write-iops", t.minWriteIops),
             requireNtp: !booleans.has("ntp-optional"),
             maxBackupAgeHours: number("max-backup-age-hours", t.maxBackupAgeHours),
+            certRenewalDays: number("cert-renewal-days", t.certRenewalDays),
+            minCertDays: number("min-cert-days", t.minCertDays),
         },
     };
 }

@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -64,14 +65,32 @@ for serial in args["serials"]:
                        "latencyMs": write["lat_ns"]["mean"] / 1e6}
 out["volumes"] = volumes
 
+def not_after(pem):
+    """When the first certificate in a PEM file expires (seconds since the epoch), as openssl reads it."""
+    try:
+        r = subprocess.run(["openssl", "x509", "-noout", "-enddate"], input=pem, capture_output=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return {"error": str(e)}
+    text = r.stdout.decode(errors="replace").strip()
+    if r.returncode != 0 or not text.startswith("notAfter="):
+        return {"error": (r.stderr.decode(errors="replace") or text).strip()[-200:]}
+    return {"notAfter": ssl.cert_time_to_seconds(text[len("notAfter="):])}
+
+
 files = {}
+certificates = {}
 for path in args["files"]:
     try:
         with open(path, "rb") as f:
-            files[path] = hashlib.sha256(f.read()).hexdigest()
+            content = f.read()
     except OSError:
         files[path] = None
+        continue
+    files[path] = hashlib.sha256(content).hexdigest()
+    if content.startswith(b"-----BEGIN CERTIFICATE-----"):
+        certificates[path] = not_after(content)
 out["fileSha256"] = files
+out["certificates"] = certificates
 
 
 

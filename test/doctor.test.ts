@@ -76,6 +76,27 @@ describe("doctor", () => {
         ]);
     });
 
+    it("reports the certificate that expires first, warning in its renewal window and failing close to expiry", () => {
+        const day = 24 * 3600;
+        const certs = (soonestDays: number) => judge(host, {
+            ...healthy, certificates: {
+                "/etc/nordfleet/consul/current/tls/ca.pem": { notAfter: healthy.time + 3650 * day },
+                "/etc/nordfleet/consul/current/tls/agent.pem": { notAfter: healthy.time + soonestDays * day },
+            },
+        }, window, DEFAULT_THRESHOLDS).filter(r => r.check === "certificates").map(r => `${r.status}: ${r.value}`);
+        const agent = "/etc/nordfleet/consul/current/tls/agent.pem";
+        expect(certs(365)).to.deep.equal([`ok: 2 checked; the first, ${agent}, expires in 365 days, on 1971-01-01`]);
+        expect(certs(45)).to.deep.equal([`warn: 2 checked; the first, ${agent}, expires in 45 days, on 1970-02-15; ` +
+            `in its renewal window: the next pulumi up renews it`]);
+        expect(certs(10)).to.deep.equal([`PROBLEM: 2 checked; the first, ${agent}, expires in 10 days, on 1970-01-11; ` +
+            `run pulumi up to renew it (its window opens 60 days before)`]);
+        expect(certs(-3)).to.deep.equal([`PROBLEM: 2 checked; the first, ${agent}, expired 3 days ago; ` +
+            `run pulumi up to renew it (its window opens 60 days before)`]);
+        const unreadable = judge(host, { ...healthy, certificates: { [agent]: { error: "unable to load certificate" } } },
+            window, DEFAULT_THRESHOLDS).find(r => r.check === "certificates");
+        expect(unreadable).to.deep.include({ status: "PROBLEM", value: `${agent} could not be read: unable to load certificate` });
+    });
+
     it("skips an unmounted volume without writing to it, and flags a missing one", () => {
         const rows = judge(host, { ...healthy, volumes: { "nf-scratch-abc": { state: "unmounted" } } }, window, DEFAULT_THRESHOLDS);
         expect(rows.find(r => r.check === "volume scratch")).to.deep.include({ status: "warn" });

@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { validateAddressInVlan, validateCidr, validateVlanId, validateVlans } from "../config/validate/addresses";
 import { validateHostName } from "../config/validate/common";
-import { validateConsulServers, validatePublicAddress, validateServices, validateSsh } from "../config/validate/fleet";
+import { validateCertificates, validateConsulServers, validatePublicAddress, validateServices, validateSsh } from "../config/validate/fleet";
 import { validatePostgres } from "../config/validate/postgres";
 import { validateAllowedCountries, validateEndpoint, validateKnownBackend, validateSiteDeclarations, validateSite } from "../config/validate/residency";
 import { validateGateway, validateServiceRouting, validateTraffic } from "../config/validate/routing";
@@ -309,6 +309,18 @@ describe("validators", () => {
             expect(validateSsh("s", { ...ssh, bootTimeout: 5 })).to.deep.equal([
                 "s.bootTimeout: 5 is out of range; use a whole number from 30 to 7200",
             ]);
+        });
+    });
+
+    describe("validateCertificates", () => {
+        it("accepts a renewal window of up to half a certificate's life", () => {
+            expect(validateCertificates("c", { renewBeforeDays: 180 })).to.deep.equal([]);
+            expect(validateCertificates("c", {})).to.deep.equal([]);
+        });
+        it("names a window out of range and a value that is no map", () => {
+            expect(validateCertificates("c", { renewBeforeDays: 365 })).to.deep.equal([
+                "c.renewBeforeDays: 365 is out of range; use a whole number from 1 to 180"]);
+            expect(validateCertificates("c", 30)).to.deep.equal(["c: 30 is not a map; use { renewBeforeDays: N }"]);
         });
     });
 

@@ -6,6 +6,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
+import { DEFAULT_RENEW_BEFORE_DAYS } from "../../config/types";
 
 export interface ServerCertificateArgs {
     /** Subject common name. */
@@ -30,8 +31,12 @@ export class InternalCa extends pulumi.ComponentResource {
     public readonly certPem: pulumi.Output<string>;
     private readonly key: tls.PrivateKey;
 
-    constructor(name: string, args: { organization: string }, opts?: pulumi.ComponentResourceOptions) {
+    private readonly renewBeforeDays: number;
+
+    /** `renewBeforeDays`: from that many days before a leaf's expiry, a pulumi up issues it again. */
+    constructor(name: string, args: { organization: string; renewBeforeDays?: number }, opts?: pulumi.ComponentResourceOptions) {
         super("nordfleet:pki:InternalCa", name, {}, opts);
+        this.renewBeforeDays = args.renewBeforeDays ?? DEFAULT_RENEW_BEFORE_DAYS;
         this.key = new tls.PrivateKey(`${name}-key`, { algorithm: "ECDSA", ecdsaCurve: "P256" }, { parent: this });
         const cert = new tls.SelfSignedCert(`${name}-cert`, {
             privateKeyPem: this.key.privateKeyPem,
@@ -59,7 +64,7 @@ export class InternalCa extends pulumi.ComponentResource {
             caPrivateKeyPem: this.key.privateKeyPem,
             caCertPem: this.certPem,
             validityPeriodHours: VALIDITY_HOURS,
-            earlyRenewalHours: 30 * 24,
+            earlyRenewalHours: this.renewBeforeDays * 24,
             allowedUses: ["digital_signature", "key_encipherment", "server_auth", ...(args.clientAuth ? ["client_auth"] : [])],
         }, { parent });
         return { certPem: cert.certPem, privateKeyPem: pulumi.secret(key.privateKeyPem) };

@@ -56,7 +56,8 @@ export class Platform extends pulumi.ComponentResource {
         const dataHost = (host: HostSpec): DataHost => ({ ...member(host), volumeSerials: fleet.instances[host.name].volumeSerials });
         const after = (...deps: pulumi.Input<pulumi.Resource>[]) => ({ parent: this, dependsOn: deps });
 
-        this.ca = new InternalCa(`${name}-ca`, { organization: "nordfleet" }, { parent: this });
+        this.ca = new InternalCa(`${name}-ca`,
+            { organization: "nordfleet", renewBeforeDays: config.certificates.renewBeforeDays }, { parent: this });
 
         // The firewall first: nothing listens on a VM before its baseline is in place.
         const baselines: Record<string, HostBaseline> = {};

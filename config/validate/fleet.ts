@@ -20,6 +20,15 @@ export function validateSsh(field: string, ssh: SshSettings): Problems {
     ];
 }
 
+/** Leaf certificates live 365 days: a window of up to half of that leaves each one most of its life. */
+export function validateCertificates(field: string, raw: unknown): Problems {
+    if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+        return [`${field}: ${show(raw)} is not a map; use { renewBeforeDays: N }`];
+    }
+    const days = (raw as { renewBeforeDays?: unknown }).renewBeforeDays;
+    return days === undefined ? [] : validateInteger(`${field}.renewBeforeDays`, days, 1, 180);
+}
+
 export function validateCapacity(field: string, capacity: Capacity): Problems {
     return [
         ...validateInteger(`${field}.vcpus`, capacity.vcpus, 1, 1024),

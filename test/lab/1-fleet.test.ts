@@ -196,6 +196,11 @@ describe("the lab fleet made by pulumi up", function () {
             for (const name of Object.keys(hosts)) {
                 expect(r.stdout).to.match(new RegExp(`${name} +file ${SSHD_DROP_IN} +ok +as pushed`));
             }
+            // Every VM with a Consul agent holds the CA's certificate and its own, issued for 365 days.
+            for (const name of Object.keys(hosts).filter(n => hosts[n].vlan === "platform")) {
+                expect(r.stdout).to.match(new RegExp(`${name} +certificates +ok +\\d+ checked; the first, /etc/nordfleet/\\S+\\.(pem|crt), ` +
+                    `expires in 36[45] days`));
+            }
             // The database host's archiving and its first full backup, taken when its release went live.
             expect(r.stdout).to.match(/db-1 +postgres WAL archiving +(ok|warn) +last archived/);
             expect(r.stdout).to.match(/db-1 +postgres last backup +ok +(full|diff|incr), [\d.]+ h ago/);
