@@ -338,8 +338,8 @@ mq_systemctl() {
     // /etc/hosts and host name are this test's, at their real paths.
     const inServer = `nsenter --mount=${nsDir}/mnt --uts=${nsDir}/uts --net=/run/netns/nfdata-mq-srv`;
     // hello publishes its events; orders consumes them.
-    const files = (hashPw = pw) => rabbitMqReleaseFiles({
-        host, nodes: [host], cookie, tls, services: [
+    const files = (hashPw = pw, serverTls = tls) => rabbitMqReleaseFiles({
+        host, nodes: [host], cookie, tls: serverTls, services: [
             { name: "hello", passwordHash: rabbitPasswordHash(hashPw.hello, "hello"), consumes: [] },
             { name: "orders", passwordHash: rabbitPasswordHash(hashPw.orders, "orders"), consumes: ["hello"] },
         ],
@@ -448,6 +448,23 @@ mq_systemctl() {
         expect(r.stderr).to.contain("rejected; the live release").and.contain("rabbitmq.conf (");
         expect(fs.readlinkSync("/etc/nordfleet/rabbitmq/current")).to.equal(live);
         expect(ctl("eval 'os:getpid().'")).to.equal(pid);
+        expect(amqp(url("hello", pw.hello, "hello"), "publish", "hello.events")).to.equal("published");
+    });
+
+    it("serves a renewed certificate on new connections without restarting the node", () => {
+        const pid = ctl("eval 'os:getpid().'");
+        // Issued again for the same key, as the internal CA renews a certificate.
+        ok(`cd ${tmp} && openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out renewed.crt ` +
+            `-days 2 -extfile ext 2>/dev/null`);
+        const renewed = fs.readFileSync(`${tmp}/renewed.crt`, "utf8");
+        const serialOf = (pem: string) => ok("openssl x509 -noout -serial", pem);
+        expect(serialOf(renewed)).to.not.equal(serialOf(tls.certPem));
+        const r = apply(files(pw, { ...tls, certPem: renewed }));
+        expect(r.status, r.stderr).to.equal(0);
+        expect(ctl("eval 'os:getpid().'")).to.equal(pid);
+        const served = ok(`ip netns exec ${ns.client} sh -c 'openssl s_client -connect ${net}.1:5671 </dev/null 2>/dev/null ` +
+            `| openssl x509 -noout -serial'`);
+        expect(served, "the certificate a new connection gets").to.equal(serialOf(renewed));
         expect(amqp(url("hello", pw.hello, "hello"), "publish", "hello.events")).to.equal("published");
     });
 

@@ -6,6 +6,7 @@
 MQ_UNIT=rabbitmq-server.service
 MQ_SCHEMAS="/usr/lib/rabbitmq/lib/rabbitmq_server-*/plugins/rabbit-[0-9]*/priv/schema/*.schema"
 MQ_STAMP=/var/lib/rabbitmq/.nordfleet-started-with
+MQ_TLS_STAMP=/var/lib/rabbitmq/.nordfleet-tls
 
 # The one place that talks to systemd, so a host without it can stand in.
 declare -F mq_systemctl >/dev/null || mq_systemctl() { systemctl "$@"; }
@@ -73,13 +74,29 @@ mq_unit_dropin() { # DIR
     mq_systemctl daemon-reload || mq_fail "systemctl daemon-reload failed"
 }
 
-# What the running node was started with: rabbitmq.conf is only read at boot.
-mq_boot_digest() { # DIR
-    cat "$1/rabbitmq.conf" "$1/rabbitmq-env.conf" "$1/enabled_plugins" "$1"/tls/* "$1/erlang.cookie" | sha256sum | cut -d' ' -f1
+# What the running node was started with: rabbitmq.conf is only read at boot. Its TLS
+# files are not: the listener reads them on each new connection through Erlang's PEM
+# cache, so new ones need the cache cleared, not a restart (RabbitMQ's documented way to
+# rotate a certificate).
+mq_boot_digest() { # DIR [FILE...]: the files given are read too, before the cookie
+    local dir=$1
+    shift
+    cat "$dir/rabbitmq.conf" "$dir/rabbitmq-env.conf" "$dir/enabled_plugins" "$@" "$dir/erlang.cookie" | sha256sum | cut -d' ' -f1
+}
+mq_tls_digest() { # DIR
+    cat "$1"/tls/* | sha256sum | cut -d' ' -f1
+}
+# Whether the running node was started from DIR's boot files. The stamp of a node started
+# before its TLS files had one of their own covers those too.
+mq_started_with() { # DIR
+    local stamp
+    stamp=$(cat "$MQ_STAMP" 2>/dev/null) || return 1
+    [ "$stamp" = "$(mq_boot_digest "$1")" ] && return 0
+    [ ! -f "$MQ_TLS_STAMP" ] && [ "$stamp" = "$(mq_boot_digest "$1" "$1"/tls/*)" ]
 }
 
 role_activate() ( # DIR (= .../current)
-    local dir=$1 digest out
+    local dir=$1 tls out
     mq_hosts
     mq_unit_dropin "$dir"
     ln -sfn "$dir/rabbitmq-env.conf" "$ENV_FILE" || mq_fail "could not link $ENV_FILE"
@@ -93,9 +110,11 @@ role_activate() ( # DIR (= .../current)
         chown rabbitmq:rabbitmq "$MNESIA" || mq_fail "could not hand $MNESIA to rabbitmq"
         chmod 0750 "$MNESIA" || mq_fail "could not set the mode of $MNESIA"
     fi
-    digest=$(mq_boot_digest "$dir")
-    if mq_running && [ "$(cat "$MQ_STAMP" 2>/dev/null)" = "$digest" ]; then
-        :
+    tls=$(mq_tls_digest "$dir")
+    if mq_running && mq_started_with "$dir"; then
+        if [ "$(cat "$MQ_TLS_STAMP" 2>/dev/null)" != "$tls" ]; then
+            out=$(rabbitmqctl -q eval 'ssl:clear_pem_cache().' 2>&1) || mq_fail "clearing the node's TLS file cache failed: $out"
+        fi
     else
         if mq_running; then
             mq_systemctl stop "$MQ_UNIT" || mq_fail "stopping the node failed"
@@ -105,8 +124,9 @@ role_activate() ( # DIR (= .../current)
         mq_systemctl enable --no-reload "$MQ_UNIT" >/dev/null 2>&1 || mq_fail "could not enable $MQ_UNIT"
         mq_systemctl start "$MQ_UNIT" || mq_fail "starting the node failed"
         mq_wait || mq_fail "the node did not start within $WAIT s"
-        printf '%s\n' "$digest" >"$MQ_STAMP"
     fi
+    mq_boot_digest "$dir" >"$MQ_STAMP" || mq_fail "could not write $MQ_STAMP"
+    printf '%s\n' "$tls" >"$MQ_TLS_STAMP" || mq_fail "could not write $MQ_TLS_STAMP"
     out=$(mq_eval "Defs = \"$dir/definitions.json\"," "$dir/definitions.erl") \
         || mq_fail "importing users, vhosts and permissions failed: $out"
 )
