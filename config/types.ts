@@ -109,7 +109,6 @@ export interface HostSpec {
     publicAddress?: string;
 }
 
-/** How the gateway spreads a route's requests over its upstream servers. */
 /**
  * Days before a leaf certificate's expiry (365 days after issue) from which any pulumi up
  * issues it again. Two months: a stack applied at least monthly never comes close.
@@ -124,6 +123,7 @@ export interface CertificateSettings {
 /** Seconds a release waits for its health check (guests under emulation start slowly). */
 export const DEFAULT_HEALTH_CHECK_SECONDS = 90;
 
+/** How the gateway spreads a route's requests over its upstream servers. */
 export const BALANCES = ["least_conn", "round_robin", "ip_hash"] as const;
 export type Balance = typeof BALANCES[number];
 
